@@ -1,0 +1,34 @@
+"""mediaprep: make every MMS asset deliverable before the send is built.
+
+The public API; the CLI (and later shells) only call these.
+"""
+
+from __future__ import annotations
+
+from .checker import Attachment, Problem, Report, check, estimate_bytes
+from .errors import MediaprepError
+from .inspection import Inspection, inspect
+from .message import Message, Slide, load_message, parse_message
+from .profiles import Profile, list_profiles, load_profile
+from .settings import Settings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Attachment",
+    "Inspection",
+    "MediaprepError",
+    "Message",
+    "Problem",
+    "Profile",
+    "Report",
+    "Settings",
+    "Slide",
+    "check",
+    "estimate_bytes",
+    "inspect",
+    "list_profiles",
+    "load_message",
+    "load_profile",
+    "parse_message",
+]

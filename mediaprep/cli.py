@@ -1,0 +1,213 @@
+"""The `mediaprep` command: a thin shell over the library.
+
+Exit codes: 0 all good, 1 problems found, 2 usage error or unreadable input.
+With --json the result goes to stdout as JSON; human text otherwise; logs and
+progress always go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from . import __version__
+from .checker import Report, check
+from .errors import InputError, MediaprepError, UsageError
+from .inspection import Inspection, inspect
+from .message import load_message
+from .profiles import Profile, available, list_profiles, load_profile
+from .settings import Settings
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"mediaprep: {UsageError.code}: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mediaprep", description="Make media deliverable by MMS before you send it.")
+    parser.add_argument("--version", action="version", version=f"mediaprep {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("inspect", help="what files really are, and the facts that matter for MMS")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--json", action="store_true", help="a JSON list on stdout, one object per path")
+    p.set_defaults(run=cmd_inspect)
+
+    p = sub.add_parser("check", help="check a message (JSON) against a provider profile")
+    p.add_argument("message", metavar="MESSAGE.json")
+    p.add_argument("--profile", required=True, metavar="NAME", help="e.g. sinch, clicksend+att-toll-free")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_check)
+
+    p = sub.add_parser("profiles", help="list profiles, or show one resolved")
+    p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_profiles)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return int(args.run(args, settings))
+    except BrokenPipeError:
+        # The reader (head, less) went away; that is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except MediaprepError as exc:
+        if getattr(args, "json", False):
+            _print_json({"ok": False, "error": exc.to_dict()})
+        print(f"mediaprep: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+# ---------------------------------------------------------------- inspect
+
+
+def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
+    results: list[dict[str, Any]] = []
+    worst = EXIT_OK
+    for path in args.paths:
+        try:
+            info = inspect(path, settings=settings)
+        except InputError as exc:
+            results.append({"path": path, "error": exc.to_dict()})
+            worst = EXIT_USAGE
+            if not args.json:
+                print(f"{path}: error {exc.code}: {exc.message}")
+            continue
+        results.append(info.to_dict())
+        if info.error is not None:
+            worst = max(worst, EXIT_PROBLEMS)
+        if not args.json:
+            print(_inspection_line(info))
+    if args.json:
+        _print_json(results)
+    return worst
+
+
+def _inspection_line(info: Inspection) -> str:
+    parts = [info.path or "<bytes>", info.mime, info.kind, f"{info.bytes} B"]
+    if info.image:
+        parts.append(f"{info.image.width}x{info.image.height}")
+        if info.image.frames > 1:
+            parts.append(f"{info.image.frames} frames")
+        if info.image.orientation != 1:
+            parts.append(f"EXIF orientation {info.image.orientation}")
+    if info.media:
+        m = info.media
+        if m.duration is not None:
+            parts.append(f"{m.duration:.2f} s")
+        if m.has_video:
+            parts.append(f"{m.video_codec} {m.width}x{m.height}")
+            if m.rotation:
+                parts.append(f"rotated {m.rotation}")
+        if m.has_audio:
+            parts.append(f"{m.audio_codec}")
+    if info.object:
+        o = info.object
+        noun = {"contact": "card", "calendar": "event", "pdf": "page"}.get(info.kind, "item")
+        parts.append(f"{o.items} {noun}{'s' if o.items != 1 else ''}")
+        if o.encrypted:
+            parts.append("encrypted")
+    if info.extension_mismatch:
+        parts.append(f"named .{info.extension} but is {info.mime}")
+    if info.error is not None:
+        code = f" ({info.error.provider_code})" if info.error.provider_code else ""
+        parts.append(f"error {info.error.code}{code}: {info.error.message}")
+    return "  ".join(parts)
+
+
+# ---------------------------------------------------------------- check
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    profile = load_profile(args.profile, settings)
+    message = load_message(args.message)
+    report = check(message, profile, settings=settings)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(_report_text(args.message, report))
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def _report_text(name: str, report: Report) -> str:
+    errors = len(report.errors)
+    warnings = len(report.problems) - errors
+    verdict = "OK" if report.ok else "NOT SENDABLE"
+    lines = [
+        f"{name} against {report.profile}: {verdict}: {errors} error(s), {warnings} warning(s); "
+        f"about {report.estimated_bytes} bytes on the wire ({report.payload_bytes} B of content)"
+    ]
+    for p in report.problems:
+        where = f"slide {p.slide}" if p.slide else "message"
+        code = f" [{p.provider_code}]" if p.provider_code else ""
+        lines.append(f"  {p.severity:<7} {where:<8} {p.code}{code}: {p.message}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- profiles
+
+
+def cmd_profiles(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "show":
+        if not args.name:
+            raise UsageError("profiles show needs a NAME, e.g. mediaprep profiles show sinch")
+        profile = load_profile(args.name, settings)
+        if args.json:
+            _print_json(profile.to_dict())
+        else:
+            print(_profile_text(profile))
+        return EXIT_OK
+    if args.name:
+        raise UsageError("use: mediaprep profiles show NAME")
+    profiles = list_profiles(settings)
+    if args.json:
+        _print_json([{"name": p.name, "kind": p.kind, "title": p.title, "source": p.source} for p in profiles])
+    else:
+        for p in profiles:
+            print(f"{p.name:<20} {p.kind:<9} {p.title}")
+        print(f"\n{len(available(settings))} profiles; combine a provider with a route: clicksend+att-toll-free",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def _profile_text(p: Profile) -> str:
+    lines = [f"{p.name}: {p.title} ({p.kind}; source: {p.source})"]
+    m = p.message
+    lines.append(
+        f"  slides: {m.max_slides or 'no limit'}; message bytes: {m.max_bytes or 'no limit'} "
+        f"(base64 estimate); recipients per send: {m.max_recipients or 'no limit'}"
+    )
+    for kind, rule in (p.media or {}).items():
+        convert = f"; converted first: {', '.join(rule.convert)}" if rule.convert else ""
+        lines.append(
+            f"  {kind}: {', '.join(rule.accept) or 'nothing'} as is{convert}; "
+            f"max {rule.max_bytes or 'no limit'} bytes"
+        )
+    for mix in p.slide_mixes:
+        lines.append(f"  not on one slide: {'/'.join(mix.kinds)} with {'/'.join(mix.with_)} ({mix.problem})")
+    t = p.text
+    limits = {k: v for k, v in vars(t).items() if v not in (None, False) and k != "counting"}
+    lines.append(f"  text ({t.counting}): " + ", ".join(f"{k} {v}" for k, v in limits.items()))
+    return "\n".join(lines)
+
+
+def _print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""The one error tree of mediaprep.
+
+Every error carries a stable machine ``code`` (never reworded once released),
+the provider's own code where a seed names one (``provider_code``, e.g. Sinch
+``E341``), the HTTP status a service shell should answer with, and a message a
+person can act on::
+
+    MediaprepError                      code               http
+    ├── UsageError                      usage.invalid       400
+    ├── ProfileError
+    │   ├── UnknownProfile              profile.unknown     404
+    │   └── InvalidProfile              profile.invalid     500
+    ├── InputError
+    │   ├── SourceNotFound              input.not_found     404
+    │   ├── NotAFile                    input.not_a_file    400
+    │   ├── UnreadableInput             input.unreadable    400
+    │   ├── EmptyInput                  input.empty         400
+    │   ├── InputTooLarge               input.too_large     413
+    │   ├── UnsupportedType             input.unsupported   415  (E629)
+    │   ├── CorruptInput                input.corrupt       422  (E341 for images)
+    │   └── DecompressionBomb           input.bomb          413
+    ├── MessageError
+    │   └── InvalidMessage              message.invalid     400
+    └── ToolError
+        ├── ToolMissing                 tool.missing        500
+        ├── ToolTimeout                 tool.timeout        504
+        └── ToolFailed                  tool.failed         500
+
+The CLI maps any MediaprepError to exit code 2 and prints ``code`` and
+``message``; it never shows a traceback for one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MediaprepError(Exception):
+    code = "mediaprep.error"
+    http_status = 500
+    provider_code: str | None = None
+
+    def __init__(self, message: str, *, provider_code: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if provider_code is not None:
+            self.provider_code = provider_code
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.provider_code:
+            out["provider_code"] = self.provider_code
+        return out
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class UsageError(MediaprepError):
+    code = "usage.invalid"
+    http_status = 400
+
+
+class ProfileError(MediaprepError):
+    code = "profile.error"
+    http_status = 500
+
+
+class UnknownProfile(ProfileError):
+    code = "profile.unknown"
+    http_status = 404
+
+
+class InvalidProfile(ProfileError):
+    code = "profile.invalid"
+
+
+class InputError(MediaprepError):
+    code = "input.error"
+    http_status = 400
+
+
+class SourceNotFound(InputError):
+    code = "input.not_found"
+    http_status = 404
+
+
+class NotAFile(InputError):
+    code = "input.not_a_file"
+
+
+class UnreadableInput(InputError):
+    code = "input.unreadable"
+
+
+class EmptyInput(InputError):
+    code = "input.empty"
+
+
+class InputTooLarge(InputError):
+    code = "input.too_large"
+    http_status = 413
+
+
+class UnsupportedType(InputError):
+    code = "input.unsupported"
+    http_status = 415
+    provider_code = "E629"
+
+
+class CorruptInput(InputError):
+    code = "input.corrupt"
+    http_status = 422
+
+
+class DecompressionBomb(InputError):
+    code = "input.bomb"
+    http_status = 413
+
+
+class MessageError(MediaprepError):
+    code = "message.error"
+    http_status = 400
+
+
+class InvalidMessage(MessageError):
+    code = "message.invalid"
+
+
+class ToolError(MediaprepError):
+    code = "tool.error"
+    http_status = 500
+
+
+class ToolMissing(ToolError):
+    code = "tool.missing"
+
+
+class ToolTimeout(ToolError):
+    code = "tool.timeout"
+    http_status = 504
+
+
+class ToolFailed(ToolError):
+    code = "tool.failed"
+
+
+__all__ = [
+    "CorruptInput",
+    "DecompressionBomb",
+    "EmptyInput",
+    "InputError",
+    "InputTooLarge",
+    "InvalidMessage",
+    "InvalidProfile",
+    "MediaprepError",
+    "MessageError",
+    "NotAFile",
+    "ProfileError",
+    "SourceNotFound",
+    "ToolError",
+    "ToolFailed",
+    "ToolMissing",
+    "ToolTimeout",
+    "UnknownProfile",
+    "UnreadableInput",
+    "UnsupportedType",
+    "UsageError",
+]

@@ -1,0 +1,132 @@
+"""Inspection: what a file really is and the facts that decide whether it can travel by MMS."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import (
+    EmptyInput,
+    InputTooLarge,
+    MediaprepError,
+    NotAFile,
+    SourceNotFound,
+    UnreadableInput,
+    UnsupportedType,
+)
+from ..settings import Settings
+from .image import ImageFacts, image_facts
+from .media import MediaFacts, media_facts
+from .objects import ObjectFacts, object_facts
+from .sniff import extension_mismatch, extension_of, kind_of, sniff_mime
+
+Source = str | os.PathLike[str] | bytes
+
+
+@dataclass(frozen=True)
+class Inspection:
+    path: str | None
+    mime: str
+    kind: str
+    bytes: int
+    sha256: str
+    extension: str | None
+    extension_mismatch: bool
+    image: ImageFacts | None = None
+    media: MediaFacts | None = None
+    object: ObjectFacts | None = None
+    # Set when the bytes were read but their content is damaged or not a type we handle.
+    error: MediaprepError | None = field(default=None, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "path": self.path,
+            "mime": self.mime,
+            "kind": self.kind,
+            "bytes": self.bytes,
+            "sha256": self.sha256,
+            "extension": self.extension,
+            "extension_mismatch": self.extension_mismatch,
+        }
+        for name in ("image", "media", "object"):
+            facts = getattr(self, name)
+            if facts is not None:
+                out[name] = asdict(facts)
+        if self.error is not None:
+            out["error"] = self.error.to_dict()
+        return out
+
+
+def read_source(source: Source, settings: Settings) -> tuple[bytes, Path | None]:
+    """The bytes of a path or a bytes object, refusing what cannot or should not be read."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        path = None
+    else:
+        path = Path(os.fspath(source))
+        if not path.exists():
+            raise SourceNotFound(f"{path}: no such file")
+        if not path.is_file():
+            raise NotAFile(f"{path}: is a directory or a device, not a file")
+        size = path.stat().st_size
+        if size > settings.max_input_bytes:
+            raise InputTooLarge(f"{path}: {size} bytes is over the {settings.max_input_bytes} byte input limit")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UnreadableInput(f"{path}: cannot be read ({exc.strerror})") from None
+    if not data:
+        raise EmptyInput(f"{path or 'input'}: is empty (0 bytes)")
+    if len(data) > settings.max_input_bytes:
+        raise InputTooLarge(f"input of {len(data)} bytes is over the {settings.max_input_bytes} byte limit")
+    return data, path
+
+
+def inspect(source: Source, *, name: str | None = None, settings: Settings | None = None) -> Inspection:
+    """Inspect a path or bytes.
+
+    Raises an InputError when no bytes can be had (missing, a directory, empty,
+    unreadable, too large). Content that is read but damaged or of an unknown
+    type comes back as an Inspection whose ``error`` says what is wrong.
+    """
+    settings = settings or Settings.from_env()
+    data, path = read_source(source, settings)
+    mime = sniff_mime(data)
+    kind = kind_of(mime)
+    shown = name or (str(path) if path else None)
+    ext = extension_of(name or (path.name if path else None))
+    base = dict(
+        path=str(path) if path else name,
+        mime=mime,
+        bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        extension=ext,
+        extension_mismatch=extension_mismatch(ext, mime),
+    )
+    try:
+        if kind == "image":
+            return Inspection(kind=kind, image=image_facts(data, mime, settings), **base)
+        if kind in ("audio", "video"):
+            media = media_facts(data, mime, path, settings)
+            # A video container holding only sound is, to a phone, audio.
+            kind = "video" if media.has_video else "audio"
+            return Inspection(kind=kind, media=media, **base)
+        if kind in ("contact", "calendar", "pdf"):
+            return Inspection(kind=kind, object=object_facts(data, kind, settings), **base)
+        if kind == "text":
+            return Inspection(kind=kind, **base)
+        raise UnsupportedType(f"{shown or 'input'}: content is {mime}, which is not a media type mediaprep handles")
+    except MediaprepError as exc:
+        if shown and not exc.message.startswith(shown):
+            exc.message = f"{shown}: {exc.message}"
+        return Inspection(kind=kind, error=exc, **base)
+
+
+__all__ = ["ImageFacts", "Inspection", "MediaFacts", "ObjectFacts", "inspect", "read_source"]

@@ -1,0 +1,99 @@
+"""Image facts from Pillow, opened with the one decoder the content calls for."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import CorruptInput, DecompressionBomb, UnsupportedType
+from ..settings import Settings
+
+PILLOW_FORMAT_BY_MIME = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/gif": "GIF",
+    "image/bmp": "BMP",
+    "image/webp": "WEBP",
+    "image/tiff": "TIFF",
+    "image/heic": "HEIF",
+    "image/heif": "HEIF",
+    "image/avif": "AVIF",
+}
+
+EXIF_ORIENTATION = 0x0112
+
+# Sinch names E341 for a corrupted image; the check reports it with that code.
+CORRUPT_IMAGE_CODE = "E341"
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    format: str
+    width: int
+    height: int
+    frames: int
+    orientation: int
+    mode: str
+    has_alpha: bool
+
+
+def _register_heif() -> bool:
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
+    """Open (header only) with a format allowlist; the pixel ceiling is checked before any decode."""
+    fmt = PILLOW_FORMAT_BY_MIME.get(mime)
+    if fmt is None or (fmt == "HEIF" and not _register_heif()):
+        raise UnsupportedType(f"no image decoder for {mime}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=[fmt])
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DecompressionBomb(f"image is too large to decode safely: {exc}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise CorruptInput(f"cannot read {mime} image: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
+    pixels = im.width * im.height
+    if pixels > settings.max_image_pixels:
+        raise DecompressionBomb(
+            f"image is {im.width}x{im.height} ({pixels / 1e6:.1f} MP), over the "
+            f"{settings.max_image_pixels / 1e6:.1f} MP ceiling"
+        )
+    return im
+
+
+def image_facts(data: bytes, mime: str, settings: Settings) -> ImageFacts:
+    im = open_image(data, mime, settings)
+    with im:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                return _facts(im, mime)
+        except Image.DecompressionBombWarning as exc:
+            raise DecompressionBomb(f"image is too large to decode safely: {exc}") from None
+        # Pillow's decoders fail on hostile data with many exception types (struct.error,
+        # IndexError, ...); every one of them means the same thing here.
+        except Exception as exc:
+            raise CorruptInput(f"image data is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
+
+
+def _facts(im: Image.Image, mime: str) -> ImageFacts:
+    frames = int(getattr(im, "n_frames", 1) or 1)
+    im.seek(0)
+    orientation = int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
+    has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+    facts = ImageFacts(im.format or "", im.width, im.height, frames, orientation, im.mode, has_alpha)
+    # Decode once to prove the data is whole; JPEG decodes at 1/8 scale, which is enough for that.
+    if mime == "image/jpeg":
+        im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+    im.load()
+    return facts

@@ -1,0 +1,198 @@
+"""Audio and video facts from ffprobe, or from `ffmpeg -i` where only ffmpeg exists.
+
+The demuxer is always forced from our own detection (``-f``) and only the
+``file`` protocol is allowed, so a playlist or concat list dressed up as an
+mp4 is never interpreted and can never make ffmpeg open another file or URL.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import CorruptInput, ToolFailed, UnsupportedType
+from ..settings import Settings
+from ..tools import find_ffmpeg, find_ffprobe, run
+
+DEMUXER_BY_MIME = {
+    "video/mp4": "mov",
+    "video/quicktime": "mov",
+    "video/3gpp": "mov",
+    "video/3gpp2": "mov",
+    "audio/mp4": "mov",
+    "video/mpeg": "mpeg",
+    "video/webm": "matroska",
+    "video/x-matroska": "matroska",
+    "audio/mpeg": "mp3",
+    "audio/wav": "wav",
+    "audio/aac": "aac",
+    "audio/ogg": "ogg",
+    "audio/amr": "amr",
+    "audio/flac": "flac",
+}
+
+
+@dataclass(frozen=True)
+class MediaFacts:
+    duration: float | None
+    has_video: bool
+    has_audio: bool
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    rotation: int = 0
+    sample_rate: int | None = None
+    channels: int | None = None
+    bit_rate: int | None = None
+    probed_with: str = ""
+
+
+def media_facts(data: bytes, mime: str, path: Path | None, settings: Settings) -> MediaFacts:
+    demuxer = DEMUXER_BY_MIME.get(mime)
+    if demuxer is None:
+        raise UnsupportedType(f"no demuxer allowed for {mime}")
+    if path is not None:
+        return _probe_path(path.resolve(), demuxer, settings)
+    with tempfile.TemporaryDirectory(prefix="mediaprep-") as tmp:
+        tmp_path = Path(tmp) / "input"
+        tmp_path.write_bytes(data)
+        return _probe_path(tmp_path, demuxer, settings)
+
+
+def _probe_path(path: Path, demuxer: str, settings: Settings) -> MediaFacts:
+    ffprobe = None if settings.probe == "ffmpeg" else find_ffprobe(settings)
+    if settings.probe == "ffprobe" and ffprobe is None:
+        raise ToolFailed("probe=ffprobe was asked for, but no ffprobe was found")
+    # "file:" keeps a name such as "-rf.mp4" from ever being read as an option.
+    target = f"file:{path}"
+    if ffprobe:
+        return _with_ffprobe(ffprobe, target, demuxer, settings)
+    return _with_ffmpeg(find_ffmpeg(settings), target, demuxer, settings)
+
+
+def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -> MediaFacts:
+    argv = [ffprobe, "-v", "error", "-protocol_whitelist", "file", "-f", demuxer,
+            "-print_format", "json", "-show_format", "-show_streams", target]
+    done = run(argv, timeout=settings.tool_timeout)
+    if done.returncode != 0:
+        raise CorruptInput(f"cannot read media: {done.stderr_tail(3) or 'ffprobe failed'}")
+    info = json.loads(done.stdout or b"{}")
+    streams = info.get("streams") or []
+    video = next((s for s in streams if s.get("codec_type") == "video" and not _is_cover(s)), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if video is None and audio is None:
+        raise CorruptInput("media has no audio or video stream")
+    fmt = info.get("format") or {}
+    # Stream durations are missing in some containers; the format's is always there when any is.
+    duration = _float(fmt.get("duration")) or _float((video or audio or {}).get("duration"))
+    return MediaFacts(
+        duration=duration,
+        has_video=video is not None,
+        has_audio=audio is not None,
+        video_codec=video.get("codec_name") if video else None,
+        audio_codec=audio.get("codec_name") if audio else None,
+        width=video.get("width") if video else None,
+        height=video.get("height") if video else None,
+        fps=_rate(video.get("avg_frame_rate") or video.get("r_frame_rate")) if video else None,
+        rotation=_ffprobe_rotation(video) if video else 0,
+        sample_rate=int(audio["sample_rate"]) if audio and audio.get("sample_rate") else None,
+        channels=audio.get("channels") if audio else None,
+        bit_rate=int(fmt["bit_rate"]) if fmt.get("bit_rate") else None,
+        probed_with="ffprobe",
+    )
+
+
+def _is_cover(stream: dict) -> bool:
+    return bool((stream.get("disposition") or {}).get("attached_pic"))
+
+
+def _ffprobe_rotation(stream: dict) -> int:
+    for side in stream.get("side_data_list") or []:
+        if "rotation" in side:
+            return _clockwise(float(side["rotation"]))
+    rotate = (stream.get("tags") or {}).get("rotate")
+    return int(rotate) % 360 if rotate else 0
+
+
+def _clockwise(displaymatrix_degrees: float) -> int:
+    # The display matrix turns counter-clockwise; players rotate the picture clockwise by its negation.
+    return int(round(-displaymatrix_degrees)) % 360
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_BITRATE = re.compile(r"Duration: .*?bitrate: (\d+) kb/s")
+_STREAM = re.compile(r"^\s*Stream #\d+:\d+\S*: (Video|Audio): (\w+)(.*)$")
+_SIZE = re.compile(r", (\d{2,5})x(\d{2,5})")
+_FPS = re.compile(r", ([\d.]+) fps")
+_HZ = re.compile(r", (\d+) Hz, ([^,]+)")
+_ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
+_CHANNELS = {"mono": 1, "stereo": 2, "5.1": 6, "5.1(side)": 6, "7.1": 8}
+
+
+def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> MediaFacts:
+    argv = [ffmpeg, "-hide_banner", "-nostdin", "-protocol_whitelist", "file", "-f", demuxer, "-i", target]
+    # With no output ffmpeg always exits 1; whether it read the input shows in what it printed.
+    text = run(argv, timeout=settings.tool_timeout).stderr.decode("utf-8", "replace")
+    if "Input #0" not in text:
+        tail = "\n".join(text.strip().splitlines()[-3:])
+        raise CorruptInput(f"cannot read media: {tail or 'ffmpeg failed'}")
+    video_line = audio_line = None
+    rotation = 0
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = _STREAM.match(line)
+        if not m:
+            continue
+        if m.group(1) == "Video" and video_line is None and "(attached pic)" not in line:
+            video_line = (m.group(2), m.group(3))
+            for follow in lines[i + 1 : i + 8]:
+                if _STREAM.match(follow):
+                    break
+                r = _ROTATION.search(follow)
+                if r:
+                    rotation = _clockwise(float(r.group(1)))
+        elif m.group(1) == "Audio" and audio_line is None:
+            audio_line = (m.group(2), m.group(3))
+    if video_line is None and audio_line is None:
+        raise CorruptInput("media has no audio or video stream")
+    d = _DURATION.search(text)
+    duration = int(d.group(1)) * 3600 + int(d.group(2)) * 60 + float(d.group(3)) if d else None
+    b = _BITRATE.search(text)
+    size = _SIZE.search(video_line[1]) if video_line else None
+    fps = _FPS.search(video_line[1]) if video_line else None
+    hz = _HZ.search(audio_line[1]) if audio_line else None
+    return MediaFacts(
+        duration=duration,
+        has_video=video_line is not None,
+        has_audio=audio_line is not None,
+        video_codec=video_line[0] if video_line else None,
+        audio_codec=audio_line[0] if audio_line else None,
+        width=int(size.group(1)) if size else None,
+        height=int(size.group(2)) if size else None,
+        fps=float(fps.group(1)) if fps else None,
+        rotation=rotation,
+        sample_rate=int(hz.group(1)) if hz else None,
+        channels=_CHANNELS.get(hz.group(2).strip()) if hz else None,
+        bit_rate=int(b.group(1)) * 1000 if b else None,
+        probed_with="ffmpeg",
+    )
+
+
+def _float(value: object) -> float | None:
+    try:
+        return float(value) if value not in (None, "N/A") else None  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _rate(text: str) -> float | None:
+    try:
+        num, _, den = text.partition("/")
+        return round(float(num) / float(den or 1), 3) if float(den or 1) else None
+    except ValueError:
+        return None

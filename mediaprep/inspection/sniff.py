@@ -1,0 +1,178 @@
+"""What a file really is: MIME from its bytes (libmagic), never from its name."""
+
+from __future__ import annotations
+
+import threading
+
+import magic
+
+# libmagic's answers differ between versions; fold them onto one name each.
+_ALIASES = {
+    "image/x-ms-bmp": "image/bmp",
+    "image/x-bmp": "image/bmp",
+    "image/jpg": "image/jpeg",
+    "image/pjpeg": "image/jpeg",
+    "image/heif-sequence": "image/heif",
+    "image/heic-sequence": "image/heic",
+    "audio/x-wav": "audio/wav",
+    "audio/vnd.wave": "audio/wav",
+    "audio/x-m4a": "audio/mp4",
+    "audio/x-hx-aac-adts": "audio/aac",
+    "audio/x-aac": "audio/aac",
+    "audio/x-amr": "audio/amr",
+    "audio/x-flac": "audio/flac",
+    "audio/mp3": "audio/mpeg",
+    "video/x-m4v": "video/mp4",
+    "video/3gpp2": "video/3gpp2",
+    "text/x-vcard": "text/vcard",
+    "text/directory": "text/vcard",
+    "application/x-pdf": "application/pdf",
+}
+
+KIND_BY_MIME = {
+    "image/jpeg": "image",
+    "image/png": "image",
+    "image/gif": "image",
+    "image/bmp": "image",
+    "image/webp": "image",
+    "image/tiff": "image",
+    "image/heic": "image",
+    "image/heif": "image",
+    "image/avif": "image",
+    "audio/mpeg": "audio",
+    "audio/wav": "audio",
+    "audio/mp4": "audio",
+    "audio/aac": "audio",
+    "audio/ogg": "audio",
+    "audio/amr": "audio",
+    "audio/flac": "audio",
+    "video/mp4": "video",
+    "video/quicktime": "video",
+    "video/3gpp": "video",
+    "video/3gpp2": "video",
+    "video/mpeg": "video",
+    "video/webm": "video",
+    "video/x-matroska": "video",
+    "text/vcard": "contact",
+    "text/calendar": "calendar",
+    "application/pdf": "pdf",
+    "text/plain": "text",
+}
+
+KINDS = ("image", "audio", "video", "contact", "calendar", "pdf", "text", "unknown")
+
+# What each common extension promises; used only to flag a lie, never to decide the type.
+MIMES_BY_EXTENSION = {
+    "jpg": {"image/jpeg"},
+    "jpeg": {"image/jpeg"},
+    "jpe": {"image/jpeg"},
+    "png": {"image/png"},
+    "gif": {"image/gif"},
+    "bmp": {"image/bmp"},
+    "webp": {"image/webp"},
+    "tif": {"image/tiff"},
+    "tiff": {"image/tiff"},
+    "heic": {"image/heic", "image/heif"},
+    "heif": {"image/heic", "image/heif"},
+    "avif": {"image/avif"},
+    "mp3": {"audio/mpeg"},
+    "wav": {"audio/wav"},
+    "m4a": {"audio/mp4", "video/mp4"},
+    "aac": {"audio/aac"},
+    "ogg": {"audio/ogg"},
+    "oga": {"audio/ogg"},
+    "amr": {"audio/amr"},
+    "flac": {"audio/flac"},
+    "mp4": {"video/mp4", "audio/mp4"},
+    "m4v": {"video/mp4"},
+    "mov": {"video/quicktime"},
+    "qt": {"video/quicktime"},
+    "3gp": {"video/3gpp"},
+    "3g2": {"video/3gpp2"},
+    "mpg": {"video/mpeg"},
+    "mpeg": {"video/mpeg"},
+    "webm": {"video/webm"},
+    "mkv": {"video/x-matroska"},
+    "vcf": {"text/vcard"},
+    "vcard": {"text/vcard"},
+    "ics": {"text/calendar"},
+    "ical": {"text/calendar"},
+    "ifb": {"text/calendar"},
+    "pdf": {"application/pdf"},
+    "txt": {"text/plain"},
+}
+
+EXTENSION_BY_MIME = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/gif": "gif",
+    "image/bmp": "bmp",
+    "image/webp": "webp",
+    "image/tiff": "tiff",
+    "image/heic": "heic",
+    "image/heif": "heif",
+    "image/avif": "avif",
+    "audio/mpeg": "mp3",
+    "audio/wav": "wav",
+    "audio/mp4": "m4a",
+    "audio/aac": "aac",
+    "audio/ogg": "ogg",
+    "audio/amr": "amr",
+    "audio/flac": "flac",
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/3gpp": "3gp",
+    "video/3gpp2": "3g2",
+    "video/mpeg": "mpg",
+    "video/webm": "webm",
+    "video/x-matroska": "mkv",
+    "text/vcard": "vcf",
+    "text/calendar": "ics",
+    "application/pdf": "pdf",
+    "text/plain": "txt",
+}
+
+# One Magic object per thread: sharing one across threads can crash libmagic.
+_local = threading.local()
+
+
+def _magic() -> magic.Magic:
+    m = getattr(_local, "magic", None)
+    if m is None:
+        m = _local.magic = magic.Magic(mime=True)
+    return m
+
+
+def sniff_mime(data: bytes) -> str:
+    """The MIME type libmagic finds in the content (aliases folded)."""
+    mime = _magic().from_buffer(data).split(";")[0].strip().lower()
+    mime = _ALIASES.get(mime, mime)
+    if mime == "text/plain":
+        mime = _text_object(data) or mime
+    return mime
+
+
+def _text_object(data: bytes) -> str | None:
+    # Some libmagic builds call vCards and iCalendars plain text; the first line decides.
+    head = data[:64].lstrip(b"\xef\xbb\xbf \t\r\n").upper()
+    if head.startswith(b"BEGIN:VCARD"):
+        return "text/vcard"
+    if head.startswith(b"BEGIN:VCALENDAR"):
+        return "text/calendar"
+    return None
+
+
+def kind_of(mime: str) -> str:
+    return KIND_BY_MIME.get(mime, "unknown")
+
+
+def extension_of(name: str | None) -> str | None:
+    if not name or "." not in name.rsplit("/", 1)[-1]:
+        return None
+    return name.rsplit(".", 1)[-1].lower() or None
+
+
+def extension_mismatch(extension: str | None, mime: str) -> bool:
+    """True when the name promises a type the content is not (unknown extensions promise nothing)."""
+    expected = MIMES_BY_EXTENSION.get(extension or "")
+    return expected is not None and mime not in expected

@@ -1,0 +1,364 @@
+"""Provider and carrier profiles: TOML data loaded into frozen dataclasses.
+
+A profile says what one provider (or carrier route) accepts. Every key is
+checked: an unknown key or a value of the wrong type is an InvalidProfile
+error naming the file and the key, never silently ignored.
+
+Profiles combine with ``+``: ``clicksend+att-toll-free`` is ClickSend's rules
+with the AT&T toll-free route's limits on top, the stricter value winning.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidProfile, UnknownProfile
+from .settings import Settings
+
+MEDIA_KINDS = ("image", "audio", "video", "contact", "calendar", "pdf")
+NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+@dataclass(frozen=True)
+class MessageRules:
+    max_slides: int | None = None
+    max_bytes: int | None = None  # whole message, compared with the base64 estimate
+    max_recipients: int | None = None
+    # Flags default to the permissive value, so that combining with a profile
+    # that does not set them changes nothing.
+    # Sinch: "SHALL NOT support multiple files of similar type on the same slide".
+    one_file_per_kind: bool = False
+    require_media: bool = False
+
+
+@dataclass(frozen=True)
+class MediaRule:
+    accept: tuple[str, ...] = ()  # sent as they are
+    convert: tuple[str, ...] = ()  # accepted once mediaprep has converted them to the target
+    max_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class SlideMix:
+    """Kinds that may not share a slide: any of ``kinds`` together with any other of ``with_``."""
+
+    kinds: tuple[str, ...]
+    with_: tuple[str, ...]
+    problem: str
+
+
+@dataclass(frozen=True)
+class TextRules:
+    # "gsm": GSM 03.38 units, with the *_unicode limits once any character is outside it.
+    counting: str = "chars"
+    body: int | None = None
+    body_unicode: int | None = None
+    slide_text: int | None = None
+    subject: int | None = None
+    subject_recommended: int | None = None
+    subject_unicode: bool = True
+    title: int | None = None
+    fallback_sms: int | None = None
+    fallback_sms_recommended: int | None = None
+    # "never", "without_subject" (Sinch XML) or "unless_disabled" (Sinch JSON).
+    fallback_required: str = "never"
+
+
+@dataclass(frozen=True)
+class ImageTarget:
+    format: str = "jpeg"
+    max_long_side: int = 1600
+    min_long_side: int = 320
+    min_quality: int = 40
+    keep_gif: bool = True
+
+
+@dataclass(frozen=True)
+class AudioTarget:
+    format: str = "mp3"
+    max_kbps: int = 64
+    min_kbps: int = 16
+
+
+@dataclass(frozen=True)
+class VideoTarget:
+    format: str = "mp4"
+    max_height: int = 720
+    min_height: int = 144
+    max_fps: int = 30
+    min_fps: int = 10
+    min_video_kbps: int = 48
+    min_audio_kbps: int = 12
+
+
+@dataclass(frozen=True)
+class Targets:
+    image: ImageTarget = field(default_factory=ImageTarget)
+    audio: AudioTarget = field(default_factory=AudioTarget)
+    video: VideoTarget = field(default_factory=VideoTarget)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    title: str
+    kind: str  # "provider", or "route": a carrier route that only narrows a provider's limits
+    source: str
+    message: MessageRules = field(default_factory=MessageRules)
+    # None on a route: it has no opinion on media types, only on sizes.
+    media: Mapping[str, MediaRule] | None = None
+    slide_mixes: tuple[SlideMix, ...] = ()
+    text: TextRules = field(default_factory=TextRules)
+    targets: Targets | None = None
+    provider_codes: Mapping[str, str] = field(default_factory=dict)
+    # Field path -> the sentence of the source it comes from (tests hold the two together).
+    quotes: Mapping[str, str] = field(default_factory=dict)
+
+    def rule_for(self, kind: str) -> MediaRule | None:
+        return (self.media or {}).get(kind)
+
+    def verdict(self, kind: str, mime: str) -> str:
+        """'accept', 'convert' or 'reject' for content of this kind and type."""
+        rule = self.rule_for(kind)
+        if rule is None:
+            return "reject"
+        if mime in rule.accept:
+            return "accept"
+        if mime in rule.convert:
+            return "convert"
+        return "reject"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+
+# ---------------------------------------------------------------- loading
+
+_TOML_ALIASES = {"with": "with_"}
+
+
+def profile_dirs(settings: Settings | None = None) -> list[Path]:
+    """Where profiles are found: the settings' folder first, then the ones shipped with mediaprep."""
+    settings = settings or Settings.from_env()
+    here = Path(__file__).resolve().parent
+    dirs = [settings.profiles_dir] if settings.profiles_dir else []
+    dirs += [here / "_profiles", here.parent / "profiles"]
+    return [d for d in dirs if d and d.is_dir()]
+
+
+def available(settings: Settings | None = None) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for d in profile_dirs(settings):
+        for path in sorted(d.glob("*.toml")):
+            found.setdefault(path.stem, path)
+    return dict(sorted(found.items()))
+
+
+def list_profiles(settings: Settings | None = None) -> list[Profile]:
+    return [load_file(path) for path in available(settings).values()]
+
+
+def load_profile(name: str | Profile, settings: Settings | None = None) -> Profile:
+    """A profile by name; ``a+b`` combines profiles, the stricter limit winning."""
+    if isinstance(name, Profile):
+        return name
+    parts = [p.strip() for p in str(name).split("+")]
+    if not all(parts):
+        raise UnknownProfile(f"profile name {name!r} is malformed: use NAME or NAME+ROUTE")
+    known = available(settings)
+    loaded = []
+    for part in parts:
+        if part not in known:
+            listing = ", ".join(known) or "none"
+            raise UnknownProfile(f"no profile named {part!r}; known profiles: {listing}")
+        loaded.append(load_file(known[part]))
+    if loaded[0].kind == "route":
+        raise UnknownProfile(
+            f"{loaded[0].name!r} is a carrier route, which narrows a provider's limits: "
+            f"combine it with a provider, e.g. clicksend+{loaded[0].name}"
+        )
+    profile = loaded[0]
+    for other in loaded[1:]:
+        profile = combine(profile, other)
+    return profile
+
+
+def load_file(path: Path) -> Profile:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidProfile(f"{path}: cannot be read as TOML: {exc}") from None
+    profile = _build(Profile, raw, f"{path.name}")
+    if profile.name != path.stem:
+        raise InvalidProfile(f"{path.name}: name = {profile.name!r} must match the file name {path.stem!r}")
+    _validate(profile, path.name)
+    return profile
+
+
+def _validate(p: Profile, where: str) -> None:
+    if not set(p.name) <= NAME_CHARS:
+        raise InvalidProfile(f"{where}: name {p.name!r} may hold only a-z, 0-9, - and _")
+    if p.kind not in ("provider", "route"):
+        raise InvalidProfile(f"{where}: kind must be 'provider' or 'route', not {p.kind!r}")
+    if p.kind == "provider" and (p.media is None or p.targets is None):
+        raise InvalidProfile(f"{where}: a provider profile needs [media.*] and [targets.*] tables")
+    for kind in p.media or {}:
+        if kind not in MEDIA_KINDS:
+            raise InvalidProfile(f"{where}: media.{kind}: unknown kind; kinds are {', '.join(MEDIA_KINDS)}")
+    for mix in p.slide_mixes:
+        for kind in mix.kinds + mix.with_:
+            if kind not in MEDIA_KINDS:
+                raise InvalidProfile(f"{where}: slide_mixes: unknown kind {kind!r}")
+    if p.text.counting not in ("gsm", "chars"):
+        raise InvalidProfile(f"{where}: text.counting must be 'gsm' or 'chars', not {p.text.counting!r}")
+    if p.text.fallback_required not in ("never", "without_subject", "unless_disabled"):
+        raise InvalidProfile(
+            f"{where}: text.fallback_required must be never, without_subject or unless_disabled"
+        )
+    for section in (p.message, p.text, *(p.media or {}).values()):
+        for f in fields(section):
+            value = getattr(section, f.name)
+            if isinstance(value, int) and not isinstance(value, bool) and value <= 0:
+                raise InvalidProfile(f"{where}: {f.name} = {value} must be a positive number")
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from a TOML table, rejecting unknown keys and wrong types."""
+    if not isinstance(raw, dict):
+        raise InvalidProfile(f"{where}: expected a table, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        attr = _TOML_ALIASES.get(key, key)
+        if attr not in names:
+            allowed = ", ".join(sorted(n.rstrip("_") for n in names))
+            raise InvalidProfile(f"{where}: unknown key {key!r} (allowed: {allowed})")
+        values[attr] = _coerce(hints[attr], value, f"{where}: {key}")
+    missing = [f.name for f in fields(cls) if f.name not in values and _required(f)]
+    if missing:
+        raise InvalidProfile(f"{where}: missing key(s) {', '.join(missing)}")
+    return cls(**values)
+
+
+def _required(f: Any) -> bool:
+    from dataclasses import MISSING
+
+    return f.default is MISSING and f.default_factory is MISSING
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where)
+    if is_dataclass(hint):
+        return _build(hint, value, where)  # type: ignore[arg-type]
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise InvalidProfile(f"{where}: expected a list")
+        return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (Mapping, dict):
+        if not isinstance(value, dict):
+            raise InvalidProfile(f"{where}: expected a table")
+        return types.MappingProxyType({str(k): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()})
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise InvalidProfile(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidProfile(f"{where}: expected a whole number, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise InvalidProfile(f"{where}: expected text, got {value!r}")
+        return value
+    raise InvalidProfile(f"{where}: unsupported value {value!r}")
+
+
+# ---------------------------------------------------------------- combining
+
+
+def combine(base: Profile, other: Profile) -> Profile:
+    """``base`` narrowed by ``other``: every limit takes the stricter of the two."""
+    media = base.media
+    if other.media is not None:
+        media = types.MappingProxyType(
+            {
+                kind: _narrow_media(rule, other.media[kind])
+                for kind, rule in (base.media or {}).items()
+                if kind in other.media
+            }
+        )
+    mixes = base.slide_mixes + tuple(m for m in other.slide_mixes if m not in base.slide_mixes)
+    return replace(
+        base,
+        name=f"{base.name}+{other.name}",
+        title=f"{base.title}, over {other.title}",
+        source=f"{base.source}; {other.source}",
+        message=_narrow(base.message, other.message),
+        media=media,
+        slide_mixes=mixes,
+        text=_narrow(base.text, other.text),
+        # A device class or route that sets targets knows its handsets: its targets win.
+        targets=other.targets or base.targets,
+        provider_codes=base.provider_codes,
+        quotes=types.MappingProxyType({**base.quotes, **other.quotes}),
+    )
+
+
+def _narrow_media(a: MediaRule, b: MediaRule) -> MediaRule:
+    return MediaRule(
+        accept=tuple(m for m in a.accept if m in b.accept),
+        # What one side sends as it is but the other needs converted must be converted.
+        convert=tuple(m for m in dict.fromkeys(a.convert + a.accept) if m in b.convert + b.accept
+                      and not (m in a.accept and m in b.accept)),
+        max_bytes=_stricter_int("max_bytes", a.max_bytes, b.max_bytes),
+    )
+
+
+# Whether the stricter of two flags is both (an allowance) or either (a requirement).
+_BOOL_STRICTER = {"subject_unicode": all, "one_file_per_kind": any, "require_media": any}
+_FALLBACK_STRENGTH = {"never": 0, "without_subject": 1, "unless_disabled": 2}
+
+
+def _narrow(a: Any, b: Any) -> Any:
+    values = {}
+    for f in fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if f.name == "counting":
+            values[f.name] = "gsm" if "gsm" in (x, y) else x
+        elif f.name == "fallback_required":
+            values[f.name] = max(x, y, key=_FALLBACK_STRENGTH.__getitem__)
+        elif isinstance(x, bool):
+            values[f.name] = _BOOL_STRICTER[f.name]((x, y))
+        else:
+            values[f.name] = _stricter_int(f.name, x, y)
+    return type(a)(**values)
+
+
+def _stricter_int(name: str, x: int | None, y: int | None) -> int | None:
+    if x is None:
+        return y
+    if y is None:
+        return x
+    return max(x, y) if name.startswith("min") else min(x, y)
+
+
+def _plain(obj: Any) -> Any:
+    if is_dataclass(obj):
+        return {f.name.rstrip("_"): _plain(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, tuple):
+        return [_plain(v) for v in obj]
+    return obj
+

@@ -1,0 +1,72 @@
+"""Runtime settings: one frozen object, built from arguments or MEDIAPREP_* variables.
+
+Profiles say what a provider accepts; settings say how this installation runs
+(where the tools are, how much input it will read, how long a tool may take).
+Nothing here is module-level mutable state: callers pass a Settings along.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from .errors import UsageError
+
+_ENV_PREFIX = "MEDIAPREP_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Input is read into memory once; this caps it before the read.
+    max_input_bytes: int = 200 * 1024 * 1024
+    # Checked from the header before any pixel is decoded (Pillow warns at 89.5 MP).
+    max_image_pixels: int = 64_000_000
+    max_frames: int = 2000
+    # Objects (vCard, iCal, PDF) are small; a larger one is hostile or a mistake.
+    max_object_bytes: int = 5 * 1024 * 1024
+    tool_timeout: float = 30.0
+    ffmpeg: str | None = None
+    ffprobe: str | None = None
+    # "auto": ffprobe when found, else parse `ffmpeg -i`; "ffprobe" / "ffmpeg" force one.
+    probe: str = "auto"
+    profiles_dir: Path | None = None
+    output_dir: Path = Path("out")
+
+    def __post_init__(self) -> None:
+        if self.probe not in ("auto", "ffprobe", "ffmpeg"):
+            raise UsageError(f"probe must be auto, ffprobe or ffmpeg, not {self.probe!r}")
+        for name in ("max_input_bytes", "max_image_pixels", "max_frames", "max_object_bytes"):
+            if getattr(self, name) <= 0:
+                raise UsageError(f"{name} must be positive")
+        if self.tool_timeout <= 0:
+            raise UsageError("tool_timeout must be positive")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Defaults, then MEDIAPREP_<FIELD> variables, then explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(_ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, str(f.type), raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _parse(name: str, type_name: str, raw: str) -> object:
+    try:
+        if type_name.startswith("int"):
+            return int(raw)
+        if type_name.startswith("float"):
+            return float(raw)
+    except ValueError:
+        raise UsageError(f"{_ENV_PREFIX}{name.upper()}={raw!r} is not a number") from None
+    if "Path" in type_name:
+        return Path(raw)
+    return raw
