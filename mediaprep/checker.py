@@ -228,9 +228,11 @@ def _check_media(
     if info.kind != ref.kind:
         out.add(
             "media.wrong_kind",
-            f"slide {number}: {ref.label} is given as {ref.kind} but its content is {info.mime} ({info.kind})",
+            f"slide {number}: {ref.label} is given as {ref.kind} but its content is {info.mime} ({info.kind}): "
+            f"put it under the right key, or give the right file",
             number,
         )
+        return Attachment(number, ref.kind, ref.label, info.bytes, info.mime, "reject")
     if info.extension_mismatch:
         out.add(
             "media.extension_mismatch",

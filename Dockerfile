@@ -1,0 +1,14 @@
+# The mediaprep command in a container (the HTTP sidecar will be another entry point on it).
+FROM python:3.11-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libmagic1 ffmpeg \
+ && rm -rf /var/lib/apt/lists/*
+RUN useradd --create-home --uid 10001 mediaprep
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY mediaprep ./mediaprep
+COPY profiles ./profiles
+RUN pip install --no-cache-dir .
+USER mediaprep
+ENTRYPOINT ["mediaprep"]
+CMD ["--help"]

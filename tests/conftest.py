@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+MEDIA = FIXTURES / "media"
+BROKEN = FIXTURES / "broken"
+MESSAGES = FIXTURES / "messages"
+SOURCES = ROOT / "profiles" / "sources"
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+    """The real command, in its own process, as a user would run it."""
+    full_env = {**os.environ, **(env or {})}
+    done = subprocess.run(
+        [sys.executable, "-m", "mediaprep", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env=full_env,
+        timeout=120,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+@pytest.fixture
+def write_message(tmp_path):
+    """Write a message JSON next to links to the media fixtures, so relative paths work."""
+
+    def write(body: dict, name: str = "message.json") -> Path:
+        path = tmp_path / name
+        media = tmp_path / "media"
+        if not media.exists():
+            media.symlink_to(MEDIA)
+            (tmp_path / "broken").symlink_to(BROKEN)
+        path.write_text(json.dumps(body), encoding="utf-8")
+        return path
+
+    return write

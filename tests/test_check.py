@@ -1,0 +1,185 @@
+import json
+
+import pytest
+
+from mediaprep import check, estimate_bytes, load_message, parse_message
+from mediaprep.errors import InvalidMessage
+
+from .conftest import MEDIA, MESSAGES
+
+
+def codes(report):
+    return [(p.code, p.provider_code, p.slide) for p in report.problems if p.severity == "error"]
+
+
+def test_a_message_that_breaks_five_rules_gets_all_five_with_sinch_codes():
+    report = check(MESSAGES / "five-problems-sinch.json", "sinch-xml")
+    assert not report.ok
+    assert set(codes(report)) == {
+        ("slide.video_with_image", "E227", 1),
+        ("slide.audio_with_video", "E226", 2),
+        ("slide.object_with_media", "E224", 3),
+        ("slide.empty", "E313", 4),
+        ("slide.text_too_long", "E334", 5),
+    }
+    # The JSON API takes one slide fewer and wants fallback text.
+    json_api = {(c, pc) for c, pc, _ in codes(check(MESSAGES / "five-problems-sinch.json", "sinch"))}
+    assert {("slides.too_many", "E225"), ("fallback.missing", "E622")} <= json_api
+
+
+def test_a_damaged_image_is_e341(write_message):
+    path = write_message({"recipients": ["+1"], "subject": "s", "slides": [{"image": "broken/truncated.jpg"}]})
+    assert codes(check(path, "sinch-xml")) == [("image.corrupt", "E341", 1)]
+
+
+def test_the_good_example_passes_both_sinch_apis():
+    for profile in ("sinch", "sinch-xml"):
+        report = check(MESSAGES / "ok-sinch.json", profile)
+        assert report.ok and report.problems == (), report.problems
+
+
+def test_estimate_is_bytes_times_1_37_plus_814():
+    assert estimate_bytes(100_000) == 137_814
+    report = check(MESSAGES / "ok-sinch.json", "sinch")
+    media = sum((MEDIA / n).stat().st_size for n in ("photo.jpg", "speech.mp3", "event.ics", "contact.vcf"))
+    message = load_message(MESSAGES / "ok-sinch.json")
+    text = sum(len(t.encode()) for t in [message.subject, *(s.text for s in message.slides)] if t)
+    assert report.payload_bytes == media + text
+    assert report.estimated_bytes == estimate_bytes(media + text)
+
+
+def test_estimate_is_checked_against_the_route_limit(write_message):
+    body = {"recipients": ["+1"], "fallback_sms_text": "hi", "slides": [{"video": "media/clip.mp4"}]}
+    path = write_message(body)
+    assert check(path, "sinch+att-toll-free").ok
+    # 73 kB of video is ~101 kB on the wire: over a (hypothetical) 100 kB route.
+    from mediaprep.profiles import MessageRules, combine, load_profile
+    from dataclasses import replace
+
+    tight = replace(load_profile("sinch"), message=MessageRules(max_bytes=100_000))
+    report = check(path, tight)
+    assert [p.code for p in report.errors] == ["message.too_big"]
+    assert "100000" in report.errors[0].message
+
+
+def clicksend_text(text, write_message, subject=None):
+    body = {"recipients": ["+61437111222"], "text": text, "slides": [{"image": "media/photo.jpg"}]}
+    if subject:
+        body["subject"] = subject
+    return check(write_message(body), "clicksend")
+
+
+def test_gsm_text_gets_1500_units_and_unicode_500(write_message):
+    assert clicksend_text("a" * 1500, write_message).ok
+    assert not clicksend_text("a" * 1501, write_message).ok
+    # 750 euro signs are 1500 GSM units; one more is over.
+    assert clicksend_text("€" * 750, write_message).ok
+    assert [p.code for p in clicksend_text("€" * 751, write_message).errors] == ["text.too_long"]
+    assert clicksend_text("ü" * 500 + "ç", write_message).errors[0].code == "text.too_long"
+    assert clicksend_text("ç" * 500, write_message).ok
+    report = clicksend_text("a" * 499 + "😀", write_message)
+    assert "Unicode" in report.errors[0].message
+
+
+def test_subject_limits(write_message):
+    assert clicksend_text("hi", write_message, subject="x" * 20).ok
+    assert clicksend_text("hi", write_message, subject="x" * 21).errors[0].code == "subject.too_long"
+
+
+def test_sinch_xml_subject_advice_is_a_warning(write_message):
+    body = {"recipients": ["+1"], "subject": "Big news 🎉 " + "x" * 40, "slides": [{"message-text": "hi"}]}
+    report = check(write_message(body), "sinch-xml")
+    assert report.ok
+    assert {p.code for p in report.problems} == {"subject.long", "subject.unicode"}
+    assert all(p.severity == "warning" for p in report.problems)
+
+
+def test_fallback_rules_differ_between_sinch_apis(write_message):
+    no_subject = write_message({"recipients": ["+1"], "slides": [{"message-text": "hi"}]})
+    assert [p.provider_code for p in check(no_subject, "sinch-xml").errors] == ["E622"]
+    with_subject = write_message({"recipients": ["+1"], "subject": "s", "slides": [{"message-text": "hi"}]})
+    assert check(with_subject, "sinch-xml").ok
+    assert [p.provider_code for p in check(with_subject, "sinch").errors] == ["E622"]
+    disabled = write_message(
+        {"recipients": ["+1"], "disable_fallback_sms": True, "slides": [{"message-text": "hi"}]}
+    )
+    assert check(disabled, "sinch").ok
+    long_fallback = write_message({"recipients": ["+1"], "fallback_sms_text": "x" * 111, "slides": [{"message-text": "hi"}]})
+    assert [p.code for p in check(long_fallback, "sinch").problems] == ["fallback.long"]
+
+
+def test_media_size_and_type_rules(write_message):
+    legacy = write_message({"recipients": ["+1"], "slides": [{"image": "media/photo.jpg"}]})
+    report = check(legacy, "legacy-30k")
+    assert [p.code for p in report.errors] == ["image.too_big"]
+    assert "--budget 30000" in report.errors[0].message
+    png = write_message({"recipients": ["+1"], "slides": [{"image": "media/alpha.png"}]})
+    report = check(png, "clicksend")
+    assert report.ok and [p.code for p in report.problems] == ["media.needs_conversion"]
+    pdf = write_message({"recipients": ["+1"], "slides": [{"pdf": "media/flyer.pdf"}]})
+    assert [(p.code, p.slide) for p in check(pdf, "clicksend").errors] == [("media.not_allowed", 1)]
+
+
+def test_content_is_judged_by_what_it_is_not_what_the_slide_calls_it(write_message):
+    path = write_message({"recipients": ["+1"], "fallback_sms_text": "f", "slides": [
+        {"video": "broken/playlist.mp4"},
+        {"image": "broken/png-named.jpg"},
+        {"audio": "media/nothing-here.mp3"},
+    ]})
+    report = check(path, "sinch")
+    got = {(p.code, p.slide, p.severity) for p in report.problems}
+    assert ("media.wrong_kind", 1, "error") in got
+    assert not any(slide == 1 for code, slide, _ in got if code != "media.wrong_kind")
+    assert ("media.extension_mismatch", 2, "warning") in got
+    assert ("media.unreadable", 3, "error") in got
+
+
+def test_remote_media_is_checked_from_what_is_declared(write_message):
+    path = write_message({"recipients": ["+1"], "fallback_sms_text": "f", "slides": [
+        {"image": {"url": "https://cdn.example/a.jpg", "bytes": 2_000_000, "mime": "image/jpeg"}},
+        {"image": "https://cdn.example/b.jpg"},
+    ]})
+    got = {(p.code, p.provider_code, p.slide) for p in check(path, "sinch").problems}
+    assert got == {("image.too_big", "E331", 1), ("media.unchecked", None, 2)}
+
+
+def test_a_kind_twice_on_one_slide_is_reported():
+    message = parse_message(
+        '{"recipients": ["+1"], "fallback_sms_text": "f", "slides": [{"image": "a.jpg", "image": "b.jpg"}]}',
+        base_dir=MEDIA,
+    )
+    assert "slide.kind_repeated" in {p.code for p in check(message, "sinch").problems}
+
+
+def test_recipient_limits(write_message):
+    many = write_message({"recipients": ["+1", "+2"], "fallback_sms_text": "f", "slides": [{"message-text": "x"}]})
+    assert [p.code for p in check(many, "sinch").errors] == ["recipients.too_many"]
+    none = write_message({"fallback_sms_text": "f", "slides": [{"message-text": "x"}]})
+    assert [p.code for p in check(none, "sinch").errors] == ["recipients.none"]
+
+
+@pytest.mark.parametrize(
+    "raw, says",
+    [
+        ("{", "not valid JSON"),
+        ("[]", "expected a JSON object"),
+        ('{"recipients": ["+1"], "slidez": []}', "unknown key(s) slidez"),
+        ('{"slides": [{"image": "a.jpg", "sticker": "b.png"}]}', "unknown key 'sticker'"),
+        ('{"slides": [{"image": {"path": "a.jpg", "url": "https://x/a.jpg"}}]}', "exactly one of path or url"),
+        ('{"slides": [{"video": {"url": "ftp://x/a.mp4"}}]}', "http:// or https://"),
+        ('{"recipients": 5}', "recipients must be"),
+        ('{"subject": 5}', "subject must be text"),
+        ('{"subject": "a", "subject": "b"}', "appears twice"),
+    ],
+)
+def test_malformed_messages_are_coded_errors(raw, says):
+    with pytest.raises(InvalidMessage) as e:
+        parse_message(raw)
+    assert says in e.value.message and e.value.code == "message.invalid"
+
+
+def test_message_dict_and_report_json_shape():
+    report = check(json.loads((MESSAGES / "ok-sinch.json").read_text()) | {"slides": []}, "sinch")
+    out = report.to_dict()
+    assert {"ok", "estimated_bytes", "problems"} <= set(out)
+    assert out["problems"][0].keys() >= {"code", "provider_code", "slide", "message"}

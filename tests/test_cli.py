@@ -1,0 +1,103 @@
+import json
+
+import pytest
+
+import mediaprep
+
+from .conftest import BROKEN, MEDIA, MESSAGES, ROOT
+
+
+def test_inspect_json_lists_one_object_per_path(cli):
+    r = cli("inspect", str(MEDIA / "photo.jpg"), str(MEDIA / "clip.mp4"), "--json")
+    assert r.code == 0
+    out = r.json()
+    assert [o["kind"] for o in out] == ["image", "video"]
+    for o in out:
+        assert {"path", "mime", "kind", "bytes", "extension_mismatch"} <= set(o)
+        assert "error" not in o
+
+
+def test_inspect_keeps_going_past_bad_files_and_exits_2_for_unreadable_ones(cli, tmp_path):
+    paths = [BROKEN / "truncated.jpg", tmp_path / "missing.jpg", tmp_path, BROKEN / "empty.jpg", MEDIA / "still.gif"]
+    r = cli("inspect", *map(str, paths), "--json")
+    assert r.code == 2
+    out = r.json()
+    assert len(out) == 5
+    assert [o.get("error", {}).get("code") for o in out] == [
+        "input.corrupt", "input.not_found", "input.not_a_file", "input.empty", None,
+    ]
+    assert out[0]["error"]["provider_code"] == "E341"
+    assert out[4]["image"]["frames"] == 1
+
+
+def test_inspect_exits_1_when_content_is_damaged_but_readable(cli):
+    r = cli("inspect", str(BROKEN / "random.bin"))
+    assert r.code == 1
+    assert "input.unsupported" in r.stdout
+
+
+def test_a_file_named_like_an_option_is_a_file(cli):
+    r = cli("inspect", "--json", "--", "-rf.jpg", cwd=BROKEN)
+    assert r.code == 0 and r.json()[0]["mime"] == "image/jpeg"
+
+
+def test_check_reports_every_problem_as_json(cli):
+    r = cli("check", str(MESSAGES / "five-problems-sinch.json"), "--profile", "sinch-xml", "--json")
+    assert r.code == 1
+    report = r.json()
+    assert report["ok"] is False and report["estimated_bytes"] > 0
+    got = {p["provider_code"] for p in report["problems"]}
+    assert got == {"E224", "E226", "E227", "E313", "E334"}
+    for p in report["problems"]:
+        assert {"code", "provider_code", "slide", "message"} <= set(p)
+
+
+def test_check_human_output_and_success_exit(cli):
+    r = cli("check", str(MESSAGES / "ok-sinch.json"), "--profile", "sinch")
+    assert r.code == 0
+    assert "OK" in r.stdout and "bytes on the wire" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["check", str(BROKEN / "bad-message.json"), "--profile", "sinch"], "message.invalid"),
+        (["check", str(MESSAGES / "ok-sinch.json"), "--profile", "nosuch"], "profile.unknown"),
+        (["check", "/nonexistent/message.json", "--profile", "sinch"], "input.not_found"),
+        (["profiles", "show", "nosuch"], "profile.unknown"),
+    ],
+)
+def test_bad_input_gives_a_coded_error_and_exit_2(cli, args, code):
+    r = cli(*args)
+    assert r.code == 2
+    assert code in r.stderr
+    r = cli(*args, "--json")
+    assert r.code == 2 and r.json()["error"]["code"] == code
+
+
+def test_unknown_keys_in_a_profile_file_are_a_coded_error(cli, tmp_path):
+    (tmp_path / "bad-profile.toml").write_bytes((BROKEN / "bad-profile.toml").read_bytes())
+    r = cli("profiles", "show", "bad-profile", env={"MEDIAPREP_PROFILES_DIR": str(tmp_path)})
+    assert r.code == 2 and "profile.invalid" in r.stderr and "max_slidez" in r.stderr
+
+
+def test_usage_errors_exit_2(cli):
+    assert cli().code == 2
+    r = cli("check", str(MESSAGES / "ok-sinch.json"))
+    assert r.code == 2 and "--profile" in r.stderr
+
+
+def test_profiles_list_and_show(cli):
+    r = cli("profiles", "--json")
+    names = {p["name"] for p in r.json()}
+    assert {"clicksend", "sinch", "sinch-xml", "infobip", "legacy-30k", "att-toll-free"} <= names
+    shown = cli("profiles", "show", "clicksend+att-toll-free", "--json").json()
+    assert shown["message"]["max_bytes"] == 600_000
+    assert shown["media"]["image"]["max_bytes"] == 250_000
+    assert "slides: 1" in cli("profiles", "show", "clicksend").stdout
+
+
+def test_public_names_are_the_ones_the_readme_documents():
+    readme = (ROOT / "README.md").read_text()
+    for name in mediaprep.__all__:
+        assert f"`{name}" in readme, f"{name} is public but the README does not mention it"

@@ -1,0 +1,203 @@
+import shutil
+import struct
+import zlib
+
+import pytest
+
+from mediaprep import Settings, inspect
+from mediaprep.errors import EmptyInput, NotAFile, SourceNotFound
+from mediaprep.tools import find_ffprobe
+
+from .conftest import BROKEN, MEDIA
+
+
+@pytest.mark.parametrize(
+    "name, mime, kind",
+    [
+        ("photo.jpg", "image/jpeg", "image"),
+        ("phone-rotated.jpg", "image/jpeg", "image"),
+        ("alpha.png", "image/png", "image"),
+        ("scan.bmp", "image/bmp", "image"),
+        ("still.gif", "image/gif", "image"),
+        ("animated.gif", "image/gif", "image"),
+        ("photo.webp", "image/webp", "image"),
+        ("photo.tiff", "image/tiff", "image"),
+        ("speech.mp3", "audio/mpeg", "audio"),
+        ("speech.wav", "audio/wav", "audio"),
+        ("clip.mp4", "video/mp4", "video"),
+        ("portrait.mov", "video/quicktime", "video"),
+        ("clip.3gp", "video/3gpp", "video"),
+        ("contact.vcf", "text/vcard", "contact"),
+        ("event.ics", "text/calendar", "calendar"),
+        ("flyer.pdf", "application/pdf", "pdf"),
+    ],
+)
+def test_every_fixture_kind_is_recognised_from_its_content(name, mime, kind):
+    info = inspect(MEDIA / name)
+    assert (info.mime, info.kind) == (mime, kind)
+    assert info.error is None, info.error
+    assert info.bytes == (MEDIA / name).stat().st_size
+    assert not info.extension_mismatch
+
+
+def test_type_comes_from_content_not_from_the_name(tmp_path):
+    renamed = tmp_path / "holiday.mp3"
+    shutil.copy(MEDIA / "photo.jpg", renamed)
+    info = inspect(renamed)
+    assert info.mime == "image/jpeg" and info.kind == "image"
+    assert info.extension_mismatch
+
+
+def test_png_named_jpg_is_flagged():
+    info = inspect(BROKEN / "png-named.jpg")
+    assert info.mime == "image/png"
+    assert info.extension == "jpg" and info.extension_mismatch
+
+
+def test_bytes_are_inspected_like_files():
+    data = (MEDIA / "clip.mp4").read_bytes()
+    info = inspect(data)
+    assert info.path is None and info.kind == "video" and info.media.duration == pytest.approx(2.0, abs=0.1)
+    assert inspect(data, name="clip.gif").extension_mismatch
+
+
+def test_image_facts():
+    photo = inspect(MEDIA / "photo.jpg").image
+    assert (photo.width, photo.height, photo.frames, photo.orientation) == (600, 400, 1, 1)
+    assert inspect(MEDIA / "phone-rotated.jpg").image.orientation == 6
+    assert inspect(MEDIA / "animated.gif").image.frames == 8
+    assert inspect(MEDIA / "alpha.png").image.has_alpha
+    assert not inspect(MEDIA / "scan.bmp").image.has_alpha
+
+
+def test_sha256_identifies_content():
+    a = inspect(MEDIA / "photo.jpg")
+    b = inspect(BROKEN / "-rf.jpg")  # the same bytes under a hostile name
+    assert a.sha256 == b.sha256 and len(a.sha256) == 64
+
+
+def probe_backends():
+    backends = ["ffmpeg"]
+    if find_ffprobe(Settings()):
+        backends.append("ffprobe")
+    return backends
+
+
+@pytest.fixture(params=probe_backends())
+def probe_settings(request):
+    return Settings(probe=request.param)
+
+
+def test_video_facts(probe_settings):
+    m = inspect(MEDIA / "clip.mp4", settings=probe_settings).media
+    assert m.has_video and m.has_audio
+    assert (m.video_codec, m.audio_codec, m.width, m.height) == ("h264", "aac", 320, 240)
+    assert m.duration == pytest.approx(2.0, abs=0.1)
+    assert m.fps == pytest.approx(25, abs=0.5)
+    assert m.rotation == 0
+    assert m.probed_with == probe_settings.probe
+
+
+def test_rotation_metadata_is_reported(probe_settings):
+    m = inspect(MEDIA / "portrait.mov", settings=probe_settings).media
+    assert m.rotation == 90
+    assert (m.width, m.height) == (320, 240)  # stored pixels; the flag says how to show them
+
+
+def test_3gp_codecs(probe_settings):
+    m = inspect(MEDIA / "clip.3gp", settings=probe_settings).media
+    assert (m.video_codec, m.audio_codec) == ("h263", "amr_nb")
+    assert (m.width, m.height) == (176, 144)
+    assert m.sample_rate == 8000 and m.channels == 1
+
+
+def test_mp4_with_only_sound_is_audio(probe_settings):
+    info = inspect(MEDIA / "audio-only.mp4", settings=probe_settings)
+    assert info.mime == "video/mp4" and info.kind == "audio"
+    assert not info.media.has_video and info.media.audio_codec == "aac"
+
+
+def test_audio_facts(probe_settings):
+    m = inspect(MEDIA / "speech.mp3", settings=probe_settings).media
+    assert m.audio_codec == "mp3" and not m.has_video and m.duration > 1
+
+
+def test_object_facts():
+    assert inspect(MEDIA / "contact.vcf").object.version == "3.0"
+    assert inspect(MEDIA / "event.ics").object.items == 1
+    pdf = inspect(MEDIA / "flyer.pdf").object
+    assert pdf.items == 1 and not pdf.encrypted
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_missing_path_directory_and_empty_file_raise_coded_errors(tmp_path):
+    with pytest.raises(SourceNotFound) as e:
+        inspect(tmp_path / "nope.jpg")
+    assert e.value.code == "input.not_found"
+    with pytest.raises(NotAFile):
+        inspect(tmp_path)
+    with pytest.raises(EmptyInput):
+        inspect(BROKEN / "empty.jpg")
+    with pytest.raises(EmptyInput):
+        inspect(b"")
+
+
+@pytest.mark.parametrize(
+    "name, code, provider_code",
+    [
+        ("random.bin", "input.unsupported", "E629"),
+        ("garbage.ics", "input.unsupported", "E629"),
+        ("not-a-card.vcf", "input.unsupported", "E629"),
+        ("truncated.jpg", "input.corrupt", "E341"),
+        ("truncated.png", "input.corrupt", "E341"),
+        ("truncated.mp4", "input.corrupt", None),
+    ],
+)
+def test_damaged_or_unknown_content_comes_back_with_a_coded_error(name, code, provider_code):
+    info = inspect(BROKEN / name)
+    assert not info.ok
+    assert info.error.code == code
+    assert info.error.provider_code == provider_code
+    assert name in info.error.message
+
+
+def test_playlist_dressed_as_mp4_is_never_handed_to_ffmpeg():
+    info = inspect(BROKEN / "playlist.mp4")
+    assert info.mime == "text/plain" and info.kind == "text"
+    assert info.media is None and info.extension_mismatch
+
+
+def test_name_starting_with_dash_is_just_a_name(tmp_path, probe_settings):
+    clip = tmp_path / "-i.mp4"
+    shutil.copy(MEDIA / "clip.mp4", clip)
+    info = inspect(clip, settings=probe_settings)
+    assert info.ok and info.media.width == 320
+    assert inspect(BROKEN / "-rf.jpg").image.width == 600
+
+
+def png_header_only(width, height):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_huge_claimed_dimensions_are_refused_before_decoding():
+    info = inspect(png_header_only(100_000, 100_000))
+    assert info.error.code == "input.bomb"
+
+
+def test_pixel_ceiling_is_a_setting():
+    data = png_header_only(4000, 3000)
+    assert inspect(data, settings=Settings(max_image_pixels=10_000_000)).error.code == "input.bomb"
+    assert inspect(data, settings=Settings(max_image_pixels=20_000_000)).error.code == "input.corrupt"
+
+
+def test_input_size_cap_is_checked_before_reading(tmp_path):
+    from mediaprep.errors import InputTooLarge
+
+    with pytest.raises(InputTooLarge):
+        inspect(MEDIA / "photo.jpg", settings=Settings(max_input_bytes=1000))
