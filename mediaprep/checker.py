@@ -289,6 +289,7 @@ def _check_texts(message: Message, profile: Profile, out: _Collector) -> None:
     rules = profile.text
     if message.text:
         c = gsm.count(message.text)
+        limit: int | None
         if rules.counting == "gsm" and rules.body is not None:
             limit = rules.body_unicode if c.encoding == "unicode" and rules.body_unicode else rules.body
             used = c.units

@@ -221,7 +221,10 @@ def _validate(p: Profile, where: str) -> None:
         raise InvalidProfile(
             f"{where}: text.fallback_required must be never, without_subject or unless_disabled"
         )
-    for section in (p.message, p.text, *(p.media or {}).values()):
+    sections: list[Any] = [p.message, p.text, *(p.media or {}).values()]
+    if p.targets is not None:
+        sections += [p.targets.image, p.targets.audio, p.targets.video]
+    for section in sections:
         for f in fields(section):
             value = getattr(section, f.name)
             if isinstance(value, int) and not isinstance(value, bool) and value <= 0:

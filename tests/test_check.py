@@ -53,8 +53,9 @@ def test_estimate_is_checked_against_the_route_limit(write_message):
     path = write_message(body)
     assert check(path, "sinch+att-toll-free").ok
     # 73 kB of video is ~101 kB on the wire: over a (hypothetical) 100 kB route.
-    from mediaprep.profiles import MessageRules, combine, load_profile
     from dataclasses import replace
+
+    from mediaprep.profiles import MessageRules, load_profile
 
     tight = replace(load_profile("sinch"), message=MessageRules(max_bytes=100_000))
     report = check(path, tight)

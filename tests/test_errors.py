@@ -1,6 +1,6 @@
 import re
 
-import mediaprep.errors as errors
+from mediaprep import errors
 from mediaprep.errors import MediaprepError
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +102,10 @@ def inspect(source: Source, *, name: str | None = None, settings: Settings | Non
     kind = kind_of(mime)
     shown = name or (str(path) if path else None)
     ext = extension_of(name or (path.name if path else None))
-    base = dict(
+    info = Inspection(
         path=str(path) if path else name,
         mime=mime,
+        kind=kind,
         bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         extension=ext,
@@ -112,21 +113,20 @@ def inspect(source: Source, *, name: str | None = None, settings: Settings | Non
     )
     try:
         if kind == "image":
-            return Inspection(kind=kind, image=image_facts(data, mime, settings), **base)
+            return replace(info, image=image_facts(data, mime, settings))
         if kind in ("audio", "video"):
             media = media_facts(data, mime, path, settings)
             # A video container holding only sound is, to a phone, audio.
-            kind = "video" if media.has_video else "audio"
-            return Inspection(kind=kind, media=media, **base)
+            return replace(info, kind="video" if media.has_video else "audio", media=media)
         if kind in ("contact", "calendar", "pdf"):
-            return Inspection(kind=kind, object=object_facts(data, kind, settings), **base)
+            return replace(info, object=object_facts(data, kind, settings))
         if kind == "text":
-            return Inspection(kind=kind, **base)
+            return info
         raise UnsupportedType(f"{shown or 'input'}: content is {mime}, which is not a media type mediaprep handles")
     except MediaprepError as exc:
         if shown and not exc.message.startswith(shown):
             exc.message = f"{shown}: {exc.message}"
-        return Inspection(kind=kind, error=exc, **base)
+        return replace(info, error=exc)
 
 
 __all__ = ["ImageFacts", "Inspection", "MediaFacts", "ObjectFacts", "inspect", "read_source"]
