@@ -6,6 +6,7 @@ The public API; the CLI (and later shells) only call these.
 from __future__ import annotations
 
 from .checker import Attachment, Problem, Report, check, estimate_bytes
+from .converters import Converted, convert
 from .errors import MediaprepError
 from .inspection import Inspection, inspect
 from .message import Message, Slide, load_message, parse_message
@@ -16,6 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Attachment",
+    "Converted",
     "Inspection",
     "MediaprepError",
     "Message",
@@ -25,6 +27,7 @@ __all__ = [
     "Settings",
     "Slide",
     "check",
+    "convert",
     "estimate_bytes",
     "inspect",
     "list_profiles",

@@ -1,6 +1,7 @@
 """The `mediaprep` command: a thin shell over the library.
 
-Exit codes: 0 all good, 1 problems found, 2 usage error or unreadable input.
+Exit codes: 0 all good, 1 problems found (including "cannot fit the budget"), 2 usage
+error or unreadable input.
 With --json the result goes to stdout as JSON; human text otherwise; logs and
 progress always go to stderr.
 """
@@ -12,11 +13,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
 from .checker import Report, check
-from .errors import InputError, MediaprepError, UsageError
+from .converters import convert, write_atomically
+from .errors import ConvertError, InputError, MediaprepError, UsageError
 from .inspection import Inspection, inspect
 from .message import load_message
 from .profiles import Profile, available, list_profiles, load_profile
@@ -47,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_check)
 
+    p = sub.add_parser("convert", help="make one file fit a profile and a byte budget")
+    p.add_argument("source", metavar="SRC")
+    p.add_argument("-o", "--output", required=True, metavar="DST", help="output file (or folder)")
+    p.add_argument("--profile", metavar="NAME")
+    p.add_argument("--budget", type=int, metavar="BYTES", help="at most this many bytes (exact)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_convert)
+
     p = sub.add_parser("profiles", help="list profiles, or show one resolved")
     p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     p.add_argument("name", nargs="?", metavar="NAME")
@@ -68,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "json", False):
             _print_json({"ok": False, "error": exc.to_dict()})
         print(f"mediaprep: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        # Input that was read but cannot be made to fit is a problem found, not a usage error.
+        return EXIT_PROBLEMS if isinstance(exc, ConvertError) else EXIT_USAGE
 
 
 # ---------------------------------------------------------------- inspect
@@ -155,6 +167,43 @@ def _report_text(name: str, report: Report) -> str:
         code = f" [{p.provider_code}]" if p.provider_code else ""
         lines.append(f"  {p.severity:<7} {where:<8} {p.code}{code}: {p.message}")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- convert
+
+
+def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
+    result = convert(args.source, profile=args.profile, budget=args.budget, settings=settings)
+    dest = _output_path(Path(args.source), args.output, result.extension)
+    write_atomically(result.data, dest)
+    if args.json:
+        _print_json({"path": str(dest), **result.to_dict()})
+    else:
+        how = "passed through unchanged" if result.passed_through else (
+            f"{result.width}x{result.height}"
+            + (f", quality {result.quality} ({result.subsampling})" if result.quality else "")
+            + (f", {result.frames} frames" if result.frames and result.frames > 1 else "")
+            + f", {result.encodes} encodes"
+        )
+        print(f"{dest}: {result.mime} {result.bytes} B of {result.budget} B budget; {how}")
+        for note in result.notes:
+            print(f"  note: {note}")
+    return EXIT_OK
+
+
+def _output_path(source: Path, output_arg: str, extension: str) -> Path:
+    if output_arg.endswith(("/", os.sep)) or Path(output_arg).is_dir():
+        return Path(output_arg) / f"{source.stem}.{extension}"
+    output = Path(output_arg)
+    if output.suffix.lower().lstrip(".") not in _EXTENSIONS_FOR.get(extension, {extension}):
+        fixed = output.with_suffix(f".{extension}")
+        print(f"mediaprep: writing {fixed}: the content is .{extension}, not {output.suffix or 'unnamed'}",
+              file=sys.stderr)
+        return fixed
+    return output
+
+
+_EXTENSIONS_FOR = {"jpg": {"jpg", "jpeg"}, "tiff": {"tif", "tiff"}}
 
 
 # ---------------------------------------------------------------- profiles

@@ -19,6 +19,9 @@ person can act on::
     │   ├── UnsupportedType             input.unsupported   415  (E629)
     │   ├── CorruptInput                input.corrupt       422  (E341 for images)
     │   └── DecompressionBomb           input.bomb          413
+    ├── ConvertError
+    │   ├── CannotFit                   convert.cannot_fit  422
+    │   └── NotAllowed                  convert.not_allowed 415  (E229)
     ├── MessageError
     │   └── InvalidMessage              message.invalid     400
     └── ToolError
@@ -119,6 +122,23 @@ class DecompressionBomb(InputError):
     http_status = 413
 
 
+class ConvertError(MediaprepError):
+    code = "convert.error"
+    http_status = 422
+
+
+class CannotFit(ConvertError):
+    """Nothing within the profile's floors (size, quality, frame rate) fits the byte budget."""
+
+    code = "convert.cannot_fit"
+
+
+class NotAllowed(ConvertError):
+    code = "convert.not_allowed"
+    http_status = 415
+    provider_code = "E229"
+
+
 class MessageError(MediaprepError):
     code = "message.error"
     http_status = 400
@@ -147,6 +167,9 @@ class ToolFailed(ToolError):
 
 
 __all__ = [
+    "CannotFit",
+    "ConvertError",
+    "NotAllowed",
     "CorruptInput",
     "DecompressionBomb",
     "EmptyInput",

@@ -75,8 +75,9 @@ class ImageTarget:
     format: str = "jpeg"
     max_long_side: int = 1600
     min_long_side: int = 320
-    min_quality: int = 40
-    keep_gif: bool = True
+    min_quality: int = 10
+    keep_gif: bool = True  # an animated GIF stays a GIF where the profile takes GIF
+    progressive: bool = True  # progressive JPEG is smaller; some old handsets only show baseline
 
 
 @dataclass(frozen=True)

@@ -100,3 +100,32 @@ def test_public_names_are_the_ones_the_readme_documents():
     readme = (ROOT / "README.md").read_text()
     for name in mediaprep.__all__:
         assert f"`{name}" in readme, f"{name} is public but the README does not mention it"
+
+
+def test_convert_writes_the_file_and_reports_json(cli, tmp_path):
+    dest = tmp_path / "out.jpg"
+    r = cli("convert", str(MEDIA / "phone-rotated.jpg"), "-o", str(dest), "--budget", "20000", "--json")
+    assert r.code == 0
+    out = r.json()
+    assert out["path"] == str(dest) and dest.stat().st_size == out["bytes"] <= 20000
+    assert out["mime"] == "image/jpeg" and out["passed_through"] is False
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jpg"]
+
+
+def test_convert_names_the_output_after_its_content(cli, tmp_path):
+    r = cli("convert", str(MEDIA / "alpha.png"), "-o", str(tmp_path / "sticker.png"), "--profile", "clicksend")
+    assert r.code == 0
+    assert (tmp_path / "sticker.jpg").exists() and not (tmp_path / "sticker.png").exists()
+    r = cli("convert", str(MEDIA / "still.gif"), "-o", str(tmp_path) + "/", "--profile", "clicksend")
+    assert r.code == 0 and (tmp_path / "still.gif").read_bytes() == (MEDIA / "still.gif").read_bytes()
+    assert "passed through" in r.stdout
+
+
+def test_convert_that_cannot_fit_leaves_nothing_behind(cli, tmp_path):
+    dest = tmp_path / "out.jpg"
+    r = cli("convert", str(MEDIA / "photo.jpg"), "-o", str(dest), "--budget", "300")
+    assert r.code == 1 and "convert.cannot_fit" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+    r = cli("convert", str(BROKEN / "truncated.jpg"), "-o", str(dest), "--budget", "30000", "--json")
+    assert r.code == 2 and r.json()["error"]["provider_code"] == "E341"
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,129 @@
+"""Animated GIF under a byte budget: fewer colours, a smaller size, then fewer frames.
+
+Levels are tried from the least visible loss to the most: the colour count
+first (256 to 32), then the size, then every second or third frame (the
+dropped frames' time goes to the frame kept, so the animation runs as long as
+before). A simple size model, corrected by every real encode, skips levels that
+cannot fit, so a fit usually costs a handful of encodes.
+"""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from ..profiles import ImageTarget
+from ..settings import Settings
+from .jpeg import ladder
+from .picture import resize_long_side
+
+COLOURS = (256, 128, 64, 32)
+COLOUR_FACTOR = {256: 1.0, 128: 0.86, 64: 0.72, 32: 0.6}
+FRAME_STEPS = (1, 2, 3)
+MAX_ENCODES = 10
+# Frames are held decoded (RGB) at the working size; past this many pixels, frames are dropped first.
+MAX_HELD_PIXELS = 120_000_000
+
+
+def fit_animation(
+    im: Image.Image, n_frames: int, budget: int, target: ImageTarget, settings: Settings
+) -> tuple[tuple[bytes, int, int, int, int, list[str]] | None, str]:
+    """(gif bytes, width, height, frames kept, encodes, notes), or None and why it could not fit."""
+    if n_frames > settings.max_frames:
+        return None, f"{n_frames} frames, over the {settings.max_frames} frame limit"
+    notes: list[str] = []
+    work_long = min(max(im.size), target.max_long_side)
+    scale = work_long / max(im.size)
+    work_size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+    pre_step = max(1, -(-n_frames * work_size[0] * work_size[1] // MAX_HELD_PIXELS))
+    frames, durations = _load(im, n_frames, work_size, pre_step)
+    if pre_step > 1:
+        notes.append(f"kept every {pre_step}th of {n_frames} frames to bound memory")
+    loop = im.info.get("loop", 0)
+
+    sizes = ladder(work_long, min(target.min_long_side, work_long))
+    levels = [
+        (size, colours, step)
+        for step in FRAME_STEPS
+        for size in sizes
+        if step == FRAME_STEPS[-1] or size >= work_long * 0.5
+        for colours in COLOURS
+    ]
+    encodes = 0
+    first = _encode(frames, durations, levels[0], loop)
+    encodes += 1
+    if len(first) <= budget:
+        return _result(first, levels[0], frames, encodes, notes, pre_step), ""
+    correction = 1.0
+    base = len(first)
+    for level in levels[1:]:
+        if encodes >= MAX_ENCODES:
+            break
+        predicted = base * _model(level, work_long) * correction
+        if predicted > budget * 1.05:
+            continue
+        data = _encode(frames, durations, level, loop)
+        encodes += 1
+        correction = len(data) / (base * _model(level, work_long))
+        if len(data) <= budget:
+            return _result(data, level, frames, encodes, notes, pre_step), ""
+    return None, f"no level down to {sizes[-1]} px, 32 colours and every 3rd frame fits in {budget} bytes"
+
+
+def _model(level: tuple[int, int, int], work_long: int) -> float:
+    size, colours, step = level
+    return (size / work_long) ** 1.7 * COLOUR_FACTOR[colours] * (1 / step) ** 0.85
+
+
+def _load(im: Image.Image, n_frames: int, size: tuple[int, int], step: int) -> tuple[list[Image.Image], list[int]]:
+    frames: list[Image.Image] = []
+    durations: list[int] = []
+    for i in range(n_frames):
+        im.seek(i)
+        duration = int(im.info.get("duration", 100) or 100)
+        if i % step:
+            durations[-1] += duration
+            continue
+        rgba = im.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        frames.append(flat if flat.size == size else flat.resize(size, Image.Resampling.LANCZOS))
+        durations.append(duration)
+    return frames, durations
+
+
+def _encode(frames: list[Image.Image], durations: list[int], level: tuple[int, int, int], loop: int) -> bytes:
+    size, colours, step = level
+    kept = frames[::step]
+    kept_durations = [sum(durations[i : i + step]) for i in range(0, len(frames), step)]
+    if max(kept[0].size) != size:
+        kept = [resize_long_side(f, size) for f in kept]
+    palette = _shared_palette(kept, colours)
+    # One palette for all frames: no per-frame colour tables, and no colour flicker between frames.
+    indexed = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in kept]
+    buf = io.BytesIO()
+    indexed[0].save(
+        buf, "GIF", save_all=True, append_images=indexed[1:], duration=kept_durations, loop=loop, optimize=False
+    )
+    return buf.getvalue()
+
+
+def _shared_palette(frames: list[Image.Image], colours: int) -> Image.Image:
+    sample = frames[:: max(1, len(frames) // 8)][:8]
+    w, h = sample[0].size
+    sheet = Image.new("RGB", (w * len(sample), h))
+    for i, f in enumerate(sample):
+        sheet.paste(f, (i * w, 0))
+    return sheet.quantize(colours, method=Image.Quantize.MEDIANCUT)
+
+
+def _result(data, level, frames, encodes, notes, pre_step):
+    size, colours, step = level
+    im = Image.open(io.BytesIO(data))
+    kept = len(frames[::step])
+    if colours < 256:
+        notes.append(f"colours reduced to {colours}")
+    if step > 1:
+        notes.append(f"every {step * pre_step}th frame kept, timing preserved")
+    return data, im.width, im.height, kept, encodes, notes

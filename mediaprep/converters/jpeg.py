@@ -1,0 +1,308 @@
+"""Choosing JPEG dimensions, quality and chroma subsampling together under a byte budget.
+
+The common tools only lower the quality at a fixed size (ImageMagick
+jpeg:extent, imgproxy) or walk a dimension ladder at a fixed quality (Android,
+Signal). Here each candidate size gets the highest quality that fits, and the
+pair a person would find closest to the source wins: SSIM on luma with both
+shown at phone size (mediaprep.quality). The search climbs from a predicted
+size towards the better neighbour until the score falls, then tries the sizes
+half a step either side of the best.
+
+Speed: the source is decoded once, at reduced size where the format allows
+(see picture.decode and useful_long_side); the search uses cheap encodes
+(baseline, no Huffman optimisation), whose pixels are identical to the final
+optimised encode's, so their scores hold; a size's quality is predicted from
+the last size's, so it costs two or three encodes. Only the chosen pair is
+encoded the expensive way.
+
+Chroma is quantised 15 quality steps coarser than luma (as in cjpeg's
+``-quality 85,70``): the eye resolves colour far less finely than brightness,
+so those bytes buy more as luma detail.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+from PIL import Image
+
+from ..errors import CannotFit
+from ..profiles import ImageTarget
+from ..quality import BlockSSIM, display_size, luma
+from .picture import resize_long_side
+
+MAX_QUALITY = 95  # above this libjpeg spends bytes a phone screen cannot show
+STEP = 0.84  # one ladder step: ~70 % of the pixels
+HIGH_QUALITY = 90  # a size that fits at this quality gains nothing from going smaller
+CHROMA_OFFSET = 15
+SUBSAMPLING = {2: "4:2:0", 0: "4:4:4"}
+# Bits per pixel of a photograph at the lowest useful quality; sizes needing fewer never win.
+MIN_USEFUL_BPP = 0.3
+
+# libjpeg's Annex K tables (natural order), scaled by quality exactly as libjpeg does.
+_LUMA = [
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+]  # fmt: skip
+_CHROMA = [17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
+           24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32  # fmt: skip
+
+
+def _scaled(table: list[int], quality: int) -> list[int]:
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return [max(1, min(255, (v * scale + 50) // 100)) for v in table]
+
+
+def qtables(quality: int) -> list[list[int]]:
+    # Coarser chroma, but never below quality 20 unless the luma is lower still.
+    chroma = max(quality - CHROMA_OFFSET, min(quality, 20))
+    return [_scaled(_LUMA, quality), _scaled(_CHROMA, chroma)]
+
+
+def useful_long_side(budget: int, aspect: float) -> int:
+    """The largest long side that could ever win at this budget (aspect = long / short)."""
+    pixels = budget * 8 / MIN_USEFUL_BPP
+    return int(math.sqrt(pixels * aspect))
+
+
+@dataclass(frozen=True)
+class JpegFit:
+    data: bytes
+    width: int
+    height: int
+    quality: int
+    subsampling: str
+    encodes: int
+    score: float
+    sizes_tried: int
+
+
+@dataclass
+class _Candidate:
+    image: Image.Image
+    quality: int
+    subsampling: int
+    cheap_bytes: bytes
+    score: float = 0.0
+
+
+class _Search:
+    def __init__(self, source: Image.Image, budget: int, target: ImageTarget) -> None:
+        self.source = source
+        self.budget = budget
+        self.target = target
+        self.encodes = 0
+        self.ref_size = display_size(source.size)
+        self.metric = BlockSSIM(luma(source, self.ref_size))
+        # Final encodes are smaller than cheap ones (Huffman optimisation, progressive scans);
+        # the ratio is measured once and the search aims at the budget it implies.
+        self.final_ratio: float | None = None
+        self.slope = 0.02  # d log(bytes) / d quality, refined as encodes come in
+        self.scaled: dict[int, Image.Image] = {}
+        self.results: dict[int, _Candidate | None] = {}
+        self.cache: dict[tuple, bytes] = {}
+        self.probe: tuple[int, int] | None = None  # (long side, bytes at quality 75)
+
+    def image_at(self, long_side: int) -> Image.Image:
+        if long_side >= max(self.source.size):
+            return self.source
+        if long_side not in self.scaled:
+            self.scaled[long_side] = resize_long_side(self.source, long_side)
+        return self.scaled[long_side]
+
+    def encode(self, im: Image.Image, quality: int, subsampling: int, *, final: bool) -> bytes:
+        key = (im.size, quality, subsampling, final)
+        if key in self.cache:
+            return self.cache[key]
+        self.encodes += 1
+        buf = io.BytesIO()
+        options = {"qtables": qtables(quality)} if im.mode != "L" else {"quality": quality}
+        if final:
+            options |= {"optimize": True, "progressive": self.target.progressive}
+        im.save(buf, "JPEG", subsampling=subsampling, **options)
+        self.cache[key] = buf.getvalue()
+        return self.cache[key]
+
+    @property
+    def cheap_limit(self) -> int:
+        return int(self.budget / (self.final_ratio or 1.0))
+
+    def best_quality(self, im: Image.Image, subsampling: int, guess: int) -> _Candidate | None:
+        """The highest quality whose cheap encode fits, found by interpolating log(bytes)."""
+        lo_q = self.target.min_quality
+        limit = self.cheap_limit
+        sizes: dict[int, bytes] = {}
+        fit: int | None = None  # highest quality known to fit
+        over: int | None = None  # lowest quality known not to fit
+        q = max(lo_q, min(MAX_QUALITY, guess))
+        for _ in range(12):
+            if q not in sizes:
+                sizes[q] = self.encode(im, q, subsampling, final=False)
+            size = len(sizes[q])
+            if size <= limit:
+                fit = max(q, fit or q)
+            else:
+                over = min(q, over or q)
+            if fit is not None and (fit == MAX_QUALITY or (over is not None and over - fit <= 1)):
+                break
+            if over == lo_q:
+                return None
+            q = self._next_quality(q, size, limit, fit, over, sizes)
+        if fit is None:
+            return None
+        return _Candidate(im, fit, subsampling, sizes[fit])
+
+    def _next_quality(self, q, size, limit, fit, over, sizes) -> int:
+        if fit is not None and over is not None:
+            # Interpolate log(bytes) inside the bracket; never repeat an endpoint.
+            s_fit, s_over = len(sizes[fit]), len(sizes[over])
+            t = math.log(limit / s_fit) / math.log(s_over / s_fit) if s_over > s_fit else 0.5
+            return max(fit + 1, min(over - 1, fit + int(t * (over - fit))))
+        self._learn_slope(sizes)
+        step = math.log(limit / size) / self.slope
+        # Aim just inside the limit: a fitting first point makes the next one a bracket.
+        nxt = q + math.floor(step) if step > 0 else q + math.floor(step) - 1
+        nxt = max(q - 30, min(q + 30, nxt))
+        if over is not None:
+            return max(self.target.min_quality, min(over - 1, nxt))
+        assert fit is not None
+        return min(MAX_QUALITY, max(fit + 1, nxt))
+
+    def _learn_slope(self, sizes: dict[int, bytes]) -> None:
+        # The secant through the two measured qualities nearest each other.
+        qs = sorted(sizes)
+        pairs = [(b - a, a, b) for a, b in zip(qs, qs[1:])]
+        if not pairs:
+            return
+        _, a, b = min(pairs)
+        if len(sizes[b]) > len(sizes[a]):
+            slope = math.log(len(sizes[b]) / len(sizes[a])) / (b - a)
+            self.slope = min(0.15, max(0.005, slope))
+
+    def guess(self, long_side: int) -> int:
+        done = [c for c in self.results.values() if c is not None]
+        if not done:
+            if self.probe is None:
+                return 75
+            side, size = self.probe
+            expected = size * (long_side / side) ** 1.8
+            return 75 + math.floor(math.log(self.cheap_limit / expected) / self.slope)
+        nearest = min(done, key=lambda c: abs(max(c.image.size) - long_side))
+        pixel_ratio = (long_side / max(nearest.image.size)) ** 2
+        # Fewer pixels leave room for more bytes per pixel: raise the quality by what that buys.
+        return nearest.quality + round(-math.log(pixel_ratio) * 0.9 / self.slope)
+
+    def evaluate(self, long_side: int) -> _Candidate | None:
+        if long_side in self.results:
+            return self.results[long_side]
+        im = self.image_at(long_side)
+        cand = self.best_quality(im, 2, self.guess(long_side))
+        if cand is not None and self.final_ratio is None:
+            final = self.encode(im, cand.quality, 2, final=True)
+            self.final_ratio = len(final) / len(cand.cheap_bytes)
+            if len(final) > self.budget:  # the ratio was unknown; search this size again with it
+                cand = self.best_quality(im, 2, cand.quality - 1)
+        if cand is not None:
+            self.score(cand)
+        self.results[long_side] = cand
+        return cand
+
+    def score(self, cand: _Candidate) -> float:
+        decoded = Image.open(io.BytesIO(cand.cheap_bytes))
+        cand.score = self.metric.score(luma(decoded, self.ref_size))
+        return cand.score
+
+
+def ladder(longest: int, shortest: int, step: float = STEP) -> list[int]:
+    sizes = []
+    s = float(longest)
+    while round(s) >= shortest:
+        sizes.append(round(s))
+        s *= step
+    return sizes or [longest]
+
+
+def _start_size(search: _Search, sizes: list[int]) -> int:
+    """The ladder size where the quality should land near 75, from one probe encode."""
+    probe_side = sizes[0]
+    probe = search.encode(search.image_at(probe_side), 75, 2, final=False)
+    search.probe = (probe_side, len(probe))
+    # Bytes grow a little slower than pixels (detail per pixel falls as the picture shrinks).
+    wanted = probe_side * (search.cheap_limit * 0.9 / len(probe)) ** (1 / 1.8)
+    return min(sizes, key=lambda s: abs(math.log(s / wanted)))
+
+
+def fit_jpeg(source: Image.Image, budget: int, target: ImageTarget) -> JpegFit:
+    """The best-looking JPEG of ``source`` (upright RGB or L pixels) that is at most ``budget`` bytes."""
+    search = _Search(source, budget, target)
+    longest = max(source.size)
+    floor = min(target.min_long_side, longest)
+    sizes = ladder(longest, floor)
+
+    i = sizes.index(_start_size(search, sizes))
+    best = _climb(search, sizes, i)
+    if best is None:
+        raise CannotFit(
+            f"no JPEG of at least {target.min_long_side} px and quality {target.min_quality} fits in "
+            f"{budget} bytes; raise the budget or lower the profile's image floors"
+        )
+    # Half a step either side of the best ladder size.
+    side = max(best.image.size)
+    for between in (round(side / math.sqrt(STEP)), round(side * math.sqrt(STEP))):
+        if floor <= between <= longest and best.quality < MAX_QUALITY:
+            cand = search.evaluate(between)
+            if cand is not None and cand.score > best.score:
+                best = cand
+    best = _maybe_full_chroma(search, best)
+    return _finish(search, best, len(search.results))
+
+
+def _climb(search: _Search, sizes: list[int], i: int) -> _Candidate | None:
+    here = search.evaluate(sizes[i])
+    # Nothing fits here: go smaller until something does.
+    while here is None and i + 1 < len(sizes):
+        i += 1
+        here = search.evaluate(sizes[i])
+    if here is None:
+        return None
+    best, best_i = here, i
+    for direction in (-1, +1):  # -1: larger sizes, +1: smaller
+        j = best_i + direction
+        while 0 <= j < len(sizes):
+            if direction == +1 and best.quality >= HIGH_QUALITY:
+                break  # smaller pictures cannot gain quality any more
+            cand = search.evaluate(sizes[j])
+            if cand is None or cand.score <= best.score:
+                break
+            best, best_i = cand, j
+            j += direction
+        if best_i != i and direction == -1:
+            break  # climbing up paid off; the smaller side is known to be worse
+    return best
+
+
+def _maybe_full_chroma(search: _Search, best: _Candidate) -> _Candidate:
+    # With bytes to spare, full-resolution colour (4:4:4) can beat more quality at 4:2:0.
+    if best.quality < HIGH_QUALITY - 2 or best.image.mode == "L":
+        return best
+    full = search.best_quality(best.image, 0, best.quality - 4)
+    if full is not None and search.score(full) > best.score:
+        return full
+    return best
+
+
+def _finish(search: _Search, best: _Candidate, tried: int) -> JpegFit:
+    quality = best.quality
+    while True:
+        data = search.encode(best.image, quality, best.subsampling, final=True)
+        if len(data) <= search.budget:
+            break
+        if quality <= search.target.min_quality:
+            raise CannotFit(f"the final encode is {len(data)} bytes, over the {search.budget} byte budget")
+        quality -= 1
+    w, h = best.image.size
+    return JpegFit(data, w, h, quality, SUBSAMPLING[best.subsampling], search.encodes, best.score, tried)

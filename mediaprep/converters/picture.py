@@ -1,0 +1,136 @@
+"""Turning any still picture into clean upright sRGB pixels, decoded once at the size needed.
+
+Orientation is applied to the pixels, colour is converted to sRGB from the
+embedded ICC profile, alpha is flattened on white, and nothing of the source's
+metadata survives (the pixels are all that is passed on).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import Image, ImageCms
+
+from ..errors import CorruptInput, DecompressionBomb
+from ..inspection.image import CORRUPT_IMAGE_CODE, open_image
+from ..settings import Settings
+
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+def decode(data: bytes, mime: str, settings: Settings, max_long_side: int) -> tuple[Image.Image, list[str]]:
+    """Upright RGB (or L) pixels, no larger than needed for ``max_long_side``; notes on what was done."""
+    notes: list[str] = []
+    im = open_image(data, mime, settings)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if getattr(im, "n_frames", 1) > 1 and mime == "image/tiff":
+                notes.append(f"the TIFF has {im.n_frames} pages; the first is used")
+            im.seek(0)
+            if mime == "image/jpeg":
+                # Decode at 1/2, 1/4 or 1/8 scale when that still covers the target size.
+                im.draft(im.mode, _fit_box(im.size, max_long_side))
+            im.load()
+            exif_orientation = _orientation(im)
+            icc = im.info.get("icc_profile")
+            im = _to_srgb(im, icc, notes)
+            im = _to_output_mode(im, notes)
+            if exif_orientation in range(2, 9):
+                im = _apply_orientation(im, exif_orientation)
+                notes.append(f"EXIF orientation {exif_orientation} applied to the pixels")
+    except Image.DecompressionBombWarning as exc:
+        raise DecompressionBomb(f"image is too large to decode safely: {exc}") from None
+    except (CorruptInput, DecompressionBomb):
+        raise
+    # Pillow's decoders fail on hostile data with many exception types; all mean "damaged".
+    except Exception as exc:
+        raise CorruptInput(f"image data is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
+    # Shrink-on-load lands within a factor of two above the target; a picture that close is
+    # kept as it is (the search resizes anyway), saving a full-size resample.
+    if max(im.size) > max_long_side * 1.3:
+        im = resize_long_side(im, max_long_side)
+    return im, notes
+
+
+def resize_long_side(im: Image.Image, long_side: int) -> Image.Image:
+    w, h = im.size
+    scale = long_side / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    # reducing_gap: a fast integer reduce first, then Lanczos for the last factor under 2.
+    return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        return int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:  # a broken EXIF block must not stop a readable picture
+        return 1
+
+
+def _fit_box(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    w, h = size
+    scale = min(1.0, long_side / max(w, h))
+    return max(1, int(w * scale)), max(1, int(h * scale))
+
+
+def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Image:
+    if not icc or im.mode not in ("RGB", "RGBA", "CMYK", "L", "LA"):
+        if im.mode == "CMYK":
+            notes.append("CMYK converted to RGB without a colour profile")
+            return im.convert("RGB")
+        return im
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        out_mode = "RGBA" if im.mode in ("RGBA", "LA") else ("L" if im.mode == "L" else "RGB")
+        if out_mode == "L":
+            return im  # a grey profile changes tone only slightly; keep the grey pixels
+        converted = ImageCms.profileToProfile(im, source, _SRGB, outputMode=out_mode)
+        notes.append("colour converted to sRGB from the embedded ICC profile")
+        return converted if converted is not None else im
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        notes.append("the embedded ICC profile is unreadable; colours taken as sRGB")
+        return im.convert("RGB") if im.mode == "CMYK" else im
+
+
+def _to_output_mode(im: Image.Image, notes: list[str]) -> Image.Image:
+    mode = im.mode
+    if mode in ("RGB", "L"):
+        return im
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit grey: scale to 8 bits (a plain convert would clip everything above 255 to white).
+        notes.append("16-bit grey scaled to 8 bits")
+        return im.convert("I").point(lambda v: v / 257).convert("L")
+    if mode == "F":
+        return im.convert("L")
+    if mode == "1":
+        return im.convert("L")
+    if mode in ("P", "PA"):
+        im = im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB")
+        if im.mode == "RGB":
+            return im
+    if im.mode in ("LA", "La"):
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "RGBa"):
+        im = im.convert("RGBA")
+        if im.getextrema()[3][0] < 255:
+            notes.append("transparency flattened on white")
+        white = Image.new("RGB", im.size, (255, 255, 255))
+        white.paste(im, mask=im.getchannel("A"))
+        return white
+    return im.convert("RGB")
+
+
+def _apply_orientation(im: Image.Image, orientation: int) -> Image.Image:
+    method = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }[orientation]
+    return im.transpose(method)
+

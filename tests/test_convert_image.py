@@ -1,0 +1,193 @@
+import io
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mediaprep import Settings, convert, inspect
+from mediaprep.errors import CannotFit, CorruptInput, DecompressionBomb, NotAllowed, UnsupportedType, UsageError
+
+from .conftest import BROKEN, MEDIA
+from .test_inspection import png_header_only
+
+STILLS = ["photo.jpg", "phone-rotated.jpg", "alpha.png", "scan.bmp", "still.gif", "photo.webp", "photo.tiff", "photo.heic"]
+
+
+def opened(result):
+    return Image.open(io.BytesIO(result.data))
+
+
+def mean_abs_diff(a: Image.Image, b: Image.Image) -> float:
+    return float(np.abs(np.asarray(a, dtype=float) - np.asarray(b, dtype=float)).mean())
+
+
+@pytest.mark.parametrize("name", STILLS + ["animated.gif"])
+@pytest.mark.parametrize("budget", [30000, 12000])
+def test_every_input_format_comes_out_within_the_budget_exactly(name, budget):
+    result = convert(MEDIA / name, budget=budget)
+    assert result.bytes <= budget
+    assert result.bytes == len(result.data)
+    info = inspect(result.data)
+    assert info.ok and info.mime == result.mime and result.mime in ("image/jpeg", "image/gif")
+    assert (info.image.width, info.image.height) == (result.width, result.height)
+
+
+def test_a_clean_jpg_that_fits_is_passed_through_byte_for_byte():
+    source = (MEDIA / "photo.jpg").read_bytes()
+    result = convert(source, profile="clicksend")
+    assert result.passed_through and result.data == source and result.encodes == 0
+
+
+def test_a_gif_that_fits_is_passed_through():
+    source = (MEDIA / "still.gif").read_bytes()
+    result = convert(source, profile="clicksend")
+    assert result.passed_through and result.data == source
+
+
+def test_a_png_is_converted_for_clicksend_even_when_small():
+    result = convert(MEDIA / "alpha.png", profile="clicksend")
+    assert not result.passed_through and result.mime == "image/jpeg"
+    # Transparent corners are flattened on white, not black.
+    corner = opened(result).convert("RGB").getpixel((1, 1))
+    assert min(corner) > 240
+
+
+def test_phone_photo_comes_out_upright_with_no_metadata():
+    with Image.open(MEDIA / "phone-rotated.jpg") as source:
+        assert source.getexif().get(0x0112) == 6 and source.getexif().get_ifd(0x8825)  # GPS present
+    result = convert(MEDIA / "phone-rotated.jpg", profile="clicksend")
+    assert not result.passed_through  # it fits, but it carries EXIF
+    out = opened(result)
+    assert out.size == (451, 300)  # stored 300 x 451, shown turned
+    assert not out.getexif() and "exif" not in out.info and "xmp" not in out.info
+    assert b"ExamplePhone" not in result.data and b"GPS" not in result.data
+    assert any("orientation" in n for n in result.notes)
+
+
+def test_upright_pixels_match_what_a_viewer_shows():
+    from PIL import ImageOps
+
+    with Image.open(MEDIA / "phone-rotated.jpg") as source:
+        shown = ImageOps.exif_transpose(source).convert("L").resize((45, 30))
+    got = opened(convert(MEDIA / "phone-rotated.jpg", budget=100000)).convert("L").resize((45, 30))
+    assert mean_abs_diff(shown, got) < 8
+    # and the unturned stored pixels would be far off
+    assert mean_abs_diff(shown, got.transpose(Image.Transpose.ROTATE_180)) > 15
+
+
+def test_a_tight_budget_shrinks_the_picture_and_a_loose_one_keeps_it():
+    small = convert(MEDIA / "photo.tiff", budget=6000)
+    large = convert(MEDIA / "photo.tiff", budget=200000)
+    assert small.bytes <= 6000 and large.bytes <= 200000
+    assert (large.width, large.height) == (300, 200)
+    assert large.quality >= small.quality or large.width > small.width
+
+
+def test_budget_comes_from_the_profile_and_the_stricter_wins():
+    result = convert(MEDIA / "photo.tiff", profile="clicksend+legacy-30k")
+    assert result.budget == 30000 and result.bytes <= 30000
+    assert convert(MEDIA / "photo.tiff", profile="clicksend", budget=9000).budget == 9000
+    with pytest.raises(UsageError):
+        convert(MEDIA / "photo.tiff")
+
+
+def test_nothing_fits_gives_a_coded_error_never_an_oversized_file():
+    with pytest.raises(CannotFit) as e:
+        convert(MEDIA / "photo.jpg", budget=400)
+    assert e.value.code == "convert.cannot_fit"
+
+
+def test_cmyk_jpeg_comes_out_rgb_with_its_colours():
+    with Image.open(MEDIA / "photo.jpg") as src:
+        rgb = src.convert("RGB")
+    buf = io.BytesIO()
+    rgb.convert("CMYK").save(buf, "JPEG", quality=90)
+    out = opened(convert(buf.getvalue(), budget=60000)).convert("RGB")
+    assert out.mode == "RGB"
+    assert mean_abs_diff(rgb.resize((60, 40)), out.resize((60, 40))) < 12
+
+
+def test_16_bit_png_is_scaled_not_clipped():
+    gradient = Image.linear_gradient("L").resize((256, 64)).convert("I")
+    wide = gradient.point(lambda v: v * 257)  # 0..65535
+    buf = io.BytesIO()
+    wide.convert("I;16").save(buf, "PNG")
+    out = opened(convert(buf.getvalue(), budget=20000)).convert("L")
+    assert 100 < out.getpixel((128, 32)) < 160  # mid-grey stays mid-grey
+
+
+def test_multi_page_tiff_uses_the_first_page_and_says_so():
+    pages = [Image.new("RGB", (120, 80), c) for c in ("red", "green", "blue")]
+    buf = io.BytesIO()
+    pages[0].save(buf, "TIFF", save_all=True, append_images=pages[1:])
+    result = convert(buf.getvalue(), budget=20000)
+    assert opened(result).convert("RGB").getpixel((60, 40))[0] > 200
+    assert any("3 pages" in n for n in result.notes)
+
+
+def test_animated_gif_stays_animated_under_the_budget_with_its_timing():
+    with Image.open(MEDIA / "animated.gif") as source:
+        total = sum(source.seek(i) or source.info["duration"] for i in range(source.n_frames))
+    result = convert(MEDIA / "animated.gif", budget=20000)
+    assert result.mime == "image/gif" and result.bytes <= 20000
+    out = opened(result)
+    assert out.n_frames == result.frames > 1
+    assert sum(out.seek(i) or out.info["duration"] for i in range(out.n_frames)) == total
+
+
+def test_animation_that_cannot_fit_becomes_its_first_frame_and_says_so():
+    result = convert(MEDIA / "animated.gif", budget=3000)
+    assert result.mime == "image/jpeg" and result.frames == 1 and result.bytes <= 3000
+    assert any("first frame" in n for n in result.notes)
+
+
+def test_profile_without_jpeg_refuses_rather_than_sending_the_wrong_type(tmp_path):
+    from mediaprep.profiles import load_file
+
+    (tmp_path / "gif-only.toml").write_text(
+        'name = "gif-only"\ntitle = "t"\nkind = "provider"\nsource = "s"\n'
+        '[media.image]\naccept = ["image/gif"]\nconvert = ["image/png"]\nmax_bytes = 100000\n[targets.image]\nformat = "gif"\n'
+    )
+    with pytest.raises(NotAllowed) as e:
+        convert(MEDIA / "alpha.png", profile=load_file(tmp_path / "gif-only.toml"))
+    assert e.value.provider_code == "E229"
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_huge_claimed_dimensions_are_refused_before_decoding():
+    start = time.monotonic()
+    with pytest.raises(DecompressionBomb):
+        convert(png_header_only(100_000, 100_000), budget=30000)
+    assert time.monotonic() - start < 2
+
+
+def test_pixel_ceiling_is_configurable():
+    with pytest.raises(DecompressionBomb):
+        convert(MEDIA / "photo.jpg", budget=30000, settings=Settings(max_image_pixels=100_000))
+
+
+def test_truncated_jpeg_is_a_coded_error_e341():
+    with pytest.raises(CorruptInput) as e:
+        convert(BROKEN / "truncated.jpg", budget=30000)
+    assert e.value.provider_code == "E341"
+
+
+@pytest.mark.parametrize("body", [(MEDIA / "flyer.pdf").read_bytes(), b"<!doctype html><html><body>hi</body></html>"])
+def test_a_pdf_or_html_page_named_jpg_is_refused(tmp_path, body):
+    fake = tmp_path / "holiday.jpg"
+    fake.write_bytes(body)
+    with pytest.raises(UnsupportedType):
+        convert(fake, budget=30000)
+
+
+def test_gif_with_5000_frames_is_handled_within_seconds():
+    frames = [Image.new("L", (16, 16), i % 256) for i in range(5000)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=40)
+    start = time.monotonic()
+    result = convert(buf.getvalue(), profile="clicksend", budget=20000)
+    assert time.monotonic() - start < 20
+    assert result.mime == "image/jpeg" and any("5000 frames" in n for n in result.notes)
