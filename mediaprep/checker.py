@@ -16,6 +16,7 @@ from typing import Any
 from . import gsm
 from .errors import InputError
 from .inspection import Inspection, inspect
+from .inspection.objects import ObjectFacts
 from .message import MediaRef, Message, Slide, load_message, message_from_dict
 from .profiles import MEDIA_KINDS, Profile, load_profile
 from .settings import Settings
@@ -241,7 +242,26 @@ def _check_media(
             number,
             warning=True,
         )
+    if info.kind == "pdf" and info.object is not None:
+        _check_pdf(info.object, number, profile, out)
     return _judge(ref, number, info.kind, info.mime, info.bytes, profile, out)
+
+
+def _check_pdf(facts: ObjectFacts, number: int, profile: Profile, out: _Collector) -> None:
+    if facts.encrypted:
+        out.add("pdf.encrypted", f"slide {number}: the PDF is encrypted; a phone cannot open it", number)
+    rule = profile.rule_for("pdf")
+    refused = sorted(set(facts.features) & set(rule.forbid if rule else ()))
+    if refused:
+        out.add(
+            "pdf.active_content",
+            f"slide {number}: the PDF holds {', '.join(refused)}, which {profile.name} does not allow: "
+            f"export a plain PDF",
+            number,
+        )
+    allowed = sorted(set(facts.features) - set(refused))
+    if allowed:
+        out.add("pdf.active_content_found", f"slide {number}: the PDF holds {', '.join(allowed)}", number, warning=True)
 
 
 def _check_remote(ref: MediaRef, number: int, profile: Profile, out: _Collector) -> Attachment:

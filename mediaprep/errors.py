@@ -18,6 +18,7 @@ person can act on::
     │   ├── InputTooLarge               input.too_large     413
     │   ├── UnsupportedType             input.unsupported   415  (E629)
     │   ├── CorruptInput                input.corrupt       422  (E341 for images)
+    │   ├── EncryptedInput              input.encrypted     422
     │   └── DecompressionBomb           input.bomb          413
     ├── ConvertError
     │   ├── CannotFit                   convert.cannot_fit  422
@@ -117,6 +118,11 @@ class CorruptInput(InputError):
     http_status = 422
 
 
+class EncryptedInput(InputError):
+    code = "input.encrypted"
+    http_status = 422
+
+
 class DecompressionBomb(InputError):
     code = "input.bomb"
     http_status = 413
@@ -173,6 +179,7 @@ __all__ = [
     "CorruptInput",
     "DecompressionBomb",
     "EmptyInput",
+    "EncryptedInput",
     "InputError",
     "InputTooLarge",
     "InvalidMessage",

@@ -22,6 +22,7 @@ from .errors import InvalidProfile, UnknownProfile
 from .settings import Settings
 
 MEDIA_KINDS = ("image", "audio", "video", "contact", "calendar", "pdf")
+PDF_FEATURES = ("javascript", "openaction", "aa", "launch", "embeddedfile", "richmedia", "xfa")
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
@@ -42,6 +43,9 @@ class MediaRule:
     accept: tuple[str, ...] = ()  # sent as they are
     convert: tuple[str, ...] = ()  # accepted once mediaprep has converted them to the target
     max_bytes: int | None = None
+    # PDF features refused outright (javascript, openaction, aa, launch, embeddedfile, richmedia, xfa);
+    # the others found are reported as warnings.
+    forbid: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,10 @@ def _validate(p: Profile, where: str) -> None:
     for kind in p.media or {}:
         if kind not in MEDIA_KINDS:
             raise InvalidProfile(f"{where}: media.{kind}: unknown kind; kinds are {', '.join(MEDIA_KINDS)}")
+    for kind, rule in (p.media or {}).items():
+        unknown = set(rule.forbid) - set(PDF_FEATURES)
+        if unknown:
+            raise InvalidProfile(f"{where}: media.{kind}.forbid: unknown {sorted(unknown)}; known: {PDF_FEATURES}")
     for mix in p.slide_mixes:
         for kind in mix.kinds + mix.with_:
             if kind not in MEDIA_KINDS:
@@ -321,6 +329,7 @@ def combine(base: Profile, other: Profile) -> Profile:
 
 def _narrow_media(a: MediaRule, b: MediaRule) -> MediaRule:
     return MediaRule(
+        forbid=tuple(dict.fromkeys(a.forbid + b.forbid)),
         accept=tuple(m for m in a.accept if m in b.accept),
         # What one side sends as it is but the other needs converted must be converted.
         convert=tuple(m for m in dict.fromkeys(a.convert + a.accept) if m in b.convert + b.accept

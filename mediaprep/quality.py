@@ -16,7 +16,9 @@ _C2 = (0.03 * 255) ** 2
 _WIN = 7
 
 
-def luma(im: Image.Image, size: tuple[int, int]) -> np.ndarray:
+def luma(
+    im: Image.Image, size: tuple[int, int], resample: Image.Resampling = Image.Resampling.BICUBIC
+) -> np.ndarray:
     """Luma (BT.601, as JPEG stores it) at ``size``, as float64."""
     if im.mode != "L":
         # A JPEG can hand over its Y channel without colour conversion.
@@ -24,7 +26,7 @@ def luma(im: Image.Image, size: tuple[int, int]) -> np.ndarray:
             im.draft("L", im.size)  # a no-op once the pixels are loaded
         im = im.convert("L") if im.mode in ("L", "RGB") else im.convert("RGB").convert("L")
     if im.size != size:
-        im = im.resize(size, Image.Resampling.BICUBIC)
+        im = im.resize(size, resample)
     return np.asarray(im, dtype=np.float64)
 
 

@@ -23,8 +23,10 @@ class Settings:
     # Checked from the header before any pixel is decoded (Pillow warns at 89.5 MP).
     max_image_pixels: int = 64_000_000
     max_frames: int = 2000
-    # Objects (vCard, iCal, PDF) are small; a larger one is hostile or a mistake.
-    max_object_bytes: int = 5 * 1024 * 1024
+    # vCards (with a photo to shrink) and PDFs; a larger one is hostile or a mistake.
+    max_object_bytes: int = 16 * 1024 * 1024
+    # An invitation is a few kB; megabytes of calendar are a feed or an attack.
+    max_calendar_bytes: int = 1024 * 1024
     tool_timeout: float = 30.0
     ffmpeg: str | None = None
     ffprobe: str | None = None
@@ -36,7 +38,7 @@ class Settings:
     def __post_init__(self) -> None:
         if self.probe not in ("auto", "ffprobe", "ffmpeg"):
             raise UsageError(f"probe must be auto, ffprobe or ffmpeg, not {self.probe!r}")
-        for name in ("max_input_bytes", "max_image_pixels", "max_frames", "max_object_bytes"):
+        for name in ("max_input_bytes", "max_image_pixels", "max_frames", "max_object_bytes", "max_calendar_bytes"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"{name} must be positive")
         if self.tool_timeout <= 0:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import NotAllowed, UnsupportedType, UsageError
 from ..inspection import Source, read_source
-from ..inspection.sniff import EXTENSION_BY_MIME, kind_of, sniff_mime
+from ..inspection.sniff import EXTENSION_BY_MIME, MIMES_BY_EXTENSION, extension_of, kind_of, sniff_mime
 from ..profiles import ImageTarget, Profile, load_profile
 from ..settings import Settings
 
@@ -70,32 +70,67 @@ def convert(
 ) -> Converted:
     """Convert ``source`` (path or bytes) for ``profile``, at most ``budget`` bytes (exact).
 
-    The budget is the smaller of ``budget`` and the profile's limit for the kind;
-    one of them must be given. Raises CannotFit when nothing within the profile's
-    floors fits, never returning an oversized result.
+    Images become a jpg or gif; vCards and calendars are normalised; PDFs are
+    checked. The budget is the smaller of ``budget`` and the profile's limit for
+    the kind (for images one of them must be given). Raises CannotFit when nothing
+    within the profile's floors fits, never returning an oversized result.
     """
     settings = settings or Settings.from_env()
     resolved = load_profile(profile, settings) if profile is not None else None
-    data, _ = read_source(source, settings)
+    data, path = read_source(source, settings)
     mime = sniff_mime(data)
     kind = kind_of(mime)
-    if kind != "image":
-        raise UnsupportedType(f"content is {mime}; mediaprep converts images so far, not {kind}")
-    verdict = resolved.verdict("image", mime) if resolved else None
-    if resolved is not None and resolved.rule_for("image") is None:
-        raise NotAllowed(f"{resolved.name} takes no images")
-    limit = _budget(budget, resolved, "image")
-    targets = resolved.targets if resolved and resolved.targets else None
-    target = targets.image if targets else ImageTarget()
-    accepts = _accepted_outputs(resolved)
-    from .image import convert_image
+    promised = _kind_promised_by(path)
+    if promised is not None and promised != kind:
+        # A file that lies about being a picture (a PDF or a web page named .jpg) is refused,
+        # not quietly handled as whatever it turns out to be.
+        raise UnsupportedType(f"{path.name} is named as {promised} but holds {mime}")
+    if kind not in ("image", "contact", "calendar", "pdf"):
+        raise UnsupportedType(f"content is {mime}; mediaprep converts images and objects so far, not {kind}")
+    if resolved is not None and resolved.verdict(kind, mime) == "reject":
+        raise NotAllowed(f"{resolved.name} does not take {mime}")
+    if kind == "image":
+        from .image import convert_image
 
-    return convert_image(data, mime, limit, target, verdict, accepts, settings)
+        targets = resolved.targets if resolved and resolved.targets else None
+        target = targets.image if targets else ImageTarget()
+        verdict = resolved.verdict("image", mime) if resolved else None
+        limit = _budget(budget, resolved, "image")
+        return convert_image(data, mime, limit, target, verdict, _accepted_outputs(resolved), settings)
+    return _convert_object(data, mime, kind, resolved, budget, settings)
 
 
-def _budget(budget: int | None, profile: Profile | None, kind: str) -> int:
+def _convert_object(
+    data: bytes, mime: str, kind: str, profile: Profile | None, budget: int | None, settings: Settings
+) -> Converted:
+    from ..inspection.objects import refuse_oversized
+    from .objects import check_pdf, normalise_calendar, normalise_vcard
+
+    refuse_oversized(data, kind, settings)
+    limit = _budget(budget, profile, kind, default=settings.max_object_bytes)
+    base = dict(mime=mime, kind=kind, source_mime=mime, source_bytes=len(data), budget=limit)
+    if kind == "pdf":
+        rule = profile.rule_for("pdf") if profile else None
+        notes = check_pdf(data, limit, rule.forbid if rule else ())
+        return Converted(data=data, passed_through=True, notes=tuple(notes), **base)
+    if kind == "contact":
+        out, notes = normalise_vcard(data, limit, settings)
+    else:
+        out, notes = normalise_calendar(data, limit)
+    return Converted(data=out, passed_through=out == data, notes=tuple(notes), **base)
+
+
+def _kind_promised_by(path: Path | None) -> str | None:
+    mimes = MIMES_BY_EXTENSION.get(extension_of(path.name) or "") if path else None
+    kinds = {kind_of(m) for m in mimes} if mimes else set()
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _budget(budget: int | None, profile: Profile | None, kind: str, default: int | None = None) -> int:
     rule = profile.rule_for(kind) if profile else None
     limits = [b for b in (budget, rule.max_bytes if rule else None) if b is not None]
+    if not limits and default is not None:
+        limits = [default]
     if not limits:
         raise UsageError("give a byte budget, or a profile with a size limit for this kind")
     if budget is not None and budget <= 0:

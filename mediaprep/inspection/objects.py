@@ -1,12 +1,21 @@
-"""Whether a contact card, calendar or PDF parses, and the facts that decide how it travels."""
+"""Contact cards, calendars and PDFs: whether they parse, and the facts that decide how they travel.
+
+Nothing here expands a recurrence, follows a URL or renders a page. PDFs are
+parsed by pypdf, whose filters stop at 75 MB of output per stream, and only the
+object structure is read (no content stream is decoded).
+"""
 
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import CorruptInput, InputTooLarge
 from ..settings import Settings
+
+MAX_PDF_OBJECTS = 200_000
 
 
 @dataclass(frozen=True)
@@ -14,67 +23,194 @@ class ObjectFacts:
     version: str | None = None
     items: int = 0  # cards in a vCard file, events in a calendar, pages in a PDF
     encrypted: bool = False
+    # PDF active content found (javascript, openaction, aa, launch, embeddedfile, richmedia, xfa).
+    features: tuple[str, ...] = ()
+    photo_bytes: int = 0  # a vCard's embedded photo
+    missing_uid: int = 0  # calendar events without a UID
+    recurring: bool = False
+
+
+def refuse_oversized(data: bytes, kind: str, settings: Settings) -> None:
+    """Objects are parsed whole in memory: refuse the implausibly large before parsing."""
+    limit = settings.max_calendar_bytes if kind == "calendar" else settings.max_object_bytes
+    if len(data) > limit:
+        raise InputTooLarge(f"{kind} object is {len(data)} bytes, over the {limit} byte limit for {kind} objects")
 
 
 def object_facts(data: bytes, kind: str, settings: Settings) -> ObjectFacts:
-    if len(data) > settings.max_object_bytes:
-        raise InputTooLarge(
-            f"{kind} object is {len(data)} bytes, over the {settings.max_object_bytes} byte limit for objects"
-        )
+    refuse_oversized(data, kind, settings)
     if kind == "contact":
-        return _vcard(data)
+        cards = parse_vcards(data)
+        photo = sum(len(_photo_payload(c) or b"") for c in cards)
+        version = cards[0].version.value if hasattr(cards[0], "version") else None
+        return ObjectFacts(version=version, items=len(cards), photo_bytes=photo)
     if kind == "calendar":
-        return _ical(data)
-    return _pdf(data)
+        cal = parse_calendar(data)
+        events = cal.walk("VEVENT")
+        return ObjectFacts(
+            version=str(cal.get("VERSION")) if cal.get("VERSION") else None,
+            items=len(events),
+            missing_uid=sum(1 for e in events if not e.get("UID")),
+            recurring=any(e.get("RRULE") or e.get("RDATE") for e in events),
+        )
+    return pdf_facts(data)
 
 
-def _text(data: bytes, what: str) -> str:
+# ---------------------------------------------------------------- vCard
+
+
+def decode_text(data: bytes, what: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise CorruptInput(f"{what} is not UTF-8 text") from None
 
 
-def _vcard(data: bytes) -> ObjectFacts:
+def parse_vcards(data: bytes) -> list[Any]:
     import vobject
 
-    text = _text(data, "vCard")
+    text = decode_text(data, "vCard")
     try:
-        cards = list(vobject.readComponents(text, validate=False))
+        found = list(vobject.readComponents(text, validate=False))
     except Exception as exc:  # vobject raises a wide variety of parse errors
         raise CorruptInput(f"vCard does not parse: {exc}") from None
-    cards = [c for c in cards if c.name.upper() == "VCARD"]
+    cards = [c for c in found if c.name.upper() == "VCARD"]
     if not cards:
         raise CorruptInput("no BEGIN:VCARD ... END:VCARD block found")
-    first = cards[0]
-    if not (hasattr(first, "fn") or hasattr(first, "n")):
-        raise CorruptInput("vCard has neither FN nor N: the phone would show a blank contact")
-    version = first.version.value if hasattr(first, "version") else None
-    return ObjectFacts(version=version, items=len(cards))
+    for i, card in enumerate(cards, 1):
+        if not (_value(card, "fn") or _value(card, "n") or _value(card, "org")):
+            raise CorruptInput(f"vCard {i} has no FN, N or ORG: the phone would show a blank contact")
+    return cards
 
 
-def _ical(data: bytes) -> ObjectFacts:
+def _value(card: Any, name: str) -> Any:
+    line = card.contents.get(name)
+    return line[0].value if line else None
+
+
+def _photo_payload(card: Any) -> bytes | None:
+    lines = card.contents.get("photo") or []
+    if not lines:
+        return None
+    value = lines[0].value
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------- iCalendar
+
+
+def parse_calendar(data: bytes) -> Any:
     import icalendar
 
     try:
         cal = icalendar.Calendar.from_ical(data)
-    except Exception as exc:  # icalendar raises ValueError and friends
+    except Exception as exc:  # icalendar raises ValueError, KeyError, IndexError ...
         raise CorruptInput(f"iCalendar does not parse: {exc}") from None
+    if getattr(cal, "name", "").upper() != "VCALENDAR":
+        raise CorruptInput("the file is not a VCALENDAR")
     # Walk the component tree only: recurrences are never expanded here.
-    events = [c for c in cal.walk("VEVENT")]
-    version = str(cal.get("VERSION")) if cal.get("VERSION") else None
-    return ObjectFacts(version=version, items=len(events))
+    events = cal.walk("VEVENT")
+    if not events:
+        raise CorruptInput("the calendar has no VEVENT: there is nothing for the phone to add")
+    for i, event in enumerate(events, 1):
+        if event.get("DTSTART") is None:
+            raise CorruptInput(f"event {i} has no DTSTART: a phone cannot place it in a calendar")
+    return cal
 
 
-def _pdf(data: bytes) -> ObjectFacts:
+# ---------------------------------------------------------------- PDF
+
+_RAW_FEATURES = {
+    b"/JavaScript": "javascript",
+    b"/JS": "javascript",
+    b"/AA": "aa",
+    b"/Launch": "launch",
+    b"/EmbeddedFile": "embeddedfile",
+    b"/RichMedia": "richmedia",
+    b"/XFA": "xfa",
+}
+_RAW_PATTERN = re.compile(rb"/(?:JavaScript|JS|AA|Launch|EmbeddedFiles?|RichMedia|XFA)(?![A-Za-z0-9])")
+_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
+_KEY_FEATURES = {
+    "/JavaScript": "javascript",
+    "/JS": "javascript",
+    "/AA": "aa",
+    "/EmbeddedFile": "embeddedfile",
+    "/EmbeddedFiles": "embeddedfile",
+    "/RichMedia": "richmedia",
+    "/XFA": "xfa",
+}
+_ACTION_FEATURES = {"/JavaScript": "javascript", "/Launch": "launch", "/RichMediaExecute": "richmedia"}
+
+
+def pdf_facts(data: bytes) -> ObjectFacts:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
+    _refuse_trailing_data(data)
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         encrypted = reader.is_encrypted
-        pages = 0 if encrypted else len(reader.pages)
         version = reader.pdf_header.removeprefix("%PDF-") if reader.pdf_header else None
-    except (PyPdfError, ValueError, KeyError, TypeError, RecursionError, OSError) as exc:
-        raise CorruptInput(f"PDF does not parse: {exc}") from None
-    return ObjectFacts(version=version, items=pages, encrypted=encrypted)
+        if encrypted:
+            return ObjectFacts(version=version, encrypted=True, features=_raw_features(data))
+        pages = len(reader.pages)
+        features = _structural_features(reader) | set(_raw_features(data))
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError,
+            OSError, MemoryError, AssertionError, UnicodeError, ZeroDivisionError) as exc:
+        raise CorruptInput(f"PDF does not parse: {type(exc).__name__}: {exc}") from None
+    if pages == 0:
+        raise CorruptInput("the PDF has no pages")
+    return ObjectFacts(version=version, items=pages, features=tuple(sorted(features)))
+
+
+def _refuse_trailing_data(data: bytes) -> None:
+    # A PDF ends at its last %%EOF; a ZIP (or anything) after it makes a polyglot that another
+    # program would open as something else.
+    end = data.rfind(b"%%EOF")
+    if end < 0:
+        raise CorruptInput("the PDF has no %%EOF marker: it is truncated or not a PDF")
+    tail = data[end + 5 :]
+    if tail.strip(b"\r\n\t \0"):
+        raise CorruptInput(f"{len(tail)} bytes follow the end of the PDF (a PDF+ZIP polyglot?)")
+
+
+def _raw_features(data: bytes) -> tuple[str, ...]:
+    # Names may be written with #xx escapes (/J#61vaScript); undo them before looking.
+    text = _NAME_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), data)
+    found = set()
+    for m in _RAW_PATTERN.finditer(text):
+        name = m.group(0)
+        found.add(_RAW_FEATURES.get(name, "embeddedfile" if name.startswith(b"/EmbeddedFile") else ""))
+    found.discard("")
+    return tuple(sorted(found))
+
+
+def _structural_features(reader: Any) -> set[str]:
+    from pypdf.generic import ArrayObject, DictionaryObject
+
+    found: set[str] = set()
+    numbers = {num for gen in reader.xref.values() for num in gen} | set(reader.xref_objStm)
+    for num in sorted(numbers)[:MAX_PDF_OBJECTS]:
+        try:
+            obj = reader.get_object(num)
+        except Exception:  # one unreadable object must not hide what the others say
+            continue
+        stack = [obj]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, DictionaryObject):
+                for key, value in node.items():
+                    if key in _KEY_FEATURES:
+                        found.add(_KEY_FEATURES[key])
+                    if key == "/OpenAction" and isinstance(value.get_object(), DictionaryObject):
+                        found.add("openaction")  # an action, not just the page to open at
+                    if key == "/S" and value in _ACTION_FEATURES:
+                        found.add(_ACTION_FEATURES[value])
+                    if not hasattr(value, "idnum"):
+                        stack.append(value)
+            elif isinstance(node, ArrayObject):
+                stack.extend(v for v in node if not hasattr(v, "idnum"))
+    return found

@@ -1,0 +1,182 @@
+"""Contact cards, calendars and PDFs: validated, normalised, and made to fit.
+
+- vCard: every card gets an FN (built from N, else ORG); output is vCard 3.0, UTF-8, CRLF, folded
+  at 75 octets; an embedded photo is shrunk with the image converter, or dropped, to meet the budget;
+  a photo given as a URL is dropped (the phone would fetch it from wherever it points).
+- iCalendar: at least one VEVENT with DTSTART; a missing UID is added (derived from the event, so
+  the same input always gets the same UID); VERSION and PRODID are added when missing; time zones
+  are kept; recurrences are never expanded.
+- PDF: never rewritten; refused when encrypted, damaged, carrying data after its end, or holding
+  active content the profile forbids; the rest is reported.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from ..errors import CannotFit, CorruptInput, EncryptedInput, MediaprepError, NotAllowed
+from ..inspection.objects import parse_calendar, parse_vcards, pdf_facts
+from ..settings import Settings
+from ..tools import run
+
+VCARD_OUTPUT_VERSION = "3.0"
+# Below this a contact photo is a smudge; drop it instead.
+MIN_PHOTO_BYTES = 1500
+
+
+def normalise_vcard(data: bytes, budget: int, settings: Settings) -> tuple[bytes, list[str]]:
+    notes: list[str] = []
+    cards = parse_vcards(data)
+    photos: list[tuple[Any, bytes]] = []
+    for card in cards:
+        _ensure_fn(card, notes)
+        _set_version(card)
+        photo = _take_photo(card, notes)
+        if photo is not None:
+            photos.append((card, photo))
+    text = _serialise(cards)
+    if photos:
+        # What the photos may use: the budget less the card text, in base64 (4 bytes per 3).
+        room = (budget - len(text) - 120 * len(photos)) * 3 // 4 // len(photos)
+        for card, photo in photos:
+            fitted = _fit_photo(photo, room, settings, notes)
+            if fitted is not None:
+                line = card.add("photo")
+                line.value = fitted
+                line.encoding_param = "b"
+                line.type_param = "JPEG"
+        text = _serialise(cards)
+    if len(text) > budget:
+        raise CannotFit(f"the vCard is {len(text)} bytes without its photo, over the {budget} byte budget")
+    return text, notes
+
+
+def _ensure_fn(card: Any, notes: list[str]) -> None:
+    if card.contents.get("fn") and str(card.fn.value).strip():
+        return
+    name = card.contents.get("n")
+    full = ""
+    if name:
+        n = name[0].value
+        parts = [getattr(n, a, "") for a in ("prefix", "given", "additional", "family", "suffix")]
+        full = " ".join(" ".join(p) if isinstance(p, list) else str(p) for p in parts if p).strip()
+    if not full and card.contents.get("org"):
+        org = card.org.value
+        full = " ".join(org) if isinstance(org, list) else str(org)
+    card.contents.pop("fn", None)
+    card.add("fn").value = full or "Contact"
+    notes.append(f"FN built from {'N' if name else 'ORG'}: {full!r}")
+
+
+def _set_version(card: Any) -> None:
+    card.contents.pop("version", None)
+    card.add("version").value = VCARD_OUTPUT_VERSION
+
+
+def _take_photo(card: Any, notes: list[str]) -> bytes | None:
+    lines = card.contents.pop("photo", [])
+    if not lines:
+        return None
+    value = lines[0].value
+    if isinstance(value, bytes):
+        return value
+    text = str(value)
+    if text.startswith("data:") and ";base64," in text:
+        try:
+            return base64.b64decode(text.split(",", 1)[1], validate=False)
+        except ValueError:
+            notes.append("the photo's data URI does not decode; it was dropped")
+            return None
+    notes.append("a photo given as a link was dropped (the phone would fetch it from anywhere)")
+    return None
+
+
+def _fit_photo(photo: bytes, room: int, settings: Settings, notes: list[str]) -> bytes | None:
+    from . import convert
+
+    if room < MIN_PHOTO_BYTES:
+        notes.append(f"the photo was dropped: only {max(room, 0)} bytes were left for it")
+        return None
+    try:
+        fitted = convert(photo, budget=room, settings=settings)
+    except MediaprepError as exc:
+        notes.append(f"the photo was dropped: {exc.message}")
+        return None
+    if not fitted.passed_through or fitted.mime != "image/jpeg":
+        notes.append(f"the photo was re-encoded to {fitted.bytes} bytes ({fitted.width}x{fitted.height})")
+    return fitted.data if fitted.mime == "image/jpeg" else None
+
+
+def _serialise(cards: list[Any]) -> bytes:
+    # vobject writes CRLF line ends and folds long lines at 75 octets.
+    return "".join(card.serialize() for card in cards).encode("utf-8")
+
+
+def normalise_calendar(data: bytes, budget: int) -> tuple[bytes, list[str]]:
+    notes: list[str] = []
+    cal = parse_calendar(data)
+    if not cal.get("VERSION"):
+        cal.add("VERSION", "2.0")
+    if not cal.get("PRODID"):
+        cal.add("PRODID", "-//mediaprep//EN")
+    for event in cal.walk("VEVENT"):
+        if not event.get("UID"):
+            digest = hashlib.sha256(event.to_ical()).hexdigest()[:32]
+            event.add("UID", f"{digest}@mediaprep")
+            notes.append("a UID was added to an event that had none")
+    out = cal.to_ical()
+    if len(out) > budget:
+        dropped = 0
+        for component in cal.walk():
+            while component.get("ATTACH") is not None:
+                component.pop("ATTACH")
+                dropped += 1
+        if dropped:
+            notes.append(f"{dropped} attachment(s) dropped to fit")
+            out = cal.to_ical()
+    if len(out) > budget:
+        raise CannotFit(f"the calendar is {len(out)} bytes, over the {budget} byte budget")
+    return out, notes
+
+
+def check_pdf(data: bytes, budget: int, forbid: tuple[str, ...]) -> list[str]:
+    facts = pdf_facts(data)
+    if facts.encrypted:
+        raise EncryptedInput("the PDF is encrypted: a phone cannot open it without the password")
+    refused = sorted(set(facts.features) & set(forbid))
+    if refused:
+        raise NotAllowed(f"the PDF holds {', '.join(refused)}, which the profile does not allow")
+    if len(data) > budget:
+        raise CannotFit(f"the PDF is {len(data)} bytes, over the {budget} byte budget; mediaprep does not shrink PDFs")
+    notes = [f"{facts.items} page(s)"]
+    if facts.features:
+        notes.append(f"active content found: {', '.join(facts.features)}")
+    return notes
+
+
+def pdf_thumbnail(data: bytes, settings: Settings, long_side: int = 480) -> bytes:
+    """The first page as a PNG, rendered by poppler's pdftoppm in its own process (with a timeout)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from ..errors import ToolMissing
+
+    facts = pdf_facts(data)
+    if facts.encrypted:
+        raise EncryptedInput("the PDF is encrypted")
+    tool = shutil.which("pdftoppm")
+    if tool is None:
+        raise ToolMissing("pdftoppm is not installed (Debian: apt-get install poppler-utils)")
+    with tempfile.TemporaryDirectory(prefix="mediaprep-") as tmp:
+        src = Path(tmp) / "in.pdf"
+        src.write_bytes(data)
+        out = Path(tmp) / "page"
+        done = run([tool, "-png", "-f", "1", "-l", "1", "-singlefile", "-scale-to", str(long_side),
+                    str(src), str(out)], timeout=settings.tool_timeout)
+        png = Path(tmp) / "page.png"
+        if done.returncode != 0 or not png.exists():
+            raise CorruptInput(f"the first page cannot be drawn: {done.stderr_tail(2)}")
+        return png.read_bytes()

@@ -1,0 +1,271 @@
+import base64
+import io
+import time
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mediaprep import check, convert, inspect
+from mediaprep.errors import CannotFit, CorruptInput, EncryptedInput, InputTooLarge, NotAllowed, UnsupportedType
+
+from .conftest import BROKEN, MEDIA
+
+
+def lines_of(data: bytes) -> list[bytes]:
+    assert data.endswith(b"\r\n") and b"\n" not in data.replace(b"\r\n", b"")
+    return data.split(b"\r\n")[:-1]
+
+
+# ---------------------------------------------------------------- vCard
+
+
+def test_vcard_21_without_fn_gets_one_and_comes_out_as_utf8_30():
+    card = (
+        "BEGIN:VCARD\nVERSION:2.1\nN:Müller;Jürgen;;Dr.;\nTEL;CELL:+49301234567\n"
+        "NOTE:" + "A long note that goes on " * 8 + "\nEND:VCARD\n"
+    ).encode()
+    result = convert(card)
+    assert result.mime == "text/vcard" and not result.passed_through
+    lines = lines_of(result.data)
+    assert b"VERSION:3.0" in lines
+    assert "FN:Dr. Jürgen Müller".encode() in lines
+    assert all(len(line) <= 75 for line in lines)  # folded
+    assert any("FN built" in n for n in result.notes)
+    assert inspect(result.data).ok
+
+
+def test_vcard_40_is_read():
+    card = b"BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Ada Okafor\r\nTEL;VALUE=uri;TYPE=cell:tel:+15550100\r\nEND:VCARD\r\n"
+    assert inspect(card).object.version == "4.0"
+    assert b"FN:Ada Okafor" in convert(card).data
+
+
+def noisy_jpeg(width: int, height: int, quality: int) -> bytes:
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def card_with_photo(photo: bytes) -> bytes:
+    b64 = base64.b64encode(photo).decode()
+    return f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Big Photo\r\nPHOTO;ENCODING=b;TYPE=JPEG:{b64}\r\nEND:VCARD\r\n".encode()
+
+
+def test_a_5_mb_photo_is_shrunk_to_fit_the_profile():
+    photo = noisy_jpeg(2100, 1700, 97)
+    assert len(photo) > 5_000_000
+    start = time.monotonic()
+    result = convert(card_with_photo(photo), budget=200_000)
+    assert time.monotonic() - start < 30
+    assert result.bytes <= 200_000
+    assert b"PHOTO;ENCODING=b;TYPE=JPEG:" in result.data.replace(b"\r\n ", b"")
+    assert any("photo was re-encoded" in n for n in result.notes)
+
+
+def test_a_photo_that_cannot_fit_is_dropped_not_sent_oversized():
+    result = convert(card_with_photo(noisy_jpeg(400, 300, 90)), budget=1200)
+    assert result.bytes <= 1200 and b"PHOTO" not in result.data
+    assert any("dropped" in n for n in result.notes)
+
+
+def test_a_photo_link_is_dropped():
+    card = b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:X\r\nPHOTO;VALUE=uri:http://169.254.169.254/latest\r\nEND:VCARD\r\n"
+    result = convert(card)
+    assert b"169.254" not in result.data and any("link" in n for n in result.notes)
+
+
+def test_html_named_vcf_is_refused():
+    assert inspect(BROKEN / "not-a-card.vcf").error.code == "input.unsupported"
+    with pytest.raises(UnsupportedType):
+        convert(BROKEN / "not-a-card.vcf")
+
+
+def test_a_card_with_no_name_at_all_is_corrupt():
+    info = inspect(b"BEGIN:VCARD\r\nVERSION:3.0\r\nTEL:+1555\r\nEND:VCARD\r\n")
+    assert info.error.code == "input.corrupt" and "FN" in info.error.message
+
+
+# ---------------------------------------------------------------- iCalendar
+
+EVENT = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n"
+    "BEGIN:VTIMEZONE\r\nTZID:Europe/Amsterdam\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\n"
+    "TZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+    "BEGIN:VEVENT\r\nDTSTART;TZID=Europe/Amsterdam:20261212T190000\r\nSUMMARY:Opening\r\n{extra}END:VEVENT\r\n"
+    "END:VCALENDAR\r\n"
+)
+
+
+def test_calendar_gets_a_stable_uid_and_keeps_its_time_zone():
+    data = EVENT.format(extra="").encode()
+    first, second = convert(data), convert(data)
+    assert first.data == second.data  # the added UID is derived, not random
+    assert b"UID:" in first.data and b"@mediaprep" in first.data
+    assert b"BEGIN:VTIMEZONE" in first.data and b"TZID=Europe/Amsterdam" in first.data
+    assert inspect(first.data).object.missing_uid == 0 and inspect(data).object.missing_uid == 1
+
+
+def test_a_billion_repeats_are_never_expanded():
+    data = EVENT.format(extra="UID:x@y\r\nRRULE:FREQ=SECONDLY;COUNT=1000000000\r\n").encode()
+    start = time.monotonic()
+    info = inspect(data)
+    result = convert(data)
+    assert time.monotonic() - start < 1
+    assert info.object.recurring and b"COUNT=1000000000" in result.data
+
+
+@pytest.mark.parametrize(
+    "data, says",
+    [
+        (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n", "no VEVENT"),
+        (b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n", "no DTSTART"),
+    ],
+)
+def test_calendars_that_a_phone_cannot_use_are_corrupt(data, says):
+    info = inspect(data)
+    assert info.error.code == "input.corrupt" and says in info.error.message
+    with pytest.raises(CorruptInput):
+        convert(data)
+
+
+def test_garbage_named_ics_and_a_10_mb_calendar_are_refused_fast():
+    assert inspect(BROKEN / "garbage.ics").error.code == "input.unsupported"
+    huge = EVENT.format(extra="DESCRIPTION:" + "x" * 70 + "\r\n").encode()
+    body = huge.replace(b"END:VCALENDAR", b"".join([b"BEGIN:VEVENT\r\nDTSTART:20260101T000000Z\r\nEND:VEVENT\r\n"] * 200_000) + b"END:VCALENDAR")
+    assert len(body) > 10_000_000
+    start = time.monotonic()
+    assert inspect(body).error.code == "input.too_large"
+    with pytest.raises(InputTooLarge):
+        convert(body)
+    assert time.monotonic() - start < 2
+
+
+# ---------------------------------------------------------------- PDF
+
+
+def pdf_with(js: bool = False, encrypt: bool = False, extra: dict | None = None) -> bytes:
+    from pypdf import PdfWriter
+    from pypdf.generic import DictionaryObject, NameObject, TextStringObject
+
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    if js:
+        action = DictionaryObject(
+            {NameObject("/S"): NameObject("/JavaScript"), NameObject("/JS"): TextStringObject("app.alert(1);")}
+        )
+        writer._root_object[NameObject("/OpenAction")] = writer._add_object(action)
+    if extra:
+        writer._add_object(DictionaryObject({NameObject(k): v for k, v in extra.items()}))
+    if encrypt:
+        writer.encrypt("secret")
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+def test_plain_pdf_passes_unchanged():
+    data = (MEDIA / "flyer.pdf").read_bytes()
+    result = convert(data, profile="sinch")
+    assert result.passed_through and result.data == data and result.mime == "application/pdf"
+
+
+def test_javascript_is_reported_and_refused_by_profile():
+    data = pdf_with(js=True)
+    assert "javascript" in inspect(data).object.features
+    assert convert(data).passed_through  # no profile: reported, not refused
+    with pytest.raises(NotAllowed) as e:
+        convert(data, profile="sinch")
+    assert e.value.provider_code == "E229"
+
+
+def test_hex_escaped_names_are_still_found():
+    from pypdf.generic import NameObject, TextStringObject
+
+    plain = pdf_with(extra={"/S": NameObject("/JavaScriptAB"), "/JSAB": TextStringObject("app.alert(1)")})
+    # Same length, so the cross-reference offsets stay right: /J#61vaScript is /JavaScript.
+    sneaky = plain.replace(b"/JavaScriptAB", b"/J#61vaScript").replace(b"/JSAB", b"/J#53")
+    assert "javascript" not in inspect(plain).object.features
+    assert "javascript" in inspect(sneaky).object.features
+
+
+def test_encrypted_pdf_is_refused():
+    data = pdf_with(encrypt=True)
+    assert inspect(data).object.encrypted
+    with pytest.raises(EncryptedInput):
+        convert(data)
+
+
+def test_pdf_zip_polyglot_is_refused():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("payload.html", "<script>alert(1)</script>")
+    polyglot = (MEDIA / "flyer.pdf").read_bytes() + buf.getvalue()
+    info = inspect(polyglot)
+    assert info.error.code == "input.corrupt" and "polyglot" in info.error.message
+
+
+def test_nested_flate_bomb_is_never_inflated():
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import ArrayObject, NameObject, StreamObject
+
+    inner = zlib.compress(b"\0" * 200_000_000, 9)
+    bomb = StreamObject()
+    bomb._data = zlib.compress(inner, 9)
+    bomb[NameObject("/Filter")] = ArrayObject([NameObject("/FlateDecode"), NameObject("/FlateDecode")])
+    writer = PdfWriter()
+    page = writer.add_blank_page(10, 10)
+    page[NameObject("/Contents")] = writer._add_object(bomb)
+    buf = io.BytesIO()
+    writer.write(buf)
+    body = buf.getvalue()
+    assert len(body) < 10_000
+    # What would happen if the contents were decoded: pypdf's own cap stops it.
+    with pytest.raises(Exception):
+        PdfReader(io.BytesIO(body)).pages[0].get_contents().get_data()
+    start = time.monotonic()
+    info = inspect(body)
+    assert time.monotonic() - start < 3
+    assert info.ok and info.object.items == 1
+
+
+def test_truncated_pdf_is_corrupt():
+    data = (MEDIA / "flyer.pdf").read_bytes()
+    assert inspect(data[: len(data) // 2]).error.code == "input.corrupt"
+
+
+def test_too_big_objects_get_the_sinch_codes(write_message, tmp_path):
+    path = write_message({"recipients": ["+1"], "fallback_sms_text": "f", "slides": [{"pdf": "media/flyer.pdf"}]})
+    from dataclasses import replace
+
+    from mediaprep.profiles import load_profile
+
+    sinch = load_profile("sinch")
+    tight = replace(sinch, media={**sinch.media, "pdf": replace(sinch.media["pdf"], max_bytes=1000)})
+    assert [(p.code, p.provider_code) for p in check(path, tight).errors] == [("pdf.too_big", "E337")]
+    with pytest.raises(CannotFit):
+        convert(MEDIA / "flyer.pdf", budget=1000)
+
+
+def test_pdf_with_javascript_in_a_message_is_e229(write_message, tmp_path):
+    (tmp_path / "js.pdf").write_bytes(pdf_with(js=True))
+    path = write_message({"recipients": ["+1"], "fallback_sms_text": "f", "slides": [{"pdf": "js.pdf"}]})
+    got = [(p.code, p.provider_code, p.severity) for p in check(path, "sinch").problems]
+    assert got == [("pdf.active_content", "E229", "error")]
+
+
+def test_first_page_thumbnail():
+    import shutil
+
+    from mediaprep.converters.objects import pdf_thumbnail
+    from mediaprep.settings import Settings
+
+    if not shutil.which("pdftoppm"):
+        pytest.skip("poppler-utils (pdftoppm) is not installed here; .ci/run installs it")
+    png = pdf_thumbnail((MEDIA / "flyer.pdf").read_bytes(), Settings(), long_side=200)
+    with Image.open(io.BytesIO(png)) as im:
+        assert im.format == "PNG" and max(im.size) == 200
