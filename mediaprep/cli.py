@@ -179,12 +179,15 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json({"path": str(dest), **result.to_dict()})
     else:
-        how = "passed through unchanged" if result.passed_through else (
-            f"{result.width}x{result.height}"
-            + (f", quality {result.quality} ({result.subsampling})" if result.quality else "")
-            + (f", {result.frames} frames" if result.frames and result.frames > 1 else "")
-            + f", {result.encodes} encodes"
-        )
+        if result.passed_through:
+            how = "passed through unchanged"
+        elif result.kind == "image":
+            how = f"{result.width}x{result.height}"
+            how += f", quality {result.quality} ({result.subsampling})" if result.quality else ""
+            how += f", {result.frames} frames" if result.frames and result.frames > 1 else ""
+            how += f", {result.encodes} encodes"
+        else:
+            how = "normalised"
         print(f"{dest}: {result.mime} {result.bytes} B of {result.budget} B budget; {how}")
         for note in result.notes:
             print(f"  note: {note}")

@@ -73,6 +73,14 @@ def test_a_photo_that_cannot_fit_is_dropped_not_sent_oversized():
     assert any("dropped" in n for n in result.notes)
 
 
+def test_cli_normalises_a_card_into_a_vcf(cli, tmp_path):
+    src = tmp_path / "card.txt"
+    src.write_bytes(b"BEGIN:VCARD\nVERSION:2.1\nN:Okafor;Ada\nEND:VCARD\n")
+    r = cli("convert", str(src), "-o", f"{tmp_path}/out/", "--profile", "sinch")
+    assert r.code == 0 and "normalised" in r.stdout
+    assert (tmp_path / "out" / "card.vcf").read_bytes().startswith(b"BEGIN:VCARD\r\nVERSION:3.0\r\n")
+
+
 def test_a_photo_link_is_dropped():
     card = b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:X\r\nPHOTO;VALUE=uri:http://169.254.169.254/latest\r\nEND:VCARD\r\n"
     result = convert(card)
@@ -247,8 +255,9 @@ def test_too_big_objects_get_the_sinch_codes(write_message, tmp_path):
     sinch = load_profile("sinch")
     tight = replace(sinch, media={**sinch.media, "pdf": replace(sinch.media["pdf"], max_bytes=1000)})
     assert [(p.code, p.provider_code) for p in check(path, tight).errors] == [("pdf.too_big", "E337")]
-    with pytest.raises(CannotFit):
+    with pytest.raises(CannotFit) as e:
         convert(MEDIA / "flyer.pdf", budget=1000)
+    assert e.value.provider_code == "E337"
 
 
 def test_pdf_with_javascript_in_a_message_is_e229(write_message, tmp_path):

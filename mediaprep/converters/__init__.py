@@ -84,7 +84,7 @@ def convert(
     if promised is not None and promised != kind:
         # A file that lies about being a picture (a PDF or a web page named .jpg) is refused,
         # not quietly handled as whatever it turns out to be.
-        raise UnsupportedType(f"{path.name} is named as {promised} but holds {mime}")
+        raise UnsupportedType(f"{path.name if path else 'input'} is named as {promised} but holds {mime}")
     if kind not in ("image", "contact", "calendar", "pdf"):
         raise UnsupportedType(f"content is {mime}; mediaprep converts images and objects so far, not {kind}")
     if resolved is not None and resolved.verdict(kind, mime) == "reject":
@@ -108,7 +108,9 @@ def _convert_object(
 
     refuse_oversized(data, kind, settings)
     limit = _budget(budget, profile, kind, default=settings.max_object_bytes)
-    base = dict(mime=mime, kind=kind, source_mime=mime, source_bytes=len(data), budget=limit)
+    base: dict[str, Any] = {
+        "mime": mime, "kind": kind, "source_mime": mime, "source_bytes": len(data), "budget": limit
+    }
     if kind == "pdf":
         rule = profile.rule_for("pdf") if profile else None
         notes = check_pdf(data, limit, rule.forbid if rule else ())
@@ -123,7 +125,8 @@ def _convert_object(
 def _kind_promised_by(path: Path | None) -> str | None:
     mimes = MIMES_BY_EXTENSION.get(extension_of(path.name) or "") if path else None
     kinds = {kind_of(m) for m in mimes} if mimes else set()
-    return kinds.pop() if len(kinds) == 1 else None
+    # ".txt" promises no particular media; ".jpg" promises a picture.
+    return kinds.pop() if len(kinds) == 1 and kinds != {"text"} else None
 
 
 def _budget(budget: int | None, profile: Profile | None, kind: str, default: int | None = None) -> int:

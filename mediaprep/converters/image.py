@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 from PIL import Image
 
@@ -38,7 +39,7 @@ def convert_image(
     except Exception as exc:
         raise CorruptInput(f"image data is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
     source_long = max(im.size)
-    base = dict(source_mime=mime, source_bytes=len(data), budget=budget, kind="image")
+    base: dict[str, Any] = {"source_mime": mime, "source_bytes": len(data), "budget": budget, "kind": "image"}
 
     if _may_pass_through(data, mime, im, frames, budget, target, verdict, accepts, settings):
         return Converted(data=data, mime=mime, passed_through=True, width=im.width, height=im.height,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 
@@ -120,7 +121,7 @@ class _Search:
             return self.cache[key]
         self.encodes += 1
         buf = io.BytesIO()
-        options = {"qtables": qtables(quality)} if im.mode != "L" else {"quality": quality}
+        options: dict[str, Any] = {"qtables": qtables(quality)} if im.mode != "L" else {"quality": quality}
         if final:
             options |= {"optimize": True, "progressive": self.target.progressive}
         im.save(buf, "JPEG", subsampling=subsampling, **options)

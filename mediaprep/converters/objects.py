@@ -49,7 +49,10 @@ def normalise_vcard(data: bytes, budget: int, settings: Settings) -> tuple[bytes
                 line.type_param = "JPEG"
         text = _serialise(cards)
     if len(text) > budget:
-        raise CannotFit(f"the vCard is {len(text)} bytes without its photo, over the {budget} byte budget")
+        raise CannotFit(
+            f"the vCard is {len(text)} bytes without its photo, over the {budget} byte budget",
+            provider_code="E335",
+        )
     return text, notes
 
 
@@ -137,7 +140,7 @@ def normalise_calendar(data: bytes, budget: int) -> tuple[bytes, list[str]]:
             notes.append(f"{dropped} attachment(s) dropped to fit")
             out = cal.to_ical()
     if len(out) > budget:
-        raise CannotFit(f"the calendar is {len(out)} bytes, over the {budget} byte budget")
+        raise CannotFit(f"the calendar is {len(out)} bytes, over the {budget} byte budget", provider_code="E336")
     return out, notes
 
 
@@ -149,7 +152,10 @@ def check_pdf(data: bytes, budget: int, forbid: tuple[str, ...]) -> list[str]:
     if refused:
         raise NotAllowed(f"the PDF holds {', '.join(refused)}, which the profile does not allow")
     if len(data) > budget:
-        raise CannotFit(f"the PDF is {len(data)} bytes, over the {budget} byte budget; mediaprep does not shrink PDFs")
+        raise CannotFit(
+            f"the PDF is {len(data)} bytes, over the {budget} byte budget; mediaprep does not shrink PDFs",
+            provider_code="E337",
+        )
     notes = [f"{facts.items} page(s)"]
     if facts.features:
         notes.append(f"active content found: {', '.join(facts.features)}")

@@ -26,8 +26,9 @@ def decode(data: bytes, mime: str, settings: Settings, max_long_side: int) -> tu
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            if getattr(im, "n_frames", 1) > 1 and mime == "image/tiff":
-                notes.append(f"the TIFF has {im.n_frames} pages; the first is used")
+            pages = int(getattr(im, "n_frames", 1) or 1)
+            if pages > 1 and mime == "image/tiff":
+                notes.append(f"the TIFF has {pages} pages; the first is used")
             im.seek(0)
             if mime == "image/jpeg":
                 # Decode at 1/2, 1/4 or 1/8 scale when that still covers the target size.
@@ -114,7 +115,8 @@ def _to_output_mode(im: Image.Image, notes: list[str]) -> Image.Image:
         im = im.convert("RGBA")
     if im.mode in ("RGBA", "RGBa"):
         im = im.convert("RGBA")
-        if im.getextrema()[3][0] < 255:
+        lowest_alpha = im.getchannel("A").getextrema()[0]
+        if isinstance(lowest_alpha, (int, float)) and lowest_alpha < 255:
             notes.append("transparency flattened on white")
         white = Image.new("RGB", im.size, (255, 255, 255))
         white.paste(im, mask=im.getchannel("A"))
