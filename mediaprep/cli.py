@@ -196,7 +196,10 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
 
 def _output_path(source: Path, output_arg: str, extension: str) -> Path:
     if output_arg.endswith(("/", os.sep)) or Path(output_arg).is_dir():
-        return Path(output_arg) / f"{source.stem}.{extension}"
+        # photo.webp -> photo-webp.jpg, so photo.webp and photo.tiff do not overwrite each other.
+        old = source.suffix.lower().lstrip(".")
+        same = not old or old in _EXTENSIONS_FOR.get(extension, {extension})
+        return Path(output_arg) / (f"{source.stem}.{extension}" if same else f"{source.stem}-{old}.{extension}")
     output = Path(output_arg)
     if output.suffix.lower().lstrip(".") not in _EXTENSIONS_FOR.get(extension, {extension}):
         fixed = output.with_suffix(f".{extension}")

@@ -13,6 +13,20 @@ mediaprep inspect fixtures/media/* | tee "$out/inspect.txt"
 mediaprep inspect --json fixtures/media/* > "$out/inspect.json"
 
 echo
+echo "== convert: every picture for ClickSend (250 kB, jpg/gif), and for older handsets (30 kB) =="
+for f in fixtures/media/*.jpg fixtures/media/*.png fixtures/media/*.bmp fixtures/media/*.gif \
+         fixtures/media/*.webp fixtures/media/*.tiff fixtures/media/*.heic; do
+  mediaprep convert "$f" -o "$out/clicksend/" --profile clicksend
+  mediaprep convert "$f" -o "$out/legacy-30k/" --profile clicksend+legacy-30k
+done
+
+echo
+echo "== convert: contact, calendar and PDF for Sinch =="
+for f in fixtures/media/contact.vcf fixtures/media/event.ics fixtures/media/flyer.pdf; do
+  mediaprep convert "$f" -o "$out/sinch/" --profile sinch
+done
+
+echo
 echo "== check: a good message against both Sinch APIs =="
 mediaprep check fixtures/messages/ok-sinch.json --profile sinch
 mediaprep check fixtures/messages/ok-sinch.json --profile sinch-xml+att-toll-free --json > "$out/check-ok-sinch.json"

@@ -78,7 +78,8 @@ def test_cli_normalises_a_card_into_a_vcf(cli, tmp_path):
     src.write_bytes(b"BEGIN:VCARD\nVERSION:2.1\nN:Okafor;Ada\nEND:VCARD\n")
     r = cli("convert", str(src), "-o", f"{tmp_path}/out/", "--profile", "sinch")
     assert r.code == 0 and "normalised" in r.stdout
-    assert (tmp_path / "out" / "card.vcf").read_bytes().startswith(b"BEGIN:VCARD\r\nVERSION:3.0\r\n")
+    # named after its content, keeping where it came from
+    assert (tmp_path / "out" / "card-txt.vcf").read_bytes().startswith(b"BEGIN:VCARD\r\nVERSION:3.0\r\n")
 
 
 def test_a_photo_link_is_dropped():

@@ -39,7 +39,7 @@ def fit_animation(
     pre_step = max(1, -(-n_frames * work_size[0] * work_size[1] // MAX_HELD_PIXELS))
     frames, durations = _load(im, n_frames, work_size, pre_step)
     if pre_step > 1:
-        notes.append(f"kept every {pre_step}th of {n_frames} frames to bound memory")
+        notes.append(f"kept 1 frame in {pre_step} of {n_frames} to bound memory")
     loop = im.info.get("loop", 0)
 
     sizes = ladder(work_long, min(target.min_long_side, work_long))
@@ -125,5 +125,5 @@ def _result(data, level, frames, encodes, notes, pre_step):
     if colours < 256:
         notes.append(f"colours reduced to {colours}")
     if step > 1:
-        notes.append(f"every {step * pre_step}th frame kept, timing preserved")
+        notes.append(f"1 frame in {step * pre_step} kept, timing preserved")
     return data, im.width, im.height, kept, encodes, notes
