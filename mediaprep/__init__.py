@@ -12,6 +12,8 @@ from .inspection import Inspection, inspect
 from .message import Message, Slide, load_message, parse_message
 from .profiles import Profile, list_profiles, load_profile
 from .settings import Settings
+from .storage import Stored, open_store
+from .storage.verify import UrlReport, verify_url
 
 __version__ = "0.1.0"
 
@@ -26,6 +28,8 @@ __all__ = [
     "Report",
     "Settings",
     "Slide",
+    "Stored",
+    "UrlReport",
     "check",
     "convert",
     "estimate_bytes",
@@ -33,5 +37,7 @@ __all__ = [
     "list_profiles",
     "load_message",
     "load_profile",
+    "open_store",
     "parse_message",
+    "verify_url",
 ]

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 from . import __version__
 from .checker import Report, check
 from .converters import convert, write_atomically
-from .errors import ConvertError, InputError, MediaprepError, UsageError
+from .errors import ConvertError, InputError, MediaprepError, StorageError, UsageError
 from .inspection import Inspection, inspect
 from .message import load_message
 from .profiles import Profile, available, list_profiles, load_profile
@@ -58,6 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_convert)
 
+    p = sub.add_parser("upload", help="store files (local folder, or S3) and print their URLs")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--verify", action="store_true", help="fetch each URL back as a provider would")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_upload)
+
+    p = sub.add_parser("verify-url", help="fetch a media URL as a provider would and report problems")
+    p.add_argument("url", metavar="URL")
+    p.add_argument("--max-bytes", type=int, metavar="N")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_verify_url)
+
     p = sub.add_parser("profiles", help="list profiles, or show one resolved")
     p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     p.add_argument("name", nargs="?", metavar="NAME")
@@ -79,8 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "json", False):
             _print_json({"ok": False, "error": exc.to_dict()})
         print(f"mediaprep: {exc}", file=sys.stderr)
-        # Input that was read but cannot be made to fit is a problem found, not a usage error.
-        return EXIT_PROBLEMS if isinstance(exc, ConvertError) else EXIT_USAGE
+        # Input that cannot be made to fit, or a store that fails, is a problem found, not a usage error.
+        return EXIT_PROBLEMS if isinstance(exc, (ConvertError, StorageError)) else EXIT_USAGE
 
 
 # ---------------------------------------------------------------- inspect
@@ -210,6 +222,52 @@ def _output_path(source: Path, output_arg: str, extension: str) -> Path:
 
 
 _EXTENSIONS_FOR = {"jpg": {"jpg", "jpeg"}, "tiff": {"tif", "tiff"}}
+
+
+# ---------------------------------------------------------------- storage
+
+
+def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
+    from .storage import open_store
+    from .storage.verify import verify_url
+
+    store = open_store(settings)
+    results: list[dict[str, Any]] = []
+    worst = EXIT_OK
+    for path in args.paths:
+        info = inspect(path, settings=settings)
+        if info.error is not None:
+            results.append({"path": path, "error": info.error.to_dict()})
+            worst = max(worst, EXIT_PROBLEMS)
+            continue
+        stored = store.put(Path(path).read_bytes(), info.mime)
+        row: dict[str, Any] = {"path": path, "key": stored.key, "url": stored.url, "mime": stored.mime,
+                               "bytes": stored.bytes, "created": stored.created}
+        if args.verify:
+            report = verify_url(stored.url, settings=settings)
+            row["verify"] = report.to_dict()
+            worst = max(worst, EXIT_OK if report.ok else EXIT_PROBLEMS)
+        results.append(row)
+        if not args.json:
+            print(f"{path}: {stored.url} ({stored.mime}, {stored.bytes} B{'' if stored.created else ', already there'})")
+    if args.json:
+        _print_json(results)
+    return worst
+
+
+def cmd_verify_url(args: argparse.Namespace, settings: Settings) -> int:
+    from .storage.verify import verify_url
+
+    report = verify_url(args.url, max_bytes=args.max_bytes, settings=settings)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        verdict = "OK" if report.ok else "WOULD BE REJECTED"
+        print(f"{args.url}: {verdict}: {report.status}, Content-Length {report.content_length}, "
+              f"{report.received_bytes} B received, Content-Type {report.content_type}, bytes are {report.sniffed_mime}")
+        for p in report.problems:
+            print(f"  {p.code}: {p.message}")
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
 # ---------------------------------------------------------------- profiles

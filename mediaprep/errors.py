@@ -25,6 +25,15 @@ person can act on::
     │   └── NotAllowed                  convert.not_allowed 415  (E229)
     ├── MessageError
     │   └── InvalidMessage              message.invalid     400
+    ├── StorageError
+    │   ├── StorageUnavailable          storage.unavailable 503
+    │   ├── StorageTimeout              storage.timeout     504
+    │   ├── StorageDenied               storage.denied      403
+    │   ├── NoSuchBucket                storage.no_bucket   404
+    │   └── StorageFailed               storage.failed      502
+    ├── UrlError
+    │   ├── UrlRefused                  url.refused         400  (private address, bad scheme)
+    │   └── UrlUnreachable              url.unreachable     502
     └── ToolError
         ├── ToolMissing                 tool.missing        500
         ├── ToolTimeout                 tool.timeout        504
@@ -154,6 +163,49 @@ class InvalidMessage(MessageError):
     code = "message.invalid"
 
 
+class StorageError(MediaprepError):
+    code = "storage.error"
+    http_status = 502
+
+
+class StorageUnavailable(StorageError):
+    code = "storage.unavailable"
+    http_status = 503
+
+
+class StorageTimeout(StorageError):
+    code = "storage.timeout"
+    http_status = 504
+
+
+class StorageDenied(StorageError):
+    code = "storage.denied"
+    http_status = 403
+
+
+class NoSuchBucket(StorageError):
+    code = "storage.no_bucket"
+    http_status = 404
+
+
+class StorageFailed(StorageError):
+    code = "storage.failed"
+
+
+class UrlError(MediaprepError):
+    code = "url.error"
+    http_status = 400
+
+
+class UrlRefused(UrlError):
+    code = "url.refused"
+
+
+class UrlUnreachable(UrlError):
+    code = "url.unreachable"
+    http_status = 502
+
+
 class ToolError(MediaprepError):
     code = "tool.error"
     http_status = 500
@@ -188,7 +240,16 @@ __all__ = [
     "MessageError",
     "NotAFile",
     "ProfileError",
+    "NoSuchBucket",
     "SourceNotFound",
+    "StorageDenied",
+    "StorageError",
+    "StorageFailed",
+    "StorageTimeout",
+    "StorageUnavailable",
+    "UrlError",
+    "UrlRefused",
+    "UrlUnreachable",
     "ToolError",
     "ToolFailed",
     "ToolMissing",

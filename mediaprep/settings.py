@@ -34,6 +34,24 @@ class Settings:
     probe: str = "auto"
     profiles_dir: Path | None = None
     output_dir: Path = Path("out")
+    # Storage: "local" (a folder served at base_url) or "s3".
+    store: str = "local"
+    store_dir: Path = Path("out/media")
+    base_url: str = "http://127.0.0.1:8080/media"  # where store_dir (or the bucket) is served
+    s3_bucket: str | None = None
+    s3_prefix: str = "mms/"
+    s3_endpoint_url: str | None = None  # MinIO, R2, moto ...; AWS when unset
+    s3_region: str | None = None
+    s3_addressing: str = "auto"  # "path" for most S3-compatible servers
+    # "when_required" (the default) works on S3-compatible servers; "when_supported" is AWS's.
+    s3_checksum: str = "when_required"
+    s3_presign_seconds: int = 0  # > 0: hand out presigned GET URLs instead of base_url ones
+    s3_max_attempts: int = 3
+    s3_timeout: float = 10.0
+    cache_control: str = "public, max-age=604800, immutable"
+    # URL checks refuse loopback, private and link-local addresses unless this is set.
+    allow_private_urls: bool = False
+    url_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if self.probe not in ("auto", "ffprobe", "ffmpeg"):
@@ -43,6 +61,12 @@ class Settings:
                 raise UsageError(f"{name} must be positive")
         if self.tool_timeout <= 0:
             raise UsageError("tool_timeout must be positive")
+        if self.store not in ("local", "s3"):
+            raise UsageError(f"store must be local or s3, not {self.store!r}")
+        if self.s3_checksum not in ("when_required", "when_supported"):
+            raise UsageError("s3_checksum must be when_required or when_supported")
+        if self.s3_addressing not in ("auto", "path", "virtual"):
+            raise UsageError("s3_addressing must be auto, path or virtual")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -62,6 +86,10 @@ class Settings:
 
 
 def _parse(name: str, type_name: str, raw: str) -> object:
+    if type_name.startswith("bool"):
+        if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+            raise UsageError(f"{_ENV_PREFIX}{name.upper()}={raw!r} is not true or false")
+        return raw.lower() in ("1", "true", "yes")
     try:
         if type_name.startswith("int"):
             return int(raw)

@@ -1,0 +1,166 @@
+"""Fetching a media URL the way a provider does, and saying whether the provider will take it.
+
+Sinch (seed 002) rejects a response without Content-Length, a chunked one, and one typed
+application/octet-stream. This check GETs (and HEADs) the URL and reports: the status, whether
+Content-Length is there and equals the bytes received, chunked transfer, whether Content-Type agrees
+with what the bytes are, and the size against a limit. HEAD's status is reported too, but only the
+GET decides: it is what the providers send.
+
+The host is resolved first and the connection is pinned to an address that was checked: loopback,
+private, link-local and reserved addresses are refused unless allowed (a URL pointing inside the
+network is how an upload flow gets turned against it). Redirects are not followed: a provider's
+fetcher may not follow them either, so one is reported.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import ssl
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import UrlRefused, UrlUnreachable
+from ..inspection.sniff import sniff_mime
+from ..settings import Settings
+
+
+@dataclass(frozen=True)
+class UrlProblem:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class UrlReport:
+    url: str
+    status: int
+    content_length: int | None
+    received_bytes: int
+    content_type: str | None
+    sniffed_mime: str | None
+    chunked: bool
+    head_status: int | None
+    problems: tuple[UrlProblem, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, **asdict(self)}
+
+
+def verify_url(
+    url: str, *, max_bytes: int | None = None, expect_mime: str | None = None, settings: Settings | None = None
+) -> UrlReport:
+    settings = settings or Settings.from_env()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UrlRefused(f"{url!r} is not an http(s) URL")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = _checked_address(parts.hostname, port, settings.allow_private_urls)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    cap = max_bytes if max_bytes is not None else settings.max_input_bytes
+
+    head = _request("HEAD", parts.scheme, parts.hostname, address, port, path, settings, cap)
+    got = _request("GET", parts.scheme, parts.hostname, address, port, path, settings, cap)
+    status, headers, body, truncated = got
+    problems: list[UrlProblem] = []
+    length_header = headers.get("content-length")
+    content_length = int(length_header) if length_header and length_header.isdigit() else None
+    chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+    content_type = headers.get("content-type")
+    mime = content_type.split(";")[0].strip().lower() if content_type else None
+    sniffed = sniff_mime(body) if body else None
+
+    if status != 200:
+        what = "a redirect, which is not followed" if 300 <= status < 400 else "not 200"
+        problem = UrlProblem("url.status", f"GET answered {status}: {what}")
+        return UrlReport(url, status, content_length, len(body), content_type, sniffed, chunked, head[0], (problem,))
+    if chunked:
+        problems.append(UrlProblem("url.chunked", "the body is sent chunked; Sinch rejects chunked transfer"))
+    if content_length is None:
+        problems.append(UrlProblem("url.no_length", "no Content-Length header; Sinch rejects the fetch without it"))
+    elif not truncated and content_length != len(body):
+        problems.append(
+            UrlProblem("url.length_mismatch", f"Content-Length says {content_length} but {len(body)} bytes came")
+        )
+    if mime is None:
+        problems.append(UrlProblem("url.no_type", "no Content-Type header"))
+    elif mime == "application/octet-stream":
+        problems.append(UrlProblem("url.octet_stream", "Content-Type is application/octet-stream; give the true type"))
+    elif sniffed and mime != sniffed and not _same_type(mime, sniffed):
+        problems.append(UrlProblem("url.type_mismatch", f"Content-Type says {mime} but the bytes are {sniffed}"))
+    if expect_mime and sniffed and sniffed != expect_mime:
+        problems.append(UrlProblem("url.unexpected_content", f"expected {expect_mime}, got {sniffed}"))
+    size = content_length if content_length is not None else len(body)
+    if truncated or (max_bytes is not None and size > max_bytes):
+        problems.append(UrlProblem("url.too_big", f"{size} bytes is over the {cap} byte limit"))
+    return UrlReport(url, status, content_length, len(body), content_type, sniffed, chunked, head[0], tuple(problems))
+
+
+_EQUIVALENT = {frozenset({"image/jpg", "image/jpeg"}), frozenset({"audio/mp3", "audio/mpeg"}),
+               frozenset({"text/x-vcard", "text/vcard"}), frozenset({"audio/x-wav", "audio/wav"})}
+
+
+def _same_type(a: str, b: str) -> bool:
+    return frozenset({a, b}) in _EQUIVALENT
+
+
+def _checked_address(host: str, port: int, allow_private: bool) -> str:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UrlUnreachable(f"cannot resolve {host}: {exc}") from None
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0])
+        inside = ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast
+        if inside and not allow_private:
+            raise UrlRefused(
+                f"{host} resolves to {ip}, an address inside the network; refused (allow_private_urls to test locally)"
+            )
+    return str(infos[0][4][0])
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, address: str, hostname: str, port: int, timeout: float) -> None:
+        self._tls = ssl.create_default_context()
+        super().__init__(hostname, port, timeout=timeout, context=self._tls)
+        self._address = address
+
+    def connect(self) -> None:
+        # Connect to the address that was checked, but verify the certificate for the host name.
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    def __init__(self, address: str, hostname: str, port: int, timeout: float) -> None:
+        super().__init__(hostname, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+def _request(method, scheme, host, address, port, path, settings, cap) -> tuple[int, dict[str, str], bytes, bool]:
+    cls = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
+    conn = cls(address, host, port, settings.url_timeout)
+    try:
+        conn.request(method, path, headers={"User-Agent": "mediaprep-verify-url", "Accept": "*/*"})
+        resp = conn.getresponse()
+        headers = {k.lower(): v for k, v in resp.getheaders()}
+        try:
+            body = b"" if method == "HEAD" else resp.read(cap + 1)
+        except http.client.IncompleteRead as short:
+            body = short.partial  # fewer bytes than Content-Length promised: reported as a mismatch
+        return resp.status, headers, body[:cap], len(body) > cap
+    except (TimeoutError, socket.timeout) as exc:
+        raise UrlUnreachable(f"{method} {host}: no answer within {settings.url_timeout:g} s ({exc})") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise UrlUnreachable(f"{method} {host}: {type(exc).__name__}: {exc}") from None
+    finally:
+        conn.close()

@@ -1,0 +1,220 @@
+import json
+import os
+
+import pytest
+
+from mediaprep import Settings, inspect
+from mediaprep.errors import NoSuchBucket, StorageDenied, StorageTimeout, StorageUnavailable, UrlRefused
+from mediaprep.storage import content_key, open_store
+from mediaprep.storage.local import LocalStore
+from mediaprep.storage.verify import verify_url
+
+from .conftest import MEDIA
+from .servers import FaultProxy, MediaHost, free_port
+
+BUCKET = "mms-media"
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    from moto.server import ThreadedMotoServer
+
+    saved = dict(os.environ)
+    # Explicit test credentials: boto3 must never go looking for real ones (or the metadata service).
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+    )
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    # Public reads, as a media bucket behind a base URL has (or a CDN in front of it gives).
+    client.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                       "Resource": f"arn:aws:s3:::{BUCKET}/*"}],
+    }))
+    yield endpoint
+    server.stop()
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture
+def proxy(s3_server):
+    p = FaultProxy(int(s3_server.rsplit(":", 1)[1]))
+    yield p
+    p.close()
+
+
+def s3_settings(endpoint: str, **overrides) -> Settings:
+    values = dict(
+        store="s3", s3_bucket=BUCKET, s3_endpoint_url=endpoint, s3_addressing="path", s3_prefix="t/",
+        base_url=f"{endpoint}/{BUCKET}", s3_timeout=2.0, s3_max_attempts=3, allow_private_urls=True,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+def raw_client(endpoint):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+
+
+MEDIA_FILES = ["photo.jpg", "still.gif", "speech.mp3", "clip.mp4", "clip.3gp", "contact.vcf", "event.ics", "flyer.pdf"]
+
+
+def test_uploaded_fixtures_are_served_the_way_providers_fetch_them(s3_server):
+    settings = s3_settings(s3_server)
+    store = open_store(settings)
+    for name in MEDIA_FILES:
+        data = (MEDIA / name).read_bytes()
+        mime = inspect(data).mime
+        stored = store.put(data, mime)
+        assert stored.key == content_key(data, mime, "t/") and stored.created
+        head = raw_client(s3_server).head_object(Bucket=BUCKET, Key=stored.key)
+        assert head["ContentLength"] == len(data) and head["ContentType"] == mime
+        assert head["CacheControl"] == settings.cache_control
+        report = verify_url(stored.url, settings=settings)
+        assert report.ok, (name, report.problems)
+        assert report.content_length == report.received_bytes == len(data) and not report.chunked
+
+
+def test_a_repeated_upload_is_a_no_op(s3_server, proxy):
+    store = open_store(s3_settings(proxy.endpoint))
+    data = (MEDIA / "scan.bmp").read_bytes()
+    first = store.put(data, "image/bmp")
+    proxy.requests.clear()
+    second = store.put(data, "image/bmp")
+    assert first.key == second.key and first.created and not second.created
+    assert [r.split()[0] for r in proxy.requests] == ["HEAD"]
+
+
+def test_presigned_urls_pass_the_fetch_check(s3_server):
+    settings = s3_settings(s3_server, s3_presign_seconds=600)
+    stored = open_store(settings).put((MEDIA / "photo.webp").read_bytes(), "image/webp")
+    assert "X-Amz-Signature=" in stored.url and "X-Amz-Expires=600" in stored.url
+    assert verify_url(stored.url, settings=settings).ok
+
+
+def test_retries_survive_5xx_and_dropped_connections(s3_server, proxy):
+    store = open_store(s3_settings(proxy.endpoint))
+    data = (MEDIA / "photo.tiff").read_bytes()
+    proxy.faults.extend([("status", 500), ("drop",), ("status", 503)])
+    stored = store.put(data, "image/tiff")
+    assert stored.created and not proxy.faults
+    assert raw_client(s3_server).head_object(Bucket=BUCKET, Key=stored.key)["ContentLength"] == len(data)
+
+
+def test_a_server_that_stays_slow_is_a_timeout_and_nothing_is_left_under_the_key(s3_server, proxy):
+    store = open_store(s3_settings(proxy.endpoint, s3_timeout=0.5, s3_max_attempts=2))
+    data = (MEDIA / "alpha.png").read_bytes()
+    proxy.faults.extend([("slow", 0)] + [("stall", 1.5)] * 4)  # HEAD answers, then every PUT hangs
+    with pytest.raises(StorageTimeout) as e:
+        store.put(data, "image/png")
+    assert e.value.code == "storage.timeout"
+    import botocore.exceptions
+
+    with pytest.raises(botocore.exceptions.ClientError):
+        raw_client(s3_server).head_object(Bucket=BUCKET, Key=content_key(data, "image/png", "t/"))
+
+
+def test_server_down_is_unavailable_quickly():
+    import time
+
+    store = open_store(s3_settings(f"http://127.0.0.1:{free_port()}", s3_max_attempts=2))
+    start = time.monotonic()
+    with pytest.raises(StorageUnavailable):
+        store.put(b"GIF89a...", "image/gif")
+    assert time.monotonic() - start < 20
+
+
+def test_access_denied_and_missing_bucket_are_coded(s3_server, proxy):
+    store = open_store(s3_settings(proxy.endpoint))
+    proxy.faults.extend([("status", 403)] * 6)
+    with pytest.raises(StorageDenied):
+        store.put(b"BEGIN:VCARD\r\nFN:x\r\nEND:VCARD\r\n", "text/vcard")
+    proxy.faults.clear()
+    with pytest.raises(NoSuchBucket):
+        open_store(s3_settings(s3_server, s3_bucket="no-such-bucket")).put(b"x" * 10, "text/plain")
+
+
+def test_local_store_writes_once_and_builds_urls(tmp_path):
+    store = LocalStore(tmp_path, "https://media.example.com/mms/")
+    data = (MEDIA / "photo.jpg").read_bytes()
+    first, second = store.put(data, "image/jpeg"), store.put(data, "image/jpeg")
+    assert first.created and not second.created
+    assert first.url == f"https://media.example.com/mms/{first.key}" and first.key.endswith(".jpg")
+    assert (tmp_path / first.key).read_bytes() == data
+    assert [p.name for p in tmp_path.iterdir()] == [first.key]  # no temporary files left
+
+
+# ---------------------------------------------------------------- the fetch check
+
+
+@pytest.fixture(scope="module")
+def host():
+    h = MediaHost()
+    jpeg = (MEDIA / "photo.jpg").read_bytes()
+    h.routes.update({
+        "/good.jpg": (200, {"Content-Type": "image/jpeg"}, jpeg, "normal"),
+        "/chunked.jpg": (200, {"Content-Type": "image/jpeg"}, jpeg, "chunked"),
+        "/octet.jpg": (200, {"Content-Type": "application/octet-stream"}, jpeg, "normal"),
+        "/lying.jpg": (200, {"Content-Type": "image/png"}, jpeg, "normal"),
+        "/short.jpg": (200, {"Content-Type": "image/jpeg"}, jpeg[:1000], f"length={len(jpeg)}"),
+        "/moved.jpg": (302, {"Location": "/good.jpg"}, b"", "normal"),
+    })
+    yield h
+    h.close()
+
+
+LOOPBACK_OK = Settings(allow_private_urls=True, url_timeout=3)
+
+
+@pytest.mark.parametrize(
+    "path, codes",
+    [
+        ("/good.jpg", set()),
+        ("/chunked.jpg", {"url.chunked", "url.no_length"}),
+        ("/octet.jpg", {"url.octet_stream"}),
+        ("/lying.jpg", {"url.type_mismatch"}),
+        ("/short.jpg", {"url.length_mismatch"}),
+        ("/moved.jpg", {"url.status"}),
+        ("/missing.jpg", {"url.status"}),
+    ],
+)
+def test_fetch_check_names_what_a_provider_would_reject(host, path, codes):
+    report = verify_url(host.url(path), settings=LOOPBACK_OK)
+    assert {p.code for p in report.problems} == codes
+    assert report.ok == (not codes)
+
+
+def test_fetch_check_applies_the_size_limit(host):
+    report = verify_url(host.url("/good.jpg"), max_bytes=1000, settings=LOOPBACK_OK)
+    assert {p.code for p in report.problems} == {"url.too_big"}
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x.jpg", "http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/a.jpg", "ftp://example.com/a.jpg"])
+def test_urls_inside_the_network_are_refused_before_connecting(url):
+    with pytest.raises(UrlRefused):
+        verify_url(url, settings=Settings(url_timeout=1))
+
+
+def test_cli_verify_url_and_upload(cli, host, tmp_path):
+    env = {"MEDIAPREP_ALLOW_PRIVATE_URLS": "1"}
+    r = cli("verify-url", host.url("/chunked.jpg"), "--json", env=env)
+    assert r.code == 1 and {p["code"] for p in r.json()["problems"]} == {"url.chunked", "url.no_length"}
+    assert cli("verify-url", host.url("/good.jpg"), env=env).code == 0
+    assert cli("verify-url", host.url("/good.jpg")).code == 2  # loopback refused by default
+    r = cli("upload", str(MEDIA / "photo.jpg"), str(MEDIA / "event.ics"), "--json",
+            env={"MEDIAPREP_STORE_DIR": str(tmp_path), "MEDIAPREP_BASE_URL": "https://cdn.example/m"})
+    assert r.code == 0
+    out = r.json()
+    assert [o["mime"] for o in out] == ["image/jpeg", "text/calendar"]
+    assert all(o["url"].startswith("https://cdn.example/m/") and (tmp_path / o["key"]).exists() for o in out)
