@@ -15,16 +15,23 @@ from .servers import FaultProxy, MediaHost, free_port
 BUCKET = "mms-media"
 
 
-@pytest.fixture(scope="module")
-def s3_server():
-    from moto.server import ThreadedMotoServer
-
+@pytest.fixture(scope="module", autouse=True)
+def aws_env():
     saved = dict(os.environ)
     # Explicit test credentials: boto3 must never go looking for real ones (or the metadata service).
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
         AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
     )
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def s3_server(aws_env):
+    from moto.server import ThreadedMotoServer
+
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -41,8 +48,6 @@ def s3_server():
     }))
     yield endpoint
     server.stop()
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 @pytest.fixture
