@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify-url", help="fetch a media URL as a provider would and report problems")
     p.add_argument("url", metavar="URL")
     p.add_argument("--max-bytes", type=int, metavar="N")
+    p.add_argument("--profile", metavar="NAME", help="also check the content against this profile")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_verify_url)
 
@@ -258,7 +259,7 @@ def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_verify_url(args: argparse.Namespace, settings: Settings) -> int:
     from .storage.verify import verify_url
 
-    report = verify_url(args.url, max_bytes=args.max_bytes, settings=settings)
+    report = verify_url(args.url, max_bytes=args.max_bytes, profile=args.profile, settings=settings)
     if args.json:
         _print_json(report.to_dict())
     else:

@@ -205,6 +205,12 @@ def test_fetch_check_applies_the_size_limit(host):
     assert {p.code for p in report.problems} == {"url.too_big"}
 
 
+def test_fetch_check_applies_a_profile(host):
+    assert verify_url(host.url("/good.jpg"), profile="clicksend", settings=LOOPBACK_OK).ok
+    legacy = verify_url(host.url("/good.jpg"), profile="legacy-30k", settings=LOOPBACK_OK)
+    assert [p.code for p in legacy.problems] == ["url.too_big"] and "30000" in legacy.problems[0].message
+
+
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9/x.jpg", "http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/a.jpg", "ftp://example.com/a.jpg"])
 def test_urls_inside_the_network_are_refused_before_connecting(url):
     with pytest.raises(UrlRefused):

@@ -23,7 +23,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import UrlRefused, UrlUnreachable
-from ..inspection.sniff import sniff_mime
+from ..inspection.sniff import kind_of, sniff_mime
+from ..profiles import Profile, load_profile
 from ..settings import Settings
 
 
@@ -54,8 +55,14 @@ class UrlReport:
 
 
 def verify_url(
-    url: str, *, max_bytes: int | None = None, expect_mime: str | None = None, settings: Settings | None = None
+    url: str,
+    *,
+    max_bytes: int | None = None,
+    expect_mime: str | None = None,
+    profile: Profile | str | None = None,
+    settings: Settings | None = None,
 ) -> UrlReport:
+    """Fetch ``url`` as a provider would; ``profile`` adds its size limit and type rules for the content."""
     settings = settings or Settings.from_env()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -97,6 +104,16 @@ def verify_url(
     if expect_mime and sniffed and sniffed != expect_mime:
         problems.append(UrlProblem("url.unexpected_content", f"expected {expect_mime}, got {sniffed}"))
     size = content_length if content_length is not None else len(body)
+    if profile is not None and sniffed:
+        resolved = load_profile(profile, settings)
+        kind = kind_of(sniffed)
+        rule = resolved.rule_for(kind)
+        if resolved.verdict(kind, sniffed) != "accept":
+            problems.append(UrlProblem("url.not_accepted", f"{resolved.name} does not take {sniffed} as it is"))
+        if rule is not None and rule.max_bytes is not None and size > rule.max_bytes:
+            problems.append(
+                UrlProblem("url.too_big", f"{size} bytes is over {resolved.name}'s {rule.max_bytes} byte {kind} limit")
+            )
     if truncated or (max_bytes is not None and size > max_bytes):
         problems.append(UrlProblem("url.too_big", f"{size} bytes is over the {cap} byte limit"))
     return UrlReport(url, status, content_length, len(body), content_type, sniffed, chunked, head[0], tuple(problems))
