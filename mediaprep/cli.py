@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="DST", help="output file (or folder)")
     p.add_argument("--profile", metavar="NAME")
     p.add_argument("--budget", type=int, metavar="BYTES", help="at most this many bytes (exact)")
+    p.add_argument("--format", choices=["mp3", "amr", "mp4", "3gp"], help="audio/video container")
+    p.add_argument("--max-duration", type=float, metavar="SECONDS", help="trim audio/video to this length")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_convert)
 
@@ -70,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", metavar="NAME", help="also check the content against this profile")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_verify_url)
+
+    p = sub.add_parser("doctor", help="which ffmpeg, its version and encoders, and what is missing")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_doctor)
 
     p = sub.add_parser("profiles", help="list profiles, or show one resolved")
     p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
@@ -186,7 +192,8 @@ def _report_text(name: str, report: Report) -> str:
 
 
 def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
-    result = convert(args.source, profile=args.profile, budget=args.budget, settings=settings)
+    result = convert(args.source, profile=args.profile, budget=args.budget, settings=settings,
+                     format=args.format, max_duration=args.max_duration)
     dest = _output_path(Path(args.source), args.output, result.extension)
     write_atomically(result.data, dest)
     if args.json:
@@ -199,6 +206,8 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
             how += f", quality {result.quality} ({result.subsampling})" if result.quality else ""
             how += f", {result.frames} frames" if result.frames and result.frames > 1 else ""
             how += f", {result.encodes} encodes"
+        elif result.kind in ("audio", "video"):
+            how = (f"{result.width}x{result.height}, " if result.width else "") + f"{result.encodes} encodes"
         else:
             how = "normalised"
         print(f"{dest}: {result.mime} {result.bytes} B of {result.budget} B budget; {how}")
@@ -269,6 +278,43 @@ def cmd_verify_url(args: argparse.Namespace, settings: Settings) -> int:
         for p in report.problems:
             print(f"  {p.code}: {p.message}")
     return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+# ---------------------------------------------------------------- doctor
+
+WANTED_ENCODERS = {
+    "libx264": "H.264 for mp4 and 3gp",
+    "aac": "AAC audio in mp4",
+    "libmp3lame": "mp3 audio",
+    "h263": "H.263 for the oldest handsets' 3gp",
+    "libopencore_amrnb": "AMR-NB audio for 3gp (Debian: libavcodec-extra; the imageio-ffmpeg wheel has it)",
+}
+
+
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from .tools import find_ffmpeg, find_ffprobe, run
+
+    ffmpeg_path = find_ffmpeg(settings)
+    version = run([ffmpeg_path, "-hide_banner", "-version"], timeout=settings.tool_timeout)
+    encoders = run([ffmpeg_path, "-hide_banner", "-encoders"], timeout=settings.tool_timeout)
+    names = {line.split()[1] for line in encoders.stdout.decode("utf-8", "replace").splitlines()
+             if len(line.split()) > 1 and line.startswith(" ") and line.split()[0][:1] in "VAS"}
+    present = {name: name in names for name in WANTED_ENCODERS}
+    report: dict[str, Any] = {
+        "ffmpeg": ffmpeg_path,
+        "version": version.stdout.decode("utf-8", "replace").splitlines()[0] if version.stdout else "",
+        "ffprobe": find_ffprobe(settings),
+        "encoders": present,
+    }
+    missing = [name for name, ok in present.items() if not ok]
+    if args.json:
+        _print_json({**report, "missing": missing})
+    else:
+        print(f"ffmpeg:  {report['ffmpeg']}\n         {report['version']}")
+        print(f"ffprobe: {report['ffprobe'] or 'none (probing reads ffmpeg -i)'}")
+        for name, why in WANTED_ENCODERS.items():
+            print(f"  {'ok     ' if name in names else 'MISSING'} {name:<18} {why}")
+    return EXIT_OK if not missing else EXIT_PROBLEMS
 
 
 # ---------------------------------------------------------------- profiles

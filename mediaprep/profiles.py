@@ -94,6 +94,8 @@ class AudioTarget:
 @dataclass(frozen=True)
 class VideoTarget:
     format: str = "mp4"
+    # "h264" (baseline in 3gp, main in mp4) or "h263" (3gp only, for the oldest handsets).
+    codec: str = "h264"
     max_height: int = 720
     min_height: int = 144
     max_fps: int = 30

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +68,16 @@ def convert(
     profile: Profile | str | None = None,
     budget: int | None = None,
     settings: Settings | None = None,
+    format: str | None = None,
+    max_duration: float | None = None,
+    on_progress: Callable[[dict[str, str]], None] | None = None,
 ) -> Converted:
     """Convert ``source`` (path or bytes) for ``profile``, at most ``budget`` bytes (exact).
 
-    Images become a jpg or gif; vCards and calendars are normalised; PDFs are
-    checked. The budget is the smaller of ``budget`` and the profile's limit for
+    Images become a jpg or gif; audio an mp3 or AMR (``format="amr"``); video an
+    mp4 or 3gp (``format="3gp"``), trimmed only when ``max_duration`` asks;
+    vCards and calendars are normalised; PDFs are checked. ``on_progress`` gets
+    ffmpeg's progress blocks. The budget is the smaller of ``budget`` and the profile's limit for
     the kind (for images one of them must be given). Raises CannotFit when nothing
     within the profile's floors fits, never returning an oversized result.
     """
@@ -85,8 +91,8 @@ def convert(
         # A file that lies about being a picture (a PDF or a web page named .jpg) is refused,
         # not quietly handled as whatever it turns out to be.
         raise UnsupportedType(f"{path.name if path else 'input'} is named as {promised} but holds {mime}")
-    if kind not in ("image", "contact", "calendar", "pdf"):
-        raise UnsupportedType(f"content is {mime}; mediaprep converts images and objects so far, not {kind}")
+    if kind not in ("image", "audio", "video", "contact", "calendar", "pdf"):
+        raise UnsupportedType(f"content is {mime}, which mediaprep does not convert")
     if resolved is not None and resolved.verdict(kind, mime) == "reject":
         raise NotAllowed(f"{resolved.name} does not take {mime}")
     if kind == "image":
@@ -97,7 +103,33 @@ def convert(
         verdict = resolved.verdict("image", mime) if resolved else None
         limit = _budget(budget, resolved, "image")
         return convert_image(data, mime, limit, target, verdict, _accepted_outputs(resolved), settings)
+    if kind in ("audio", "video"):
+        return _convert_av(data, mime, kind, resolved, budget, settings, format, max_duration, on_progress)
     return _convert_object(data, mime, kind, resolved, budget, settings)
+
+
+def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, on_progress) -> Converted:
+    from ..inspection.media import media_facts
+    from ..profiles import AudioTarget, VideoTarget
+    from .av import convert_audio, convert_video
+
+    if kind == "video" and not media_facts(data, mime, None, settings).has_video:
+        kind = "audio"  # an mp4 holding only sound
+    targets = profile.targets if profile and profile.targets else None
+    audio_target = targets.audio if targets else AudioTarget()
+    video_target = targets.video if targets else VideoTarget()
+    if fmt is not None and fmt not in (("mp3", "amr") if kind == "audio" else ("mp4", "3gp")):
+        raise UsageError(f"{kind} converts to {'mp3 or amr' if kind == 'audio' else 'mp4 or 3gp'}, not {fmt}")
+    limit = _budget(budget, profile, kind)
+    if kind == "audio":
+        result = convert_audio(data, mime, limit, audio_target, settings, fmt=fmt, max_duration=max_duration,
+                               on_progress=on_progress)
+    else:
+        result = convert_video(data, mime, limit, video_target, audio_target, settings, fmt=fmt,
+                               max_duration=max_duration, on_progress=on_progress)
+    return Converted(data=result.data, mime=result.mime, kind=result.kind, source_mime=mime,
+                     source_bytes=len(data), budget=limit, passed_through=False, width=result.width,
+                     height=result.height, encodes=result.encodes, notes=result.notes)
 
 
 def _convert_object(
@@ -157,6 +189,10 @@ def write_atomically(data: bytes, dest: Path) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp makes the file private; a prepared asset is meant to be served.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
