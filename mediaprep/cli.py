@@ -292,13 +292,12 @@ WANTED_ENCODERS = {
 
 
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from .converters.av import encoders_of
     from .tools import find_ffmpeg, find_ffprobe, run
 
     ffmpeg_path = find_ffmpeg(settings)
     version = run([ffmpeg_path, "-hide_banner", "-version"], timeout=settings.tool_timeout)
-    encoders = run([ffmpeg_path, "-hide_banner", "-encoders"], timeout=settings.tool_timeout)
-    names = {line.split()[1] for line in encoders.stdout.decode("utf-8", "replace").splitlines()
-             if len(line.split()) > 1 and line.startswith(" ") and line.split()[0][:1] in "VAS"}
+    names = encoders_of(ffmpeg_path, settings.tool_timeout)
     present = {name: name in names for name in WANTED_ENCODERS}
     report: dict[str, Any] = {
         "ffmpeg": ffmpeg_path,

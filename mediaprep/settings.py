@@ -33,7 +33,6 @@ class Settings:
     # "auto": ffprobe when found, else parse `ffmpeg -i`; "ffprobe" / "ffmpeg" force one.
     probe: str = "auto"
     profiles_dir: Path | None = None
-    output_dir: Path = Path("out")
     # Storage: "local" (a folder served at base_url) or "s3".
     store: str = "local"
     store_dir: Path = Path("out/media")

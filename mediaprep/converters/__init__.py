@@ -180,6 +180,15 @@ def _accepted_outputs(profile: Profile | None) -> frozenset[str]:
     return frozenset(rule.accept if rule else ())
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once: os.umask can only be read by setting it
+
+
 def write_atomically(data: bytes, dest: Path) -> None:
     """Write all of ``data`` to ``dest`` or nothing: a reader never sees half a file."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -190,9 +199,7 @@ def write_atomically(data: bytes, dest: Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         # mkstemp makes the file private; a prepared asset is meant to be served.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -8,6 +8,7 @@ do not fit, the error says the longest duration that would, unless the caller al
 
 from __future__ import annotations
 
+import functools
 import math
 import tempfile
 from collections.abc import Callable
@@ -44,8 +45,14 @@ class AvResult:
 
 
 def has_encoder(name: str, settings: Settings) -> bool:
-    done = run([find_ffmpeg(settings), "-hide_banner", "-encoders"], timeout=settings.tool_timeout)
-    return any(line.split()[1:2] == [name] for line in done.stdout.decode("utf-8", "replace").splitlines())
+    return name in encoders_of(find_ffmpeg(settings), settings.tool_timeout)
+
+
+@functools.lru_cache(maxsize=8)
+def encoders_of(ffmpeg_path: str, timeout: float) -> frozenset[str]:
+    done = run([ffmpeg_path, "-hide_banner", "-encoders"], timeout=timeout)
+    return frozenset(line.split()[1] for line in done.stdout.decode("utf-8", "replace").splitlines()
+                     if len(line.split()) > 1 and line.startswith(" ") and line.split()[0][:1] in "VAS")
 
 
 def convert_audio(

@@ -81,7 +81,10 @@ def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -
     done = run(argv, timeout=settings.tool_timeout)
     if done.returncode != 0:
         raise CorruptInput(f"cannot read media: {done.stderr_tail(3) or 'ffprobe failed'}")
-    info = json.loads(done.stdout or b"{}")
+    try:
+        info = json.loads(done.stdout or b"{}")
+    except ValueError:
+        raise CorruptInput("ffprobe gave no readable answer for this file") from None
     streams = info.get("streams") or []
     video = next((s for s in streams if s.get("codec_type") == "video" and not _is_cover(s)), None)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
