@@ -28,7 +28,7 @@ AMR_MODES = ((12.2, 1600), (10.2, 1350), (7.95, 1050), (7.4, 1000), (6.7, 900), 
 CONTAINER_SHARE = 0.04  # mp4 / 3gp index and packet headers (2.3-3.4 % measured, field notes)
 HEIGHTS = (720, 576, 480, 432, 360, 288, 240, 180, 144, 120, 96)
 H263_SIZES = ((128, 96), (176, 144), (352, 288), (704, 576))
-BITS_PER_PIXEL = 0.08  # H.264 below this per pixel and frame turns to mush
+BITS_PER_PIXEL = 0.05  # H.264 below this per pixel and frame turns to mush
 MAX_RETRIES = 4
 
 

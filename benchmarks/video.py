@@ -1,0 +1,179 @@
+"""Video fitting benchmark: mediaprep against a plain two-pass and a CRF encode, in one run.
+
+    bash benchmarks/setup.sh        # once (photographs from Debian packages)
+    .venv/bin/python benchmarks/video.py [--quick]
+
+Clips are built from real photographs (lomiri-wallpapers-16.04) with a slow camera pan, sensor-like
+noise and espeak-ng speech: 1080p landscape at 10, 30 and 60 s, and a 20 s portrait clip stored
+landscape with a rotation flag, as phones write them. Each is fitted to 300000, 600000 and 1000000
+bytes as mp4 and as 3gp by three methods:
+
+- mediaprep: ``mediaprep.convert(clip, budget=B, format=F)``
+- two-pass: 640x360 at 30 fps (the clip's own), video bitrate = budget x 8 / duration - 32 kbit/s
+  audio, libx264 two-pass, AAC 32 kbit/s mono
+- crf: the same size and audio, libx264 CRF 28
+
+Reported per method: share that fits, bytes / budget, SSIM (luma, against the source, both scaled
+to 640x360, ffmpeg's ssim filter), encodes per file, seconds, and times real-time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PHOTOS = [Path("/usr/share/backgrounds") / f"{n}.jpg" for n in (
+    "Kleiber_by_Lukas_Baubkus", "picosdeeuropa_by_Aitzol_Berasategi", "sunset_by_Aitzol_Berasategi",
+    "seeding_by_Clements_Engelhardt")]
+SPEECH = ("Good evening and welcome. Your table for two is ready at the front desk. Tonight the kitchen "
+          "serves fresh pasta, grilled fish and a lemon tart. Please show this message at the door. ")
+BUDGETS = (300000, 600000, 1000000)
+FORMATS = ("mp4", "3gp")
+
+
+def ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def sh(*argv: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def make_clip(out: Path, photo: Path, seconds: int, portrait: bool, work: Path) -> None:
+    speech = work / f"speech-{seconds}.wav"
+    text = SPEECH * (1 + seconds // 12)
+    sh("espeak-ng", "-s", "150", "-w", str(speech), text)
+    pan = (f"scale=3840:-2,crop=1920:1080:x='(in_w-1920)*t/{seconds}':y='(in_h-1080)/2',"
+           "noise=alls=8:allf=t,format=yuv420p")
+    plain = work / f"plain-{out.name}"
+    done = sh(ffmpeg(), "-y", "-loop", "1", "-framerate", "30", "-i", str(photo), "-i", str(speech),
+              "-t", str(seconds), "-vf", pan, "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
+              "-c:a", "aac", "-b:a", "96k", "-shortest", str(plain if portrait else out))
+    if done.returncode:
+        raise SystemExit(done.stderr[-2000:])
+    if portrait:
+        sh(ffmpeg(), "-y", "-display_rotation", "-90", "-i", str(plain), "-c", "copy", str(out))
+
+
+def ssim(out: Path, src: Path) -> float:
+    done = sh(ffmpeg(), "-hide_banner", "-i", str(out), "-i", str(src), "-lavfi",
+              "[0:v]scale=640:360:force_original_aspect_ratio=disable,setsar=1[a];"
+              "[1:v]scale=640:360:force_original_aspect_ratio=disable,setsar=1[b];[a][b]ssim",
+              "-f", "null", "-")
+    m = re.search(r"SSIM Y:([\d.]+)", done.stderr)
+    return float(m.group(1)) if m else 0.0
+
+
+def anchor(method: str, src: Path, budget: int, fmt: str, duration: float, out: Path, work: Path) -> int:
+    video_kbps = max(20, int(budget * 8 / duration / 1000 - 32))
+    base = [ffmpeg(), "-y", "-i", str(src), "-vf", "scale=640:360,format=yuv420p",
+            "-c:v", "libx264", "-profile:v", "baseline" if fmt == "3gp" else "main"]
+    audio = ["-c:a", "aac", "-b:a", "32k", "-ac", "1"]
+    container = ["-f", "3gp"] if fmt == "3gp" else ["-movflags", "+faststart"]
+    if method == "crf":
+        sh(*base, "-crf", "28", *audio, *container, str(out))
+        return 1
+    log = str(work / "pass")
+    sh(*base, "-b:v", f"{video_kbps}k", "-pass", "1", "-passlogfile", log, "-an", "-f", "null", "-")
+    sh(*base, "-b:v", f"{video_kbps}k", "-pass", "2", "-passlogfile", log, *audio, *container, str(out))
+    return 2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="only the 10 s and portrait clips, one budget")
+    parser.add_argument("--json", metavar="PATH")
+    args = parser.parse_args()
+    if not all(p.exists() for p in PHOTOS) or not shutil.which("espeak-ng"):
+        sys.exit("needs bash benchmarks/setup.sh (photographs) and espeak-ng (apt-get install espeak-ng)")
+
+    import mediaprep
+    from mediaprep import Settings
+
+    settings = Settings(ffmpeg=ffmpeg(), tool_timeout=900)
+    clips = [("landscape-10s", PHOTOS[0], 10, False), ("portrait-20s", PHOTOS[3], 20, True),
+             ("landscape-30s", PHOTOS[1], 30, False), ("landscape-60s", PHOTOS[2], 60, False)]
+    budgets = BUDGETS
+    if args.quick:
+        clips, budgets = clips[:2], (600000,)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        work = Path(tmp_dir)
+        for name, photo, seconds, portrait in clips:
+            src = work / f"{name}.mp4"
+            make_clip(src, photo, seconds, portrait, work)
+            duration = mediaprep.inspect(src, settings=settings).media.duration or seconds
+            for fmt in FORMATS:
+                for budget in budgets:
+                    for method in ("mediaprep", "two-pass", "crf"):
+                        out = work / f"out-{method}.{fmt}"
+                        out.unlink(missing_ok=True)
+                        start = time.perf_counter()
+                        error = None
+                        try:
+                            if method == "mediaprep":
+                                result = mediaprep.convert(src, budget=budget, format=fmt, settings=settings)
+                                out.write_bytes(result.data)
+                                encodes = result.encodes
+                            else:
+                                encodes = anchor(method, src, budget, fmt, duration, out, work)
+                        except mediaprep.MediaprepError as exc:
+                            error, encodes = exc.code, 0
+                        seconds_taken = time.perf_counter() - start
+                        size = out.stat().st_size if out.exists() else 0
+                        row = {"clip": name, "format": fmt, "budget": budget, "method": method, "bytes": size,
+                               "fits": 0 < size <= budget, "fill": size / budget, "encodes": encodes,
+                               "seconds": seconds_taken, "realtime": duration / seconds_taken if seconds_taken else 0,
+                               "ssim": ssim(out, src) if size else 0.0, "error": error}
+                        rows.append(row)
+                        print(f"{name:<14} {fmt} {budget:>7} {method:<9} {size:>8} B  fits={row['fits']!s:<5} "
+                              f"ssim={row['ssim']:.4f} encodes={encodes} {seconds_taken:.1f}s {error or ''}",
+                              file=sys.stderr, flush=True)
+    report(rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+def report(rows: list[dict]) -> None:
+    print(f"\n{'method':<10} {'fit':>5} {'median bytes/budget':>20} {'mean SSIM':>9} {'encodes':>8} "
+          f"{'median s':>8} {'x real-time':>11}")
+    by = {}
+    for m in ("mediaprep", "two-pass", "crf"):
+        rs = [r for r in rows if r["method"] == m]
+        if not rs:
+            continue
+        by[m] = rs
+        print(f"{m:<10} {sum(r['fits'] for r in rs) / len(rs):>5.0%} "
+              f"{statistics.median(r['fill'] for r in rs):>20.3f} {statistics.fmean(r['ssim'] for r in rs):>9.4f} "
+              f"{statistics.fmean(r['encodes'] for r in rs):>8.2f} {statistics.median(r['seconds'] for r in rs):>8.1f} "
+              f"{statistics.median(r['realtime'] for r in rs):>11.1f}")
+    ours = by.get("mediaprep", [])
+    plain = {(r["clip"], r["format"], r["budget"]): r for r in by.get("two-pass", [])}
+    if ours:
+        fit = sum(r["fits"] for r in ours) / len(ours)
+        fill = statistics.median(r["fill"] for r in ours)
+        extra = statistics.fmean(max(0, r["encodes"] - 1) for r in ours)
+        worse = [r for r in ours if plain.get((r["clip"], r["format"], r["budget"]), {}).get("ssim", 0) > r["ssim"]]
+        print("targets:")
+        print(f"  100 % fit: {fit:.0%} -> {'PASS' if fit == 1 else 'MISS'}")
+        print(f"  median bytes/budget >= 0.93: {fill:.3f} -> {'PASS' if fill >= 0.93 else 'MISS'}")
+        print(f"  SSIM not below two-pass at the same budget: {len(ours) - len(worse)}/{len(ours)} -> "
+              f"{'PASS' if not worse else 'MISS'}")
+        print(f"  encodes beyond the analysis pass <= 1.3: {extra:.2f} -> {'PASS' if extra <= 1.3 else 'MISS'}")
+
+
+if __name__ == "__main__":
+    main()
