@@ -30,6 +30,7 @@ HEIGHTS = (720, 576, 480, 432, 360, 288, 240, 180, 144, 120, 96)
 H263_SIZES = ((128, 96), (176, 144), (352, 288), (704, 576))
 BITS_PER_PIXEL = 0.05  # H.264 below this per pixel and frame turns to mush
 MAX_RETRIES = 4
+FIXED_BYTES = 2000
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ def convert_video(
         audio_floor = target.min_audio_kbps if facts.has_audio else 0
         duration = _duration(facts, max_duration)
         notes = [f"trimmed to {duration:.1f} s as asked"] if duration < (facts.duration or 0) - 0.05 else []
-        total_kbps = budget * 8 * (1 - CONTAINER_SHARE) / duration / 1000
+        # Headers and the first key frame cost about the same however short the clip.
+        total_kbps = (budget - FIXED_BYTES) * 8 * (1 - CONTAINER_SHARE) / duration / 1000
         # The audio's share shrinks with the budget: speech survives 16-24 kbit/s mono.
         a_kbps: float = 0 if not facts.has_audio else max(audio_floor, min(48, round(total_kbps * 0.15)))
         use_amr = fmt == "3gp" and facts.has_audio and has_encoder("libopencore_amrnb", settings)
@@ -160,6 +162,8 @@ def convert_video(
             v_kbps = v_kbps * (budget / size) * 0.97 - (a_kbps * (1 - budget / size))
             if v_kbps < target.min_video_kbps:
                 break
+            if not h263:  # the frame size follows the new bitrate
+                width, height, fps, pad = _geometry(facts, v_kbps * 0.9, target, fmt)
         raise CannotFit(f"the encode stays over {budget} bytes at the lowest video bitrate the profile allows")
 
 
