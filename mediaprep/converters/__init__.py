@@ -125,7 +125,7 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
         result = convert_audio(data, mime, limit, audio_target, settings, fmt=fmt, max_duration=max_duration,
                                on_progress=on_progress)
     else:
-        result = convert_video(data, mime, limit, video_target, audio_target, settings, fmt=fmt,
+        result = convert_video(data, mime, limit, video_target, settings, fmt=fmt,
                                max_duration=max_duration, on_progress=on_progress)
     return Converted(data=result.data, mime=result.mime, kind=result.kind, source_mime=mime,
                      source_bytes=len(data), budget=limit, passed_through=False, width=result.width,

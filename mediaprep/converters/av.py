@@ -113,7 +113,7 @@ def _mp3_kbps(budget: int, duration: float, target: AudioTarget) -> int:
 
 
 def convert_video(
-    data: bytes, mime: str, budget: int, target: VideoTarget, audio: AudioTarget, settings: Settings,
+    data: bytes, mime: str, budget: int, target: VideoTarget, settings: Settings,
     *, fmt: str | None = None, max_duration: float | None = None, on_progress: Callable | None = None,
 ) -> AvResult:
     fmt = fmt or target.format
@@ -136,7 +136,7 @@ def convert_video(
             a_kbps = 12.2 if total_kbps > 80 else 7.95  # AMR-NB modes (kbit/s)
         v_kbps = total_kbps - a_kbps
         if v_kbps < target.min_video_kbps:
-            raise _too_long(budget, target.min_video_kbps + audio_floor, duration)
+            raise _too_long(budget - FIXED_BYTES, target.min_video_kbps + audio_floor, duration)
         h263 = fmt == "3gp" and target.codec == "h263"
         width, height, fps, pad = _geometry(facts, v_kbps, target, "h263" if h263 else fmt)
         out = tmp / f"out.{fmt}"
