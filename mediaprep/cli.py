@@ -193,7 +193,10 @@ def _report_text(name: str, report: Report) -> str:
 
 def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
     result = convert(args.source, profile=args.profile, budget=args.budget, settings=settings,
-                     format=args.format, max_duration=args.max_duration)
+                     format=args.format, max_duration=args.max_duration,
+                     on_progress=_show_progress if sys.stderr.isatty() else None)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
     dest = _output_path(Path(args.source), args.output, result.extension)
     write_atomically(result.data, dest)
     if args.json:
@@ -214,6 +217,11 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
         for note in result.notes:
             print(f"  note: {note}")
     return EXIT_OK
+
+
+def _show_progress(block: dict[str, str]) -> None:
+    done = block.get("out_time", "").split(".")[0]
+    print(f"\r  encoding: {done} done, {block.get('speed', '').strip()} ", end="", file=sys.stderr, flush=True)
 
 
 def _output_path(source: Path, output_arg: str, extension: str) -> Path:
