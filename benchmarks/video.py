@@ -95,6 +95,7 @@ def anchor(method: str, src: Path, budget: int, fmt: str, duration: float, out: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="only the 10 s and portrait clips, one budget")
+    parser.add_argument("--clips", help="comma-separated clip names, e.g. landscape-30s,landscape-60s")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args()
     if not all(p.exists() for p in PHOTOS) or not shutil.which("espeak-ng"):
@@ -109,6 +110,8 @@ def main() -> None:
     budgets = BUDGETS
     if args.quick:
         clips, budgets = clips[:2], (600000,)
+    if args.clips:
+        clips = [c for c in clips if c[0] in args.clips.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as tmp_dir:
         work = Path(tmp_dir)

@@ -118,3 +118,23 @@ def test_doctor_names_the_ffmpeg_and_what_it_lacks(cli):
     assert out["ffmpeg"] == imageio_ffmpeg.get_ffmpeg_exe() and "ffmpeg version" in out["version"]
     assert out["encoders"]["libx264"] and out["encoders"]["libopencore_amrnb"]
     assert r.code == (1 if out["missing"] else 0)
+
+
+def test_a_retry_at_a_new_frame_rate_runs_a_new_analysis_pass(monkeypatch):
+    import mediaprep.converters.av as av
+
+    # Aim too high so the first encode overshoots, and have the retry pick another frame rate:
+    # x264's second pass cannot reuse statistics made for a different number of frames.
+    monkeypatch.setattr(av, "CONTAINER_SHARE", -0.3)
+    calls = []
+    real = av._geometry
+
+    def geometry(*args, **kwargs):
+        width, height, fps, pad = real(*args, **kwargs)
+        calls.append(fps)
+        return (width, height, fps if len(calls) == 1 else 15, pad)
+
+    monkeypatch.setattr(av, "_geometry", geometry)
+    result = convert(MEDIA / "clip.mp4", budget=30000)
+    assert len(calls) >= 2 and result.bytes <= 30000
+    assert "at 15 fps" in result.notes[-1] and result.encodes >= 4

@@ -142,11 +142,15 @@ def convert_video(
         out = tmp / f"out.{fmt}"
         passlog = tmp / "pass"
         encodes = 0
-        for attempt in range(MAX_RETRIES + 1):
+        analysed = None  # the frame size and rate the first-pass statistics describe
+        for _ in range(MAX_RETRIES + 1):
+            # x264's second pass needs statistics of the same frames: a new size or rate, a new first pass.
+            first_pass = not h263 and analysed != (width, height, fps)
             _encode(src, mime, out, passlog, fmt, h263, width, height, pad, fps, v_kbps, a_kbps, use_amr, facts,
-                    duration, settings, on_progress, first_pass=attempt == 0)
+                    duration, settings, on_progress, first_pass=first_pass)
+            analysed = (width, height, fps)
             # H.263 runs one pass: its two-pass rate control aborts on low bitrates ("bitrate too low").
-            encodes += 2 if attempt == 0 and not h263 else 1
+            encodes += 2 if first_pass else 1
             size = out.stat().st_size
             if size <= budget:
                 out_w, out_h = pad or (width, height)
@@ -235,7 +239,7 @@ def _encode(src, mime, out, passlog, fmt, h263, width, height, pad, fps, v_kbps,
                  "b:v": f"{int(v_kbps)}k", "maxrate": f"{int(v_kbps * 1.5)}k", "bufsize": f"{int(v_kbps * 2)}k"}
     common = {"t": duration, "map_metadata": -1}
     passes: dict[str, object] = {} if h263 else {"passlogfile": str(passlog)}
-    if first_pass and not h263:
+    if first_pass:
         inp = input_stream(src, DEMUXER_BY_MIME[mime])
         stream = ffmpeg.output(video(inp), "-", f="null", **vopts, **common, **passes, **{"pass": 1})
         run_ffmpeg(stream, settings, on_progress=on_progress)
