@@ -29,6 +29,7 @@ CONTAINER_SHARE = 0.04  # mp4 / 3gp index and packet headers (2.3-3.4 % measured
 HEIGHTS = (720, 576, 480, 432, 360, 288, 240, 180, 144, 120, 96)
 H263_SIZES = ((128, 96), (176, 144), (352, 288), (704, 576))
 BITS_PER_PIXEL = 0.015  # below this per pixel and frame even x264 turns to mush
+H263_BITS_PER_PIXEL = 0.08  # H.263 needs several times what H.264 does
 MAX_RETRIES = 4
 FIXED_BYTES = 2000
 
@@ -201,7 +202,8 @@ def _geometry(facts: MediaFacts, v_kbps: float, target: VideoTarget, fmt: str):
     if fmt == "h263":
         # H.263 knows only a few frame sizes: the largest the bitrate carries, the picture padded into it.
         fps = max(target.min_fps, min(15, target.max_fps, round(src_fps)))
-        sizes = [s for s in H263_SIZES if v_kbps * 1000 / (s[0] * s[1] * fps) >= BITS_PER_PIXEL] or [H263_SIZES[0]]
+        sizes = [s for s in H263_SIZES if v_kbps * 1000 / (s[0] * s[1] * fps) >= H263_BITS_PER_PIXEL]
+        sizes = sizes or [H263_SIZES[0]]
         box_w, box_h = sizes[-1]
         scale = min(box_w / w, box_h / h)
         return _even(w * scale), _even(h * scale), fps, (box_w, box_h)
