@@ -3,7 +3,9 @@
 Every run has ``-nostdin``, ``-protocol_whitelist file,pipe`` and the demuxer forced from our own
 detection on its input, absolute paths that mediaprep created (under its own temporary folder),
 stderr drained to a file (a chatty ffmpeg can never fill a pipe and hang), its own process group,
-and a timeout that kills the group. ``-progress pipe:1`` events go to an optional callback.
+and two limits that kill the group: a deadline, and a stall limit (``-progress`` blocks whose frame
+count, output time and size stop moving: a damaged stream that makes ffmpeg spin without producing
+anything). The progress blocks also go to an optional callback.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import ffmpeg
 
-from .errors import ToolFailed, ToolMissing, ToolTimeout
+from .errors import CorruptInput, ToolFailed, ToolMissing, ToolTimeout
 from .settings import Settings
 from .tools import find_ffmpeg
 
@@ -33,15 +35,29 @@ def input_stream(path: Path, demuxer: str, **options: Any) -> Any:
 
 
 def run_ffmpeg(
-    stream: Any, settings: Settings, *, on_progress: Progress | None = None, timeout: float | None = None
-) -> None:
-    """Run a built ffmpeg-python stream; raise ToolFailed (with stderr's tail) or ToolTimeout."""
+    stream: Any,
+    settings: Settings,
+    *,
+    on_progress: Progress | None = None,
+    timeout: float | None = None,
+    deadline: float | None = None,
+) -> dict[str, str]:
+    """Run a built ffmpeg-python stream and return its last progress block.
+
+    ``deadline`` (a ``time.monotonic()`` value) is shared by every run of one conversion;
+    ``timeout`` limits this run alone (default: the settings' encode_timeout). Raises
+    ToolTimeout (stopped), CorruptInput (the input could not be decoded) or ToolFailed.
+    """
     exe = find_ffmpeg(settings)
     for out in _outputs(stream):
         if out not in ("-", "pipe:1", "pipe:") and not out.startswith("/"):
             raise ToolFailed(f"refusing to write to {out!r}: outputs must be absolute paths mediaprep made")
     argv = [exe, "-nostdin", "-hide_banner", "-y", "-nostats", "-progress", "pipe:1", *stream.get_args()]
-    limit = timeout if timeout is not None else settings.tool_timeout
+    started = time.monotonic()
+    end = started + (timeout if timeout is not None else settings.encode_timeout)
+    if deadline is not None:
+        end = min(end, deadline)
+    watch = _Watch(on_progress, started)
     with tempfile.TemporaryFile() as errors:
         try:
             proc = subprocess.Popen(
@@ -49,14 +65,20 @@ def run_ffmpeg(
             )
         except FileNotFoundError as exc:
             raise ToolMissing(f"cannot start ffmpeg: {exc.strerror}") from exc
-        reader = threading.Thread(target=_read_progress, args=(proc, on_progress), daemon=True)
+        reader = threading.Thread(target=watch.read, args=(proc,), daemon=True)
         reader.start()
-        deadline = time.monotonic() + limit
         try:
             while proc.poll() is None:
-                if time.monotonic() > deadline:
+                now = time.monotonic()
+                if now > end:
                     _kill(proc)
-                    raise ToolTimeout(f"ffmpeg took longer than {limit:g} s and was stopped")
+                    raise ToolTimeout(f"ffmpeg ran past its time limit ({end - started:.0f} s) and was stopped",
+                                      reason="deadline")
+                if now - watch.moved > settings.stall_timeout:
+                    _kill(proc)
+                    raise ToolTimeout(
+                        f"ffmpeg made no progress for {settings.stall_timeout:g} s (a damaged or hostile stream) "
+                        "and was stopped", reason="stalled")
                 time.sleep(0.02)
         except BaseException:
             _kill(proc)
@@ -67,23 +89,56 @@ def run_ffmpeg(
                 proc.stdout.close()
         if proc.returncode != 0:
             errors.seek(0)
-            tail = errors.read().decode("utf-8", "replace").strip().splitlines()[-6:]
-            raise ToolFailed(f"ffmpeg failed (exit {proc.returncode}): " + " | ".join(tail))
+            lines = errors.read().decode("utf-8", "replace").strip().splitlines()
+            damaged = [line.strip() for line in lines if any(sign in line for sign in _UNDECODABLE)]
+            if damaged:
+                # exit 69: more than -max_error_rate (2/3) of the frames failed to decode
+                raise CorruptInput(f"the media cannot be decoded ({len(damaged)} errors), first: {damaged[0]}")
+            raise ToolFailed(f"ffmpeg failed (exit {proc.returncode}): " + " | ".join(lines[-6:]))
+    return watch.last
 
 
-def _read_progress(proc: subprocess.Popen[bytes], on_progress: Progress | None) -> None:
-    block: dict[str, str] = {}
-    assert proc.stdout is not None
-    for raw in proc.stdout:
-        key, _, value = raw.decode("utf-8", "replace").strip().partition("=")
-        block[key] = value
-        if key == "progress":  # "continue" or "end" closes a block
-            if on_progress is not None:
-                try:
-                    on_progress(dict(block))
-                except Exception:  # a failing callback must not break the encode
-                    pass
-            block = {}
+# What ffmpeg says when the input itself is damaged, as opposed to a failing tool.
+_UNDECODABLE = (
+    "Invalid data found when processing input",
+    "Error while decoding stream",
+    "moov atom not found",
+    "Could not find codec parameters",
+    "Cannot determine format of input stream",
+)
+
+
+class _Watch:
+    """Reads -progress blocks: passes them on and notes when the work last moved."""
+
+    def __init__(self, on_progress: Progress | None, started: float) -> None:
+        self.on_progress = on_progress
+        self.moved = started
+        self.last: dict[str, str] = {}
+        self._mark: tuple[str, ...] = ()
+
+    def read(self, proc: subprocess.Popen[bytes]) -> None:
+        block: dict[str, str] = {}
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            key, _, value = raw.decode("utf-8", "replace").strip().partition("=")
+            block[key] = value
+            if key == "progress":  # "continue" or "end" closes a block
+                self._note(block)
+                block = {}
+
+    def _note(self, block: dict[str, str]) -> None:
+        # fps, bitrate and speed change even when nothing is produced; these three only move forward.
+        mark = (block.get("frame", ""), block.get("out_time_us", ""), block.get("total_size", ""))
+        if mark != self._mark:
+            self._mark = mark
+            self.moved = time.monotonic()
+        self.last = dict(block)
+        if self.on_progress is not None:
+            try:
+                self.on_progress(dict(block))
+            except Exception:  # a failing callback must not break the encode
+                pass
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

@@ -27,7 +27,13 @@ class Settings:
     max_object_bytes: int = 16 * 1024 * 1024
     # An invitation is a few kB; megabytes of calendar are a feed or an attack.
     max_calendar_bytes: int = 1024 * 1024
+    # Probes and small tools; an audio or video conversion (all passes and retries) gets
+    # encode_timeout, and is stopped sooner when ffmpeg stops making progress for stall_timeout.
     tool_timeout: float = 30.0
+    encode_timeout: float = 900.0
+    stall_timeout: float = 60.0
+    # 8K (7680x4320, 8192x4320) is accepted; a larger frame is refused before decoding.
+    max_video_pixels: int = 40_000_000
     ffmpeg: str | None = None
     ffprobe: str | None = None
     # "auto": ffprobe when found, else parse `ffmpeg -i`; "ffprobe" / "ffmpeg" force one.
@@ -55,11 +61,10 @@ class Settings:
     def __post_init__(self) -> None:
         if self.probe not in ("auto", "ffprobe", "ffmpeg"):
             raise UsageError(f"probe must be auto, ffprobe or ffmpeg, not {self.probe!r}")
-        for name in ("max_input_bytes", "max_image_pixels", "max_frames", "max_object_bytes", "max_calendar_bytes"):
+        for name in ("max_input_bytes", "max_image_pixels", "max_frames", "max_object_bytes", "max_calendar_bytes",
+                     "max_video_pixels", "tool_timeout", "encode_timeout", "stall_timeout"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"{name} must be positive")
-        if self.tool_timeout <= 0:
-            raise UsageError("tool_timeout must be positive")
         if self.store not in ("local", "s3"):
             raise UsageError(f"store must be local or s3, not {self.store!r}")
         if self.s3_checksum not in ("when_required", "when_supported"):

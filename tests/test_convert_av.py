@@ -96,8 +96,9 @@ def test_bad_media_gives_coded_errors():
 
 def test_a_slow_encode_is_stopped_with_no_process_left_behind():
     start = time.monotonic()
-    with pytest.raises(ToolTimeout):
-        convert(MEDIA / "clip.mp4", budget=40000, settings=Settings(tool_timeout=0.05))
+    with pytest.raises(ToolTimeout) as e:
+        convert(MEDIA / "clip.mp4", budget=40000, settings=Settings(encode_timeout=0.05))
+    assert e.value.details["reason"] == "deadline"
     assert time.monotonic() - start < 10
     time.sleep(0.2)
     assert children_of(os.getpid()) == []

@@ -113,7 +113,8 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
     from ..profiles import AudioTarget, VideoTarget
     from .av import convert_audio, convert_video
 
-    if kind == "video" and not media_facts(data, mime, None, settings).has_video:
+    facts = media_facts(data, mime, None, settings)
+    if kind == "video" and not facts.has_video:
         kind = "audio"  # an mp4 holding only sound
     targets = profile.targets if profile and profile.targets else None
     audio_target = targets.audio if targets else AudioTarget()
@@ -123,10 +124,10 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
     limit = _budget(budget, profile, kind)
     if kind == "audio":
         result = convert_audio(data, mime, limit, audio_target, settings, fmt=fmt, max_duration=max_duration,
-                               on_progress=on_progress)
+                               on_progress=on_progress, facts=facts)
     else:
         result = convert_video(data, mime, limit, video_target, settings, fmt=fmt,
-                               max_duration=max_duration, on_progress=on_progress)
+                               max_duration=max_duration, on_progress=on_progress, facts=facts)
     return Converted(data=result.data, mime=result.mime, kind=result.kind, source_mime=mime,
                      source_bytes=len(data), budget=limit, passed_through=False, width=result.width,
                      height=result.height, encodes=result.encodes, notes=result.notes)

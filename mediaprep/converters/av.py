@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import math
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import CannotFit, CorruptInput, ToolFailed
+from ..errors import CannotFit, CorruptInput, InputTooLarge, ToolFailed
 from ..ffmpeg_runner import input_stream, run_ffmpeg
 from ..inspection.media import DEMUXER_BY_MIME, MediaFacts, media_facts
 from ..profiles import AudioTarget, VideoTarget
@@ -32,6 +33,7 @@ BITS_PER_PIXEL = 0.015  # below this per pixel and frame even x264 turns to mush
 H263_BITS_PER_PIXEL = 0.08  # H.263 needs several times what H.264 does
 MAX_RETRIES = 4
 FIXED_BYTES = 2000
+DECODED_SHARE = 0.5  # fewer frames (or seconds) than this share of the asked duration: a damaged stream
 
 
 @dataclass(frozen=True)
@@ -60,13 +62,15 @@ def encoders_of(ffmpeg_path: str, timeout: float) -> frozenset[str]:
 def convert_audio(
     data: bytes, mime: str, budget: int, target: AudioTarget, settings: Settings,
     *, fmt: str | None = None, max_duration: float | None = None, on_progress: Callable | None = None,
+    facts: MediaFacts | None = None,
 ) -> AvResult:
     fmt = fmt or target.format
+    deadline = time.monotonic() + settings.encode_timeout
     with tempfile.TemporaryDirectory(prefix="mediaprep-") as tmp_dir:
         tmp = Path(tmp_dir)
         src = tmp / "input"
         src.write_bytes(data)
-        facts = _facts(data, mime, src, settings)
+        facts = _checked(facts or media_facts(data, mime, src, settings), settings)
         duration = _duration(facts, max_duration)
         notes = [f"trimmed to {duration:.1f} s as asked"] if duration < (facts.duration or 0) - 0.05 else []
         if fmt == "amr":
@@ -80,7 +84,8 @@ def convert_audio(
                 stream = input_stream(src, DEMUXER_BY_MIME[mime]).output(
                     str(out), t=duration, ac=1, ar=8000, acodec="libopencore_amrnb", **{"b:a": f"{mode}k"}, f="amr"
                 )
-                run_ffmpeg(stream, settings, on_progress=on_progress)
+                done = run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
+                _check_decoded_seconds(done, duration)
                 if out.stat().st_size <= budget:
                     return AvResult(out.read_bytes(), "audio/amr", "audio", None, None, duration, encodes,
                                     tuple(notes + [f"AMR-NB {mode} kbit/s"]))
@@ -94,7 +99,8 @@ def convert_audio(
                 str(out), t=duration, ac=1, ar=rate, acodec="libmp3lame", **{"b:a": f"{kbps}k"},
                 map_metadata=-1, f="mp3",
             )
-            run_ffmpeg(stream, settings, on_progress=on_progress)
+            done = run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
+            _check_decoded_seconds(done, duration)
             encodes += 1
             if out.stat().st_size <= budget:
                 return AvResult(out.read_bytes(), "audio/mpeg", "audio", None, None, duration, encodes,
@@ -116,13 +122,15 @@ def _mp3_kbps(budget: int, duration: float, target: AudioTarget) -> int:
 def convert_video(
     data: bytes, mime: str, budget: int, target: VideoTarget, settings: Settings,
     *, fmt: str | None = None, max_duration: float | None = None, on_progress: Callable | None = None,
+    facts: MediaFacts | None = None,
 ) -> AvResult:
     fmt = fmt or target.format
+    deadline = time.monotonic() + settings.encode_timeout
     with tempfile.TemporaryDirectory(prefix="mediaprep-") as tmp_dir:
         tmp = Path(tmp_dir)
         src = tmp / "input"
         src.write_bytes(data)
-        facts = _facts(data, mime, src, settings)
+        facts = _checked(facts or media_facts(data, mime, src, settings), settings)
         if not facts.has_video:
             raise CorruptInput("the file has no video stream; convert it as audio")
         audio_floor = target.min_audio_kbps if facts.has_audio else 0
@@ -137,7 +145,7 @@ def convert_video(
             a_kbps = 12.2 if total_kbps > 80 else 7.95  # AMR-NB modes (kbit/s)
         v_kbps = total_kbps - a_kbps
         if v_kbps < target.min_video_kbps:
-            raise _too_long(budget - FIXED_BYTES, target.min_video_kbps + audio_floor, duration)
+            raise _too_long(budget, target.min_video_kbps + audio_floor, duration, fixed=FIXED_BYTES)
         h263 = fmt == "3gp" and target.codec == "h263"
         width, height, fps, pad = _geometry(facts, v_kbps, target, "h263" if h263 else fmt)
         out = tmp / f"out.{fmt}"
@@ -147,8 +155,9 @@ def convert_video(
         for _ in range(MAX_RETRIES + 1):
             # x264's second pass needs statistics of the same frames: a new size or rate, a new first pass.
             first_pass = not h263 and analysed != (width, height, fps)
-            _encode(src, mime, out, passlog, fmt, h263, width, height, pad, fps, v_kbps, a_kbps, use_amr, facts,
-                    duration, settings, on_progress, first_pass=first_pass)
+            done = _encode(src, mime, out, passlog, fmt, h263, width, height, pad, fps, v_kbps, a_kbps, use_amr,
+                           facts, duration, settings, on_progress, deadline, first_pass=first_pass)
+            _check_decoded_frames(done, duration, fps)
             analysed = (width, height, fps)
             # H.263 runs one pass: its two-pass rate control aborts on low bitrates ("bitrate too low").
             encodes += 2 if first_pass else 1
@@ -172,11 +181,27 @@ def convert_video(
         raise CannotFit(f"the encode stays over {budget} bytes at the lowest video bitrate the profile allows")
 
 
-def _facts(data: bytes, mime: str, src: Path, settings: Settings) -> MediaFacts:
-    facts = media_facts(data, mime, src, settings)
+def _checked(facts: MediaFacts, settings: Settings) -> MediaFacts:
     if not facts.duration or facts.duration <= 0:
         raise CorruptInput("the media has no duration that can be read")
+    if facts.has_video and (facts.width or 0) * (facts.height or 0) > settings.max_video_pixels:
+        raise InputTooLarge(
+            f"{facts.width}x{facts.height} video is over the {settings.max_video_pixels} pixel limit per frame")
     return facts
+
+
+def _check_decoded_frames(done: dict[str, str], duration: float, fps: int) -> None:
+    # ffmpeg carries on past undecodable packets; an encode made of a few survivors is not a result.
+    frames = int(done.get("frame") or 0)
+    expected = duration * fps
+    if frames < expected * DECODED_SHARE:
+        raise CorruptInput(f"the video stream is damaged: only {frames} of about {expected:.0f} frames decoded")
+
+
+def _check_decoded_seconds(done: dict[str, str], duration: float) -> None:
+    reached = int(done.get("out_time_us") or 0) / 1e6 if (done.get("out_time_us") or "").isdigit() else 0.0
+    if reached < duration * DECODED_SHARE:
+        raise CorruptInput(f"the audio stream is damaged: only {reached:.1f} of {duration:.1f} s decoded")
 
 
 def _duration(facts: MediaFacts, max_duration: float | None) -> float:
@@ -185,10 +210,10 @@ def _duration(facts: MediaFacts, max_duration: float | None) -> float:
     return max(0.1, duration)
 
 
-def _too_long(budget: int, floor_kbps: float, duration: float) -> CannotFit:
-    longest = budget * 8 * (1 - CONTAINER_SHARE) / (floor_kbps * 1000)
+def _too_long(budget: int, floor_kbps: float, duration: float, *, fixed: int = 0) -> CannotFit:
+    longest = max(0.0, (budget - fixed) * 8 * (1 - CONTAINER_SHARE) / (floor_kbps * 1000))
     return CannotFit(
-        f"{duration:.1f} s cannot fit in {budget} bytes at the profile's floor of {floor_kbps:g} kbit/s; "
+        f"{duration:.1f} s cannot fit in {budget} bytes at the floor of {floor_kbps:g} kbit/s; "
         f"the longest that fits is {math.floor(longest * 10) / 10:.1f} s (pass max_duration to trim)",
         longest_seconds=longest,
     )
@@ -208,18 +233,20 @@ def _geometry(facts: MediaFacts, v_kbps: float, target: VideoTarget, fmt: str):
         scale = min(box_w / w, box_h / h)
         return _even(w * scale), _even(h * scale), fps, (box_w, box_h)
     # The frame rate is kept as long as any allowed height carries it: on panning photo clips
-    # held frames cost more SSIM than a smaller picture (benchmarks/video.py).
-    top_fps = min(round(src_fps), target.max_fps)
-    rates = sorted({r for r in (top_fps, 24, 15, target.min_fps) if target.min_fps <= r <= top_fps}, reverse=True)
+    # held frames cost more SSIM than a smaller picture (benchmarks/video.py). A source smaller or
+    # slower than the floors keeps its own size and rate: scaling up adds bytes, not picture.
+    top_fps = max(1, min(round(src_fps), target.max_fps))
+    min_fps = min(target.min_fps, top_fps)
+    rates = sorted({r for r in (top_fps, 24, 15, min_fps) if min_fps <= r <= top_fps}, reverse=True)
+    top = min(h, target.max_height)
+    floor = min(target.min_height, top)
+    heights = [top] + [x for x in HEIGHTS if floor <= x < top]
     for fps in rates:
-        for height in HEIGHTS:
-            if height > min(h, target.max_height) or height < target.min_height:
-                continue
+        for height in heights:
             width = _even(w * height / h)
             if v_kbps * 1000 / (width * height * fps) >= BITS_PER_PIXEL:
                 return width, _even(height), fps, None
-    height = max(target.min_height, min(h, target.min_height))
-    return _even(w * height / h), _even(height), target.min_fps, None
+    return _even(w * floor / h), _even(floor), min_fps, None
 
 
 def _even(x: float) -> int:
@@ -227,7 +254,7 @@ def _even(x: float) -> int:
 
 
 def _encode(src, mime, out, passlog, fmt, h263, width, height, pad, fps, v_kbps, a_kbps, use_amr, facts,
-            duration, settings, on_progress, *, first_pass: bool) -> None:
+            duration, settings, on_progress, deadline, *, first_pass: bool) -> dict[str, str]:
     import ffmpeg
 
     def video(stream):
@@ -248,7 +275,7 @@ def _encode(src, mime, out, passlog, fmt, h263, width, height, pad, fps, v_kbps,
     if first_pass:
         inp = input_stream(src, DEMUXER_BY_MIME[mime])
         stream = ffmpeg.output(video(inp), "-", f="null", **vopts, **common, **passes, **{"pass": 1})
-        run_ffmpeg(stream, settings, on_progress=on_progress)
+        run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
     inp = input_stream(src, DEMUXER_BY_MIME[mime])
     streams = [video(inp)]
     aopts = {}
@@ -263,4 +290,4 @@ def _encode(src, mime, out, passlog, fmt, h263, width, height, pad, fps, v_kbps,
         passes["pass"] = 2
     stream = ffmpeg.output(*streams, str(out), f="3gp" if fmt == "3gp" else "mp4", **vopts, **aopts, **common,
                            **extra, **passes)
-    run_ffmpeg(stream, settings, on_progress=on_progress)
+    return run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)

@@ -1,0 +1,155 @@
+"""Issue 4's bad-input list: every one ends with a coded error (or a correct result) in time,
+with no ffmpeg left running and nothing written."""
+
+import http.server
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from mediaprep import Settings, convert, inspect
+from mediaprep.errors import CannotFit, CorruptInput, EmptyInput, InputTooLarge, ToolTimeout, UnsupportedType
+from mediaprep.ffmpeg_runner import input_stream, run_ffmpeg
+from mediaprep.inspection.media import media_facts
+from mediaprep.tools import find_ffmpeg
+
+from .conftest import BROKEN, MEDIA
+from .test_convert_av import children_of
+
+
+def make(tmp: Path, name: str, *args: str) -> Path:
+    out = tmp / name
+    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-y", *args, str(out)],
+                   check=True, timeout=120)
+    return out
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bad-av")
+    return {
+        # three hours of a tiny picture and silence: small on disk, long in time
+        "three-hours": make(tmp, "three-hours.mp4", "-f", "lavfi", "-i", "color=c=gray:s=64x64:r=1",
+                            "-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", "10800", "-c:v", "libx264",
+                            "-preset", "ultrafast", "-g", "600", "-c:a", "aac", "-b:a", "8k"),
+        "8k": make(tmp, "8k.mp4", "-f", "lavfi", "-i", "testsrc2=s=7680x4320:r=10", "-t", "1",
+                   "-c:v", "libx264", "-preset", "ultrafast", "-crf", "40"),
+    }
+
+
+def test_zero_length_is_empty_input():
+    with pytest.raises(EmptyInput):
+        convert(BROKEN / "zero-length.mp4", budget=40000)
+
+
+def test_a_video_without_sound_gives_all_the_budget_to_the_picture():
+    result = convert(MEDIA / "no-audio.mp4", budget=40000)
+    info = inspect(result.data).media
+    assert result.bytes <= 40000 and info.has_video and not info.has_audio
+    assert result.bytes >= 0.85 * 40000  # the audio's share was not set aside and wasted
+
+
+def test_variable_frame_rate_keeps_its_timing_and_sound():
+    source = inspect(MEDIA / "vfr.mp4").media
+    assert source.fps < 24  # 7 frames in 10 kept, the rest gaps: the average rate is what is real
+    result = convert(MEDIA / "vfr.mp4", budget=40000)
+    out = inspect(result.data).media
+    assert result.bytes <= 40000 and out.has_audio
+    assert abs(out.duration - source.duration) < 0.2
+    assert out.fps == round(source.fps)  # no duplicated frames to reach the container's nominal 25
+
+
+def test_8k_is_scaled_down_and_a_frame_over_the_pixel_ceiling_is_refused(made):
+    result = convert(made["8k"], budget=60000)
+    out = inspect(result.data).media
+    assert result.bytes <= 60000 and out.height <= 720 and out.width == round(out.height * 16 / 9 / 2) * 2
+    start = time.monotonic()
+    with pytest.raises(InputTooLarge):
+        convert(made["8k"], budget=60000, settings=Settings(max_video_pixels=8_000_000))
+    assert time.monotonic() - start < 5  # refused from the header, nothing decoded
+
+
+def test_a_three_hour_file_is_refused_at_once_or_trimmed_when_asked(made):
+    start = time.monotonic()
+    with pytest.raises(CannotFit) as e:
+        convert(made["three-hours"], budget=300000)
+    assert time.monotonic() - start < 5  # refused from the duration, before any encode
+    assert "10800.0 s" in e.value.message and 20 < e.value.details["longest_seconds"] < 60
+    start = time.monotonic()
+    trimmed = convert(made["three-hours"], budget=300000, max_duration=20)
+    assert time.monotonic() - start < 20  # only the first 20 s are read
+    out = inspect(trimmed.data).media
+    assert abs(out.duration - 20) < 1.5 and trimmed.bytes <= 300000
+    assert (out.width, out.height) == (64, 64)  # a small source is not scaled up
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self):  # noqa: N802
+        self.hits.append(self.path)
+        self.send_response(404)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def canary_url():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    _Recorder.hits = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("name", ["playlist.mp4", "concat.mp4"])
+def test_playlists_and_concat_lists_named_mp4_are_refused(name):
+    with pytest.raises(UnsupportedType):
+        convert(BROKEN / name, budget=40000)
+
+
+def test_a_list_forced_past_the_sniffing_still_opens_no_other_file_or_url(tmp_path, canary_url):
+    # Even if detection were fooled, ffmpeg gets the mp4 demuxer and only the file protocol.
+    secret = tmp_path / "secret.mp4"
+    secret.write_bytes((MEDIA / "clip.mp4").read_bytes())
+    for body in (f"#EXTM3U\n#EXTINF:10,\n{canary_url}/segment.ts\n#EXTINF:10,\nfile:{secret}\n#EXT-X-ENDLIST\n",
+                 f"ffconcat version 1.0\nfile '{canary_url}/part.mp4'\nfile '{secret}'\n"):
+        listing = tmp_path / "list.mp4"
+        listing.write_text(body)
+        with pytest.raises(CorruptInput):
+            media_facts(listing.read_bytes(), "video/mp4", listing, Settings())
+    assert _Recorder.hits == []
+
+
+def test_a_stream_that_cannot_be_decoded_is_corrupt_input_and_writes_nothing(cli, tmp_path):
+    with pytest.raises(CorruptInput) as e:
+        convert(BROKEN / "corrupt-stream.mp4", budget=40000)
+    assert "cannot be decoded" in e.value.message
+    r = cli("convert", str(BROKEN / "corrupt-stream.mp4"), "-o", str(tmp_path / "out.mp4"), "--budget", "40000")
+    assert r.code == 2 and "input.corrupt" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(CorruptInput):
+        convert(BROKEN / "truncated.mp4", budget=40000)
+
+
+def test_an_ffmpeg_that_stops_making_progress_is_stopped_long_before_the_deadline(tmp_path):
+    import ffmpeg
+
+    # A FIFO nobody writes to: ffmpeg waits for input forever, the purest hang.
+    fifo = tmp_path / "input"
+    os.mkfifo(fifo)
+    stream = ffmpeg.output(input_stream(fifo, "mov"), str(tmp_path / "out.mp4"))
+    start = time.monotonic()
+    with pytest.raises(ToolTimeout) as e:
+        run_ffmpeg(stream, Settings(stall_timeout=1.0, encode_timeout=600))
+    assert e.value.details["reason"] == "stalled"
+    assert time.monotonic() - start < 10
+    time.sleep(0.2)
+    assert children_of(os.getpid()) == []
+    assert not (tmp_path / "out.mp4").exists()
