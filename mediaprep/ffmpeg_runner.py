@@ -155,5 +155,7 @@ def _check_path(path: Path) -> None:
 
 
 def _outputs(stream: Any) -> list[str]:
-    # An ffmpeg-python output stream keeps its file name on its node.
-    return [str(stream.node.kwargs.get("filename", ""))]
+    # An ffmpeg-python output node keeps its file name; merged outputs hang below a merge node.
+    node = stream.node
+    nodes = [edge.upstream_node for edge in node.incoming_edges] if "filename" not in node.kwargs else [node]
+    return [str(n.kwargs.get("filename", "")) for n in nodes]

@@ -124,18 +124,21 @@ def test_doctor_names_the_ffmpeg_and_what_it_lacks(cli):
 def test_a_retry_at_a_new_frame_rate_runs_a_new_analysis_pass(monkeypatch):
     import mediaprep.converters.av as av
 
-    # Aim too high so the first encode overshoots, and have the retry pick another frame rate:
-    # x264's second pass cannot reuse statistics made for a different number of frames.
-    monkeypatch.setattr(av, "CONTAINER_SHARE", -0.3)
+    # Aim the first encode at three times the right bitrate so it overshoots, and have the retry pick
+    # another frame rate: x264's second pass cannot reuse statistics made for a different number of frames.
+    encoded = []
+    real_kbps, real_second, real_geometry = av._Layout.video_kbps, av._second_pass, av._geometry
+    monkeypatch.setattr(av._Layout, "video_kbps",
+                        lambda self, fps: real_kbps(self, fps) * (1 if encoded else 3))
+    monkeypatch.setattr(av, "_second_pass", lambda *a, **k: encoded.append(1) or real_second(*a, **k))
     calls = []
-    real = av._geometry
 
     def geometry(*args, **kwargs):
-        width, height, fps, pad = real(*args, **kwargs)
+        width, height, fps, pad = real_geometry(*args, **kwargs)
         calls.append(fps)
         return (width, height, fps if len(calls) == 1 else 15, pad)
 
     monkeypatch.setattr(av, "_geometry", geometry)
     result = convert(MEDIA / "clip.mp4", budget=30000)
-    assert len(calls) >= 2 and result.bytes <= 30000
+    assert len(calls) >= 2 and len(encoded) >= 2 and result.bytes <= 30000
     assert "at 15 fps" in result.notes[-1] and result.encodes >= 4

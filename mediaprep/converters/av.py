@@ -136,49 +136,121 @@ def convert_video(
         audio_floor = target.min_audio_kbps if facts.has_audio else 0
         duration = _duration(facts, max_duration)
         notes = [f"trimmed to {duration:.1f} s as asked"] if duration < (facts.duration or 0) - 0.05 else []
-        # Headers and the first key frame cost about the same however short the clip.
         total_kbps = (budget - FIXED_BYTES) * 8 * (1 - CONTAINER_SHARE) / duration / 1000
         # The audio's share shrinks with the budget: speech survives 16-24 kbit/s mono.
         a_kbps: float = 0 if not facts.has_audio else max(audio_floor, min(48, round(total_kbps * 0.15)))
         use_amr = fmt == "3gp" and facts.has_audio and has_encoder("libopencore_amrnb", settings)
         if use_amr:
             a_kbps = 12.2 if total_kbps > 80 else 7.95  # AMR-NB modes (kbit/s)
-        v_kbps = total_kbps - a_kbps
-        if v_kbps < target.min_video_kbps:
+        if total_kbps - a_kbps < target.min_video_kbps:
             raise _too_long(budget, target.min_video_kbps + audio_floor, duration, fixed=FIXED_BYTES)
         h263 = fmt == "3gp" and target.codec == "h263"
+        layout = _Layout(budget, duration, _audio_estimate(a_kbps, duration, use_amr) if facts.has_audio else 0,
+                         per_frame=9 if fmt == "3gp" else 18, aim=AIM[fmt])
+        v_kbps = layout.video_kbps(facts.fps or 30)
         width, height, fps, pad = _geometry(facts, v_kbps, target, "h263" if h263 else fmt)
+        sized_for = v_kbps = layout.video_kbps(fps)
         out = tmp / f"out.{fmt}"
         passlog = tmp / "pass"
+        audio_file = (tmp / ("audio.amr" if use_amr else "audio.m4a")) if facts.has_audio and not h263 else None
+        job = _Job(src, mime, facts, duration, settings, on_progress, deadline)
         encodes = 0
         analysed = None  # the frame size and rate the first-pass statistics describe
         for _ in range(MAX_RETRIES + 1):
-            # x264's second pass needs statistics of the same frames: a new size or rate, a new first pass.
-            first_pass = not h263 and analysed != (width, height, fps)
-            done = _encode(src, mime, out, passlog, fmt, h263, width, height, pad, fps, v_kbps, a_kbps, use_amr,
-                           facts, duration, settings, on_progress, deadline, first_pass=first_pass)
+            if v_kbps < target.min_video_kbps:
+                break
+            frame = _Frame(fmt, width, height, pad, fps)
+            if h263:
+                # H.263 runs one pass: its two-pass rate control aborts on low bitrates ("bitrate too low").
+                done = _encode_h263(job, frame, out, v_kbps, a_kbps, use_amr)
+            else:
+                if analysed != (width, height, fps):
+                    # x264's second pass needs statistics of the same frames: a new size or rate, a new
+                    # first pass. The first one also encodes the sound, once, so its size is known exactly.
+                    first_audio = audio_file if audio_file is not None and not audio_file.exists() else None
+                    _first_pass(job, frame, passlog, v_kbps, first_audio, a_kbps, use_amr)
+                    encodes += 1
+                    analysed = (width, height, fps)
+                    if first_audio is not None:
+                        layout.audio_bytes = first_audio.stat().st_size
+                        v_kbps = layout.video_kbps(fps)
+                done = _second_pass(job, frame, out, passlog, v_kbps, audio_file)
+            encodes += 1
             _check_decoded_frames(done, duration, fps)
-            analysed = (width, height, fps)
-            # H.263 runs one pass: its two-pass rate control aborts on low bitrates ("bitrate too low").
-            encodes += 2 if first_pass else 1
             size = out.stat().st_size
             if size <= budget:
                 out_w, out_h = pad or (width, height)
                 notes.append(f"{out_w}x{out_h} at {fps} fps, video {v_kbps:.0f} kbit/s, audio {a_kbps} kbit/s")
                 mime_out = "video/3gpp" if fmt == "3gp" else "video/mp4"
                 return AvResult(out.read_bytes(), mime_out, "video", out_w, out_h, duration, encodes, tuple(notes))
+            # Over: scale the video by how far it missed what it was given, and aim a little lower.
+            given = layout.video_bytes(fps)
+            v_kbps *= given / max(1, given + size - layout.budget * layout.aim) * 0.99
             if pad is not None and pad != H263_SIZES[0]:
                 # H.263's rate control cannot go low at a large frame: a smaller frame first.
                 smaller = H263_SIZES[H263_SIZES.index(pad) - 1]
                 scale = min(smaller[0] / pad[0], smaller[1] / pad[1])
                 width, height, pad = _even(width * scale), _even(height * scale), smaller
-            # Over: aim the video bitrate at what the overshoot says, a little under.
-            v_kbps = v_kbps * (budget / size) * 0.97 - (a_kbps * (1 - budget / size))
-            if v_kbps < target.min_video_kbps:
-                break
-            if not h263:  # the frame size follows the new bitrate
-                width, height, fps, pad = _geometry(facts, v_kbps * 0.9, target, fmt)
+            elif not h263 and v_kbps < 0.85 * sized_for:
+                # Far below what the frame size was chosen for: choose again (and analyse again).
+                width, height, fps, pad = _geometry(facts, v_kbps, target, fmt)
+                sized_for = v_kbps
         raise CannotFit(f"the encode stays over {budget} bytes at the lowest video bitrate the profile allows")
+
+
+# Share of the budget aimed at. x264's second pass lands within about +-2 % of its bitrate (main,
+# mp4) and up to 3 % over (baseline, 3gp) on the benchmark clips: aiming there saves most retries.
+AIM = {"mp4": 0.975, "3gp": 0.965}
+CONTAINER_BYTES = 1200  # ftyp, moov and track headers, mdat header
+AAC_SLACK = 1.2  # ffmpeg's AAC encoder spends up to a fifth over its bitrate on speech at 16-48 kbit/s
+
+
+@dataclass
+class _Layout:
+    """How a budget splits into sound, container and picture."""
+
+    budget: int
+    duration: float
+    audio_bytes: int  # an estimate until the sound has been encoded, then its real size
+    per_frame: int  # index bytes per video frame (sizes, times; B-frames add composition offsets)
+    aim: float
+
+    def video_bytes(self, fps: float) -> float:
+        index = CONTAINER_BYTES + self.per_frame * self.duration * fps
+        return self.budget * self.aim - self.audio_bytes - index
+
+    def video_kbps(self, fps: float) -> float:
+        return self.video_bytes(fps) * 8 / self.duration / 1000
+
+
+def _audio_estimate(a_kbps: float, duration: float, amr: bool) -> int:
+    if amr:  # constant frames of 20 ms (12.2 kbit/s: 32 bytes), plus an index entry each
+        return int(a_kbps * 125 * duration + 50 * duration * 8)
+    return int(a_kbps * 125 * duration * AAC_SLACK + _aac_rate(a_kbps) / 1024 * duration * 9)
+
+
+def _aac_rate(a_kbps: float) -> int:
+    return 16000 if a_kbps <= 24 else (22050 if a_kbps <= 40 else 44100)
+
+
+@dataclass(frozen=True)
+class _Job:
+    src: Path
+    mime: str
+    facts: MediaFacts
+    duration: float
+    settings: Settings
+    on_progress: Callable | None
+    deadline: float
+
+
+@dataclass(frozen=True)
+class _Frame:
+    fmt: str
+    width: int
+    height: int
+    pad: tuple[int, int] | None
+    fps: int
 
 
 def _checked(facts: MediaFacts, settings: Settings) -> MediaFacts:
@@ -253,41 +325,70 @@ def _even(x: float) -> int:
     return max(2, int(x) // 2 * 2)
 
 
-def _encode(src, mime, out, passlog, fmt, h263, width, height, pad, fps, v_kbps, a_kbps, use_amr, facts,
-            duration, settings, on_progress, deadline, *, first_pass: bool) -> dict[str, str]:
+def _input(job: _Job):
+    return input_stream(job.src, DEMUXER_BY_MIME[job.mime])
+
+
+def _picture(stream, frame: _Frame):
+    v = stream.video.filter("scale", frame.width, frame.height).filter("fps", fps=frame.fps)
+    if frame.pad:
+        v = v.filter("pad", frame.pad[0], frame.pad[1], "(ow-iw)/2", "(oh-ih)/2")
+    return v.filter("format", "yuv420p")
+
+
+def _x264(frame: _Frame, v_kbps: float, passlog: Path) -> dict[str, object]:
+    # No VBV cap: the clip is downloaded whole before it plays, and a cap costs quality on noisy
+    # phone footage.
+    return {"vcodec": "libx264", "profile:v": "baseline" if frame.fmt == "3gp" else "main", "preset": "medium",
+            "b:v": f"{int(v_kbps)}k", "passlogfile": str(passlog)}
+
+
+def _sound(a_kbps: float, use_amr: bool) -> dict[str, object]:
+    if use_amr:
+        return {"acodec": "libopencore_amrnb", "ar": 8000, "ac": 1, "b:a": f"{a_kbps}k"}
+    return {"acodec": "aac", "ar": _aac_rate(a_kbps), "ac": 1, "b:a": f"{a_kbps}k"}
+
+
+def _first_pass(job: _Job, frame: _Frame, passlog: Path, v_kbps: float, audio_file: Path | None,
+                a_kbps: float, use_amr: bool) -> None:
     import ffmpeg
 
-    def video(stream):
-        v = stream.video.filter("scale", width, height).filter("fps", fps=fps)
-        if pad:
-            v = v.filter("pad", pad[0], pad[1], "(ow-iw)/2", "(oh-ih)/2")
-        return v.filter("format", "yuv420p")
+    inp = _input(job)
+    common = {"t": job.duration, "map_metadata": -1}
+    outputs = [ffmpeg.output(_picture(inp, frame), "-", f="null", **_x264(frame, v_kbps, passlog), **common,
+                             **{"pass": 1})]
+    if audio_file is not None:
+        outputs.append(ffmpeg.output(inp.audio, str(audio_file), f="amr" if use_amr else "mp4",
+                                     **_sound(a_kbps, use_amr), **common))
+    run_ffmpeg(ffmpeg.merge_outputs(*outputs), job.settings, on_progress=job.on_progress, deadline=job.deadline)
 
-    if h263:
-        vopts = {"vcodec": "h263", "b:v": f"{int(v_kbps)}k"}
-    else:
-        # No VBV cap: the clip is downloaded whole before it plays, and a cap costs quality on
-        # noisy phone footage.
-        vopts = {"vcodec": "libx264", "profile:v": "baseline" if fmt == "3gp" else "main", "preset": "medium",
-                 "b:v": f"{int(v_kbps)}k"}
-    common = {"t": duration, "map_metadata": -1}
-    passes: dict[str, object] = {} if h263 else {"passlogfile": str(passlog)}
-    if first_pass:
-        inp = input_stream(src, DEMUXER_BY_MIME[mime])
-        stream = ffmpeg.output(video(inp), "-", f="null", **vopts, **common, **passes, **{"pass": 1})
-        run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
-    inp = input_stream(src, DEMUXER_BY_MIME[mime])
-    streams = [video(inp)]
-    aopts = {}
-    if facts.has_audio:
+
+def _second_pass(job: _Job, frame: _Frame, out: Path, passlog: Path, v_kbps: float,
+                 audio_file: Path | None) -> dict[str, str]:
+    import ffmpeg
+
+    streams = [_picture(_input(job), frame)]
+    audio_opts: dict[str, object] = {}
+    if audio_file is not None:
+        streams.append(input_stream(audio_file, "amr" if audio_file.suffix == ".amr" else "mov").audio)
+        audio_opts = {"acodec": "copy"}
+    extra = {"movflags": "+faststart"} if frame.fmt == "mp4" else {}
+    stream = ffmpeg.output(*streams, str(out), f="3gp" if frame.fmt == "3gp" else "mp4",
+                           **_x264(frame, v_kbps, passlog), **audio_opts, t=job.duration, map_metadata=-1,
+                           **extra, **{"pass": 2})
+    return run_ffmpeg(stream, job.settings, on_progress=job.on_progress, deadline=job.deadline)
+
+
+def _encode_h263(job: _Job, frame: _Frame, out: Path, v_kbps: float, a_kbps: float,
+                 use_amr: bool) -> dict[str, str]:
+    import ffmpeg
+
+    inp = _input(job)
+    streams = [_picture(inp, frame)]
+    audio_opts: dict[str, object] = {}
+    if job.facts.has_audio:
         streams.append(inp.audio)
-        if use_amr:
-            aopts = {"acodec": "libopencore_amrnb", "ar": 8000, "ac": 1, "b:a": f"{a_kbps}k"}
-        else:
-            aopts = {"acodec": "aac", "ac": 1, "b:a": f"{a_kbps}k"}
-    extra = {"movflags": "+faststart"} if fmt == "mp4" else {}
-    if not h263:
-        passes["pass"] = 2
-    stream = ffmpeg.output(*streams, str(out), f="3gp" if fmt == "3gp" else "mp4", **vopts, **aopts, **common,
-                           **extra, **passes)
-    return run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
+        audio_opts = _sound(a_kbps, use_amr)
+    stream = ffmpeg.output(*streams, str(out), f="3gp", vcodec="h263", **{"b:v": f"{int(v_kbps)}k"},
+                           **audio_opts, t=job.duration, map_metadata=-1)
+    return run_ffmpeg(stream, job.settings, on_progress=job.on_progress, deadline=job.deadline)
