@@ -3,7 +3,7 @@
     bash benchmarks/setup.sh            # once: ImageMagick, libvips, pyvips, the photographs
     .venv/bin/python benchmarks/images.py [--limit N] [--budgets 250000,30000] [--json out.json]
 
-Real photographs come from Debian packages (lomiri-wallpapers-16.04: CC-BY / CC-BY-SA photos;
+Real photographs come from Debian packages (lomiri-wallpapers-16.04 and -20.04: CC-BY / CC-BY-SA photos;
 plasma-workspace-wallpapers: GPL-2+ photos); see PHOTOS below. Each (tool, photo, budget) runs in
 a fresh worker process, so its peak memory is its own; the time is measured inside the worker and
 covers decode, search and encode, not the interpreter start.
