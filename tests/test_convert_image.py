@@ -92,6 +92,16 @@ def test_budget_comes_from_the_profile_and_the_stricter_wins():
         convert(MEDIA / "photo.tiff")
 
 
+def test_jpegs_are_progressive_except_for_profiles_that_want_baseline():
+    # Progressive scans are smaller; the legacy profile's old handsets only show baseline.
+    modern = convert(MEDIA / "photo.tiff", profile="clicksend", budget=12000)
+    legacy = convert(MEDIA / "photo.tiff", profile="clicksend+legacy-30k", budget=12000)
+    assert modern.bytes <= 12000 and legacy.bytes <= 12000
+    assert opened(modern).info.get("progressive") and not opened(legacy).info.get("progressive")
+    # The lossless scan optimisation frees bytes; they are spent on quality, not left unused.
+    assert modern.quality >= legacy.quality
+
+
 def test_nothing_fits_gives_a_coded_error_never_an_oversized_file():
     with pytest.raises(CannotFit) as e:
         convert(MEDIA / "photo.jpg", budget=400)
