@@ -120,8 +120,11 @@ RUNNERS = {
 
 
 def worker(tool: str, src: str, budget: int, out: str) -> None:
-    # Imports happen before the clock starts, for every tool alike.
-    import pyvips  # noqa: F401
+    # Imports happen before the clock starts. Each worker imports only its own tool: pyvips loads
+    # the system libjpeg with global symbols, which would take the place of the mozjpeg functions
+    # linked into mediaprep's lossless optimiser (its output stays valid, only less compact).
+    if tool == "libvips":
+        import pyvips  # noqa: F401
     from PIL import Image, ImageOps  # noqa: F401
 
     import mediaprep.converters  # noqa: F401

@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args()
     if not all(p.exists() for p in PHOTOS) or not shutil.which("espeak-ng"):
-        sys.exit("needs bash benchmarks/setup.sh (photographs) and espeak-ng (apt-get install espeak-ng)")
+        sys.exit("needs bash benchmarks/setup.sh (photographs and espeak-ng)")
 
     import mediaprep
     from mediaprep import Settings
