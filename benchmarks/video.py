@@ -109,7 +109,8 @@ def main() -> None:
     import mediaprep
     from mediaprep import Settings
 
-    settings = Settings(ffmpeg=ffmpeg(), tool_timeout=900)
+    # The noisy 60 s clip is ~360 MB, over the default 200 MB input limit.
+    settings = Settings(ffmpeg=ffmpeg(), tool_timeout=900, max_input_bytes=1 << 30)
     clips = [("landscape-10s", PHOTOS[0], 10, False), ("portrait-20s", PHOTOS[3], 20, True),
              ("landscape-30s", PHOTOS[1], 30, False), ("landscape-60s", PHOTOS[2], 60, False)]
     budgets = BUDGETS

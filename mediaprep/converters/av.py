@@ -2,9 +2,8 @@
 
 The bitrate comes from the budget, the duration, the audio share and the container's overhead; the
 size is verified after encoding and the encode repeated lower until it fits. Resolution and frame
-rate follow the bitrate (no 1080p at 100 kbit/s), within the profile's floors, and for H.264
-baseline the analysis pass's quantiser can move a starved picture to a smaller frame; when even the
-floors do not fit, the error says the longest duration that would, unless the caller allowed trimming.
+rate follow the bitrate (no 1080p at 100 kbit/s), within the profile's floors, and x264's
+analysis pass can move a starved picture to a smaller frame; when even the floors do not fit, the error says the longest duration that would, unless the caller allowed trimming.
 """
 
 from __future__ import annotations
@@ -33,12 +32,12 @@ CONTAINER_SHARE = 0.04  # mp4 / 3gp index and packet headers (2.3-3.4 % measured
 HEIGHTS = (720, 576, 480, 432, 360, 288, 240, 180, 144, 120, 96)
 H263_SIZES = ((128, 96), (176, 144), (352, 288), (704, 576))
 BITS_PER_PIXEL = 0.015  # below this per pixel and frame even x264 turns to mush
-# The analysis pass's mean quantiser (x264's statistics, q:) above which H.264 baseline (3gp) is
-# starved at the chosen frame size, and a frame with ~60 % of the pixels looks better at the same
-# bitrate. On the benchmark clips at 300 and 600 kB: 37.3, 39.7 and 41.0 gained from the smaller
-# frame (SSIM +0.005 to +0.024), 39.9 tied, 33.9 and 35.1 lost. Main profile (mp4), with CABAC and
-# B-frames, kept gaining from the larger frame up to 39.3, so it is never moved.
-STARVED_QP = {"3gp": 36.5}
+# The analysis pass's mean quantiser (x264's statistics, q:) above which the picture is starved at
+# the chosen frame size, and a frame with ~60 % of the pixels looks better at the same bitrate. On
+# the benchmark clips, H.264 baseline (3gp): 37.3, 39.7 and 41.0 gained from the smaller frame (SSIM
+# +0.005 to +0.024), 39.9 tied, 33.9 and 35.1 lost. Main profile (mp4), with CABAC and B-frames,
+# starves later: 39.7 gained +0.057, 39.3 was mixed, 36.7 and below lost.
+STARVED_QP = {"3gp": 36.5, "mp4": 39.5}
 SMALLER_FRAME = 0.6
 H263_BITS_PER_PIXEL = 0.08  # H.263 needs several times what H.264 does
 MAX_RETRIES = 4
