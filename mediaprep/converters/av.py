@@ -3,7 +3,8 @@
 The bitrate comes from the budget, the duration, the audio share and the container's overhead; the
 size is verified after encoding and the encode repeated lower until it fits. Resolution and frame
 rate follow the bitrate (no 1080p at 100 kbit/s), within the profile's floors, and x264's
-analysis pass can move a starved picture to a smaller frame; when even the floors do not fit, the error says the longest duration that would, unless the caller allowed trimming.
+analysis pass can move a starved picture to a smaller frame; when even the floors do not fit, the
+error says the longest duration that would, unless the caller allowed trimming.
 """
 
 from __future__ import annotations
