@@ -71,14 +71,20 @@ def make_clip(out: Path, photo: Path, seconds: int, portrait: bool, work: Path) 
         sh(ffmpeg(), "-y", "-display_rotation", "-90", "-i", str(plain), "-c", "copy", str(out))
 
 
-def ssim(out: Path, src: Path, size: tuple[int, int] = (640, 360)) -> float:
-    w, h = size
-    done = sh(ffmpeg(), "-hide_banner", "-i", str(out), "-i", str(src), "-lavfi",
-              f"[0:v]scale={w}:{h}:force_original_aspect_ratio=disable,setsar=1[a];"
-              f"[1:v]scale={w}:{h}:force_original_aspect_ratio=disable,setsar=1[b];[a][b]ssim",
+def ssim(out: Path, src: Path, sizes: list[tuple[int, int]]) -> list[float]:
+    """Luma SSIM of ``out`` against ``src`` at each size, from one decode of both."""
+    n = len(sizes)
+    graph = [f"[0:v]split={n}{''.join(f'[a{i}]' for i in range(n))}",
+             f"[1:v]split={n}{''.join(f'[b{i}]' for i in range(n))}"]
+    for i, (w, h) in enumerate(sizes):
+        scale = f"scale={w}:{h}:force_original_aspect_ratio=disable,setsar=1"
+        graph.append(f"[a{i}]{scale}[x{i}];[b{i}]{scale}[y{i}];[x{i}][y{i}]ssim")
+    done = sh(ffmpeg(), "-hide_banner", "-i", str(out), "-i", str(src), "-lavfi", ";".join(graph),
               "-f", "null", "-")
-    m = re.search(r"SSIM Y:([\d.]+)", done.stderr)
-    return float(m.group(1)) if m else 0.0
+    # ffmpeg logs the results as the filters close, not in graph order; the filter's index says which.
+    logged = re.findall(r"Parsed_ssim_(\d+)[^\n]*SSIM Y:([\d.]+)", done.stderr)
+    found = sorted((int(i), float(v)) for i, v in logged)
+    return [v for _, v in found] if len(found) == n else [0.0] * n
 
 
 def anchor(method: str, src: Path, budget: int, fmt: str, duration: float, out: Path, work: Path) -> int:
@@ -147,11 +153,11 @@ def main() -> None:
                             error, encodes = exc.code, 0
                         seconds_taken = time.perf_counter() - start
                         size = out.stat().st_size if out.exists() else 0
+                        at_360p, at_full = ssim(out, src, [(640, 360), upright]) if size else (0.0, 0.0)
                         row = {"clip": name, "format": fmt, "budget": budget, "method": method, "bytes": size,
                                "fits": 0 < size <= budget, "fill": size / budget, "encodes": encodes,
                                "seconds": seconds_taken, "realtime": duration / seconds_taken if seconds_taken else 0,
-                               "ssim": ssim(out, src) if size else 0.0,
-                               "ssim_full": ssim(out, src, upright) if size else 0.0, "error": error}
+                               "ssim": at_360p, "ssim_full": at_full, "error": error}
                         rows.append(row)
                         print(f"{name:<14} {fmt} {budget:>7} {method:<9} {size:>8} B  fits={row['fits']!s:<5} "
                               f"ssim={row['ssim']:.4f} full={row['ssim_full']:.4f} encodes={encodes} {seconds_taken:.1f}s {error or ''}",
