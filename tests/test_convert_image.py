@@ -102,6 +102,18 @@ def test_jpegs_are_progressive_except_for_profiles_that_want_baseline():
     assert modern.quality >= legacy.quality
 
 
+@pytest.mark.parametrize("guess", [0.5, 1.0])
+def test_a_wrong_guess_at_the_scan_optimisation_saving_still_fits(monkeypatch, guess):
+    # The quality steps the progressive rewrite can buy are guessed before it runs: a guess far too
+    # hopeful (0.5) or too timid (1.0) changes the quality, never the fit or the progressive scans.
+    import mediaprep.converters.jpeg as jpeg
+
+    monkeypatch.setattr(jpeg, "expected_saving", lambda bpp: guess)
+    for budget in (12000, 30000):
+        result = convert(MEDIA / "photo.jpg", profile="clicksend", budget=budget)
+        assert result.bytes <= budget and opened(result).info.get("progressive")
+
+
 def test_nothing_fits_gives_a_coded_error_never_an_oversized_file():
     with pytest.raises(CannotFit) as e:
         convert(MEDIA / "photo.jpg", budget=400)
