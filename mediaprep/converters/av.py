@@ -367,9 +367,11 @@ def _picture(stream, frame: _Frame):
 
 def _x264(frame: _Frame, v_kbps: float, passlog: Path) -> dict[str, object]:
     # No VBV cap: the clip is downloaded whole before it plays, and a cap costs quality on noisy
-    # phone footage.
+    # phone footage. ratetol 0.3 (default 1): the second pass corrects its running total harder,
+    # so it lands nearer the bitrate asked (20 s portrait at 92 kbit/s: 3.3 % over the aim with the
+    # default, a retry; 0.4 % under with 0.3) at the same SSIM on the benchmark clips.
     return {"vcodec": "libx264", "profile:v": "baseline" if frame.fmt == "3gp" else "main", "preset": "medium",
-            "b:v": f"{int(v_kbps)}k", "passlogfile": str(passlog)}
+            "b:v": f"{int(v_kbps)}k", "passlogfile": str(passlog), "x264-params": "ratetol=0.3"}
 
 
 def _sound(a_kbps: float, use_amr: bool) -> dict[str, object]:
