@@ -295,7 +295,7 @@ def _half_steps(search: _Search, sizes: list[int], best: _Candidate, floor: int,
         return []
     side = max(best.image.size)
     larger, smaller = round(side / math.sqrt(STEP)), round(side * math.sqrt(STEP))
-    steps = {}
+    steps: dict[int, float | None] = {}
     if larger <= longest:
         steps[larger] = _score_of(search, sizes, sizes.index(side) - 1) if side in sizes else None
     if smaller >= floor and best.quality < HIGH_QUALITY:  # smaller pictures cannot gain quality any more
