@@ -92,14 +92,35 @@ def test_budget_comes_from_the_profile_and_the_stricter_wins():
         convert(MEDIA / "photo.tiff")
 
 
-def test_jpegs_are_progressive_except_for_profiles_that_want_baseline():
+@pytest.mark.parametrize("name", ["photo.tiff", "photo.jpg", "phone-rotated.jpg"])
+def test_jpegs_are_progressive_except_for_profiles_that_want_baseline(name):
     # Progressive scans are smaller; the legacy profile's old handsets only show baseline.
-    modern = convert(MEDIA / "photo.tiff", profile="clicksend", budget=12000)
-    legacy = convert(MEDIA / "photo.tiff", profile="clicksend+legacy-30k", budget=12000)
+    modern = convert(MEDIA / name, profile="clicksend", budget=12000)
+    legacy = convert(MEDIA / name, profile="clicksend+legacy-30k", budget=12000)
     assert modern.bytes <= 12000 and legacy.bytes <= 12000
     assert opened(modern).info.get("progressive") and not opened(legacy).info.get("progressive")
     # The lossless scan optimisation frees bytes; they are spent on quality, not left unused.
     assert modern.quality >= legacy.quality
+
+
+@pytest.mark.parametrize("budget", [12000, 30000])
+def test_the_last_quality_step_is_filled_in_quarters(budget):
+    # Whole quality steps leave up to ~3 % of a small budget unused; the fill takes quarter steps,
+    # so a quarter step more than the result's quality would not fit.
+    from mediaprep.converters.jpeg import fit_jpeg, qtables
+    from mediaprep.converters.picture import resize_long_side
+    from mediaprep.profiles import ImageTarget
+
+    source = Image.open(MEDIA / "photo.jpg").convert("RGB")
+    fit = fit_jpeg(source, budget, ImageTarget(progressive=False))
+    assert len(fit.data) <= budget and fit.quality < 95
+    shown = resize_long_side(source, max(fit.width, fit.height))
+    buf = io.BytesIO()
+    shown.save(buf, "JPEG", qtables=qtables(fit.quality), subsampling=2, optimize=True)
+    assert buf.getvalue() == fit.data  # the same encoder as the result's
+    buf = io.BytesIO()
+    shown.save(buf, "JPEG", qtables=qtables(fit.quality + 0.25), subsampling=2, optimize=True)
+    assert len(buf.getvalue()) > budget
 
 
 @pytest.mark.parametrize("guess", [0.5, 1.0])

@@ -28,7 +28,7 @@ class Converted:
     width: int | None = None
     height: int | None = None
     frames: int | None = None
-    quality: int | None = None
+    quality: float | None = None  # JPEG quality; fractions come from the last fill
     subsampling: str | None = None
     scale: float = 1.0  # output long side / source long side
     encodes: int = 0
