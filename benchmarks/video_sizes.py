@@ -4,7 +4,7 @@
 
 CLIP is a clip built by benchmarks/video.py (keep them with its --clip-dir). For each budget it runs
 mediaprep as it is, then with each forced height (same bitrate, audio and frame rate), and prints
-the size, bytes, encodes and SSIM at 640x360 and at 1920x1080, measured as video.py measures them.
+the size, bytes, encodes and SSIM at 640x360 and at 1920x1080, with video.py's ffmpeg and SSIM.
 An exploration tool for choosing frame sizes, not a target check.
 """
 
@@ -22,6 +22,7 @@ import video  # noqa: E402
 
 import mediaprep.converters as conv  # noqa: E402
 import mediaprep.converters.av as av  # noqa: E402
+from mediaprep import Settings  # noqa: E402
 
 
 def main() -> None:
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--format", default="mp4", choices=("mp4", "3gp"))
     args = parser.parse_args()
     own_geometry = av._geometry
+    settings = Settings(ffmpeg=video.ffmpeg(), tool_timeout=900, max_input_bytes=1 << 30)  # as video.py
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"out.{args.format}"
         for budget in (int(b) for b in args.budgets.split(",")):
@@ -43,7 +45,7 @@ def main() -> None:
                     return av._even(width * height / own_height), height, fps, None
 
                 av._geometry = forced
-                result = conv.convert(args.clip, budget=budget, format=args.format)
+                result = conv.convert(args.clip, budget=budget, format=args.format, settings=settings)
                 out.write_bytes(result.data)
                 small, full = video.ssim(out, args.clip, [(640, 360), (1920, 1080)])
                 label = "own rule" if height is None else f"forced {height}"
