@@ -16,7 +16,8 @@ Huffman tables: libjpeg's standard tables waste ~5 % at high quality and ~16 %
 at low quality, so a search on plain encodes misjudges which size can afford
 which quality. The chosen encode is made progressive by mozjpeg's lossless
 scan optimisation (same pixels, ~2-8 % smaller), and the room that frees buys
-further quality steps; legacy profiles keep the baseline encode.
+further quality steps; legacy profiles keep the baseline encode. Either way the
+last step is filled in quarter qualities, so the reported quality can be 66.75.
 
 Chroma is quantised 15 quality steps coarser than luma (as in cjpeg's
 ``-quality 85,70``): the eye resolves colour far less finely than brightness,
@@ -28,6 +29,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+
 import mozjpeg_lossless_optimization
 from PIL import Image
 
