@@ -18,11 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import video  # noqa: E402
+import video
 
-import mediaprep.converters as conv  # noqa: E402
-import mediaprep.converters.av as av  # noqa: E402
-from mediaprep import Settings  # noqa: E402
+import mediaprep.converters as conv
+from mediaprep import Settings
+from mediaprep.converters import av
 
 
 def main() -> None:
