@@ -234,3 +234,56 @@ def test_gif_with_5000_frames_is_handled_within_seconds():
     result = convert(buf.getvalue(), profile="clicksend", budget=20000)
     assert time.monotonic() - start < 20
     assert result.mime == "image/jpeg" and any("5000 frames" in n for n in result.notes)
+
+
+def tagged_png(colour: tuple[int, int, int], icc: bytes | None) -> bytes:
+    buf = io.BytesIO()
+    extra = {"icc_profile": icc} if icc else {}
+    Image.new("RGB", (96, 64), colour).save(buf, "PNG", **extra)
+    return buf.getvalue()
+
+
+def display_p3_profile() -> bytes:
+    """A Display P3 profile: littlecms' sRGB profile with P3's primaries (D50-adapted, as Apple's)."""
+    import struct
+
+    from PIL import ImageCms
+
+    data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    primaries = {b"rXYZ": (0.51512, 0.24119, -0.00105), b"gXYZ": (0.29198, 0.69225, 0.04189),
+                 b"bXYZ": (0.15710, 0.06657, 0.78407)}
+    (count,) = struct.unpack(">I", data[128:132])
+    for i in range(count):
+        sig, offset, _ = struct.unpack(">4sII", data[132 + 12 * i : 144 + 12 * i])
+        if sig in primaries:
+            data[offset + 8 : offset + 20] = b"".join(struct.pack(">i", round(v * 65536)) for v in primaries[sig])
+    name = "sRGB".encode("utf-16-be")
+    data[data.index(name) : data.index(name) + len(name)] = "P3  ".encode("utf-16-be")
+    data[84:100] = bytes(16)  # no profile ID: it would no longer match
+    return bytes(data)
+
+
+def mean_colour(result) -> np.ndarray:
+    return np.asarray(opened(result).convert("RGB"), dtype=float).reshape(-1, 3).mean(axis=0)
+
+
+def test_a_wide_gamut_picture_is_converted_to_srgb():
+    # Phones tag photos Display P3; the same numbers mean a more saturated colour than in sRGB, which
+    # most MMS viewers assume. Converted, the red comes out redder in sRGB numbers, and the result says so.
+    plain = convert(tagged_png((200, 60, 60), None), profile="clicksend", budget=30000)
+    wide = convert(tagged_png((200, 60, 60), display_p3_profile()), profile="clicksend", budget=30000)
+    r, g, b = mean_colour(wide)
+    assert np.allclose(mean_colour(plain), (200, 60, 60), atol=3)
+    assert r > 210 and g < 55 and b < 58
+    assert any("sRGB" in note for note in wide.notes)
+    assert opened(wide).info.get("icc_profile") is None
+
+
+def test_a_picture_already_in_srgb_keeps_its_pixels():
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    plain = convert(tagged_png((200, 60, 60), None), profile="clicksend", budget=30000)
+    tagged = convert(tagged_png((200, 60, 60), srgb), profile="clicksend", budget=30000)
+    assert tagged.data == plain.data
+    assert not any("converted to sRGB" in note for note in tagged.notes)

@@ -87,12 +87,19 @@ def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Imag
         out_mode = "RGBA" if im.mode in ("RGBA", "LA") else ("L" if im.mode == "L" else "RGB")
         if out_mode == "L":
             return im  # a grey profile changes tone only slightly; keep the grey pixels
+        if im.mode != "CMYK" and _is_srgb(source):
+            return im  # already what is sent: the transform changes nothing and costs ~25 ms per MP
         converted = ImageCms.profileToProfile(im, source, _SRGB, outputMode=out_mode)
         notes.append("colour converted to sRGB from the embedded ICC profile")
         return converted if converted is not None else im
     except (ImageCms.PyCMSError, OSError, ValueError):
         notes.append("the embedded ICC profile is unreadable; colours taken as sRGB")
         return im.convert("RGB") if im.mode == "CMYK" else im
+
+
+def _is_srgb(profile: ImageCms.ImageCmsProfile) -> bool:
+    # Phones and editors name their sRGB profiles "sRGB IEC61966-2.1", "sRGB", "sRGB built-in".
+    return (ImageCms.getProfileDescription(profile) or "").strip().lower().startswith("srgb")
 
 
 def _to_output_mode(im: Image.Image, notes: list[str]) -> Image.Image:
