@@ -63,8 +63,9 @@ _CHROMA = [17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
 
 
 def _scaled(table: list[int], quality: float) -> list[int]:
-    # libjpeg's quality scaling, continued between whole qualities so the last fill can take
-    # fractions of a step (one whole step is ~3 % of the bytes at low quality).
+    # libjpeg's quality scaling without its integer division, so it continues between whole
+    # qualities and the last fill can take fractions of a step (a whole step is ~3 % of the bytes
+    # at low quality).
     scale = 5000 / quality if quality < 50 else 200 - 2 * quality
     return [max(1, min(255, int((v * scale + 50) // 100))) for v in table]
 
