@@ -349,7 +349,8 @@ def _polish(search: _Search, best: _Candidate) -> tuple[bytes, float]:
 
     Each optimisation costs 50-80 ms per megapixel here (several plain encodes), so the step is
     chosen from the saving it usually makes, and the saving one optimisation really made
-    corrects it (at most three optimisations in all); the best encode optimised as it is always fits.
+    corrects it (three optimisations at most); if none of them fits, the best encode optimised as it
+    is always does.
     """
     saving = expected_saving(len(best.data) * 8 / (best.image.width * best.image.height))
     tried: dict[float, bytes] = {}
@@ -359,7 +360,7 @@ def _polish(search: _Search, best: _Candidate) -> tuple[bytes, float]:
         over = [q for q, data in tried.items() if len(data) > search.budget]
         if over:  # the saving varies a little from step to step: stay under a step that overflowed
             step = min(step, min(over) - FRACTIONS[-1])
-        if step in tried or step < best.quality or (fit and step <= max(fit)):
+        if step in tried or (fit and step <= max(fit)):
             break
         plain = search.encode(best.image, step, best.subsampling)  # cached: best.data at its own quality
         tried[step] = _lossless(plain)
@@ -383,7 +384,7 @@ def _affordable_step(search: _Search, best: _Candidate, saving: float) -> float:
     while step < MAX_QUALITY and fits(step + 1):
         step += 1
     for fraction in FRACTIONS:
-        if step + fraction < min(MAX_QUALITY, math.floor(step) + 1) and fits(step + fraction):
+        if step + fraction < MAX_QUALITY and fits(step + fraction):
             step += fraction
     return step
 
