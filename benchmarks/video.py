@@ -51,6 +51,14 @@ def ffmpeg() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def mediaprep_settings():
+    from mediaprep import Settings
+
+    # mediaprep runs with the anchors' ffmpeg, so both sides use the same x264; the noisy 60 s clip
+    # is ~360 MB, over the default 200 MB input limit.
+    return Settings(ffmpeg=ffmpeg(), tool_timeout=900, max_input_bytes=1 << 30)
+
+
 def sh(*argv: str, timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
@@ -113,10 +121,8 @@ def main() -> None:
         sys.exit("needs bash benchmarks/setup.sh (photographs and espeak-ng)")
 
     import mediaprep
-    from mediaprep import Settings
 
-    # The noisy 60 s clip is ~360 MB, over the default 200 MB input limit.
-    settings = Settings(ffmpeg=ffmpeg(), tool_timeout=900, max_input_bytes=1 << 30)
+    settings = mediaprep_settings()
     clips = [("landscape-10s", PHOTOS[0], 10, False), ("portrait-20s", PHOTOS[3], 20, True),
              ("landscape-30s", PHOTOS[1], 30, False), ("landscape-60s", PHOTOS[2], 60, False)]
     budgets = BUDGETS

@@ -21,7 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import video
 
 import mediaprep.converters as conv
-from mediaprep import Settings
 from mediaprep.converters import av
 
 
@@ -33,7 +32,7 @@ def main() -> None:
     parser.add_argument("--format", default="mp4", choices=("mp4", "3gp"))
     args = parser.parse_args()
     own_geometry = av._geometry
-    settings = Settings(ffmpeg=video.ffmpeg(), tool_timeout=900, max_input_bytes=1 << 30)  # as video.py
+    settings = video.mediaprep_settings()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"out.{args.format}"
         for budget in (int(b) for b in args.budgets.split(",")):
