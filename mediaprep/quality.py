@@ -17,9 +17,10 @@ _WIN = 7
 
 
 def luma(
-    im: Image.Image, size: tuple[int, int], resample: Image.Resampling = Image.Resampling.BICUBIC
+    im: Image.Image, size: tuple[int, int], resample: Image.Resampling = Image.Resampling.BICUBIC,
+    dtype: type = np.float64,
 ) -> np.ndarray:
-    """Luma (BT.601, as JPEG stores it) at ``size``, as float64."""
+    """Luma (BT.601, as JPEG stores it) at ``size``, as float64 (or ``dtype``)."""
     if im.mode != "L":
         # A JPEG can hand over its Y channel without colour conversion.
         if im.format == "JPEG":
@@ -27,7 +28,7 @@ def luma(
         im = im.convert("L") if im.mode in ("L", "RGB") else im.convert("RGB").convert("L")
     if im.size != size:
         im = im.resize(size, resample)
-    return np.asarray(im, dtype=np.float64)
+    return np.asarray(im, dtype=dtype)
 
 
 def display_size(size: tuple[int, int], long_side: int = DISPLAY_LONG_SIDE) -> tuple[int, int]:
@@ -71,6 +72,9 @@ class BlockSSIM:
 
     Five block means instead of sliding windows make it ~15x cheaper than :func:`ssim`; the
     ranking of candidates agrees with it closely. The reference's statistics are kept.
+
+    Luma arrays (whole values 0..255) are best passed as float32: every product and block sum
+    then stays below 2**24, so float32 holds them exactly and no float64 copy is needed.
     """
 
     OFFSETS = (0,)
@@ -89,7 +93,11 @@ class BlockSSIM:
     def _means(self, a: np.ndarray) -> np.ndarray:
         b = self.block
         a = a.astype(np.float32, copy=False)
-        return a.reshape(a.shape[0] // b, b, a.shape[1] // b, b).mean(axis=(1, 3))
+        h, w = a.shape
+        # Summed along the rows first, then down the columns: cheaper than one mean over two
+        # strided axes, and exact (see the class's docstring).
+        rows = a.reshape(h, w // b, b).sum(axis=2)
+        return rows.reshape(h // b, b, w // b).sum(axis=1) / (b * b)
 
     def score(self, candidate: np.ndarray) -> float:
         total = 0.0

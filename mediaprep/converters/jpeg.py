@@ -31,6 +31,7 @@ import math
 from dataclasses import dataclass
 
 import mozjpeg_lossless_optimization
+import numpy as np
 from PIL import Image
 
 from ..errors import CannotFit
@@ -110,7 +111,7 @@ class _Search:
         self.target = target
         self.encodes = 0
         self.ref_size = display_size(source.size)
-        self.metric = BlockSSIM(luma(source, self.ref_size))
+        self.metric = BlockSSIM(luma(source, self.ref_size, dtype=np.float32))
         self.slope = 0.02  # d log(bytes) / d quality, refined as encodes come in
         self.scaled: dict[int, Image.Image] = {}
         self.results: dict[int, _Candidate | None] = {}
@@ -212,7 +213,7 @@ class _Search:
 
     def score(self, cand: _Candidate) -> float:
         decoded = Image.open(io.BytesIO(cand.data))
-        cand.score = self.metric.score(luma(decoded, self.ref_size))
+        cand.score = self.metric.score(luma(decoded, self.ref_size, dtype=np.float32))
         return cand.score
 
 
