@@ -11,7 +11,9 @@ from one probe encode: busy pictures win with more pixels at lower quality.
 
 Speed: the source is decoded once, at reduced size where the format allows
 (see picture.decode and useful_long_side); a size's quality is predicted from
-the last size's, so it costs two or three encodes. Every encode has optimised
+the last size's, so it costs two or three encodes. Pillow releases the GIL while
+it resizes, so one worker thread builds the metric's reference and resizes the
+sizes the search will visit next (same pixels, ~8 % less time on the benchmark). Every encode has optimised
 Huffman tables: libjpeg's standard tables waste ~5 % at high quality and ~16 %
 at low quality, so a search on plain encodes misjudges which size can afford
 which quality. The chosen encode is made progressive by mozjpeg's lossless
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import io
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import mozjpeg_lossless_optimization
@@ -105,15 +108,18 @@ class _Candidate:
 
 
 class _Search:
-    def __init__(self, source: Image.Image, budget: int, target: ImageTarget) -> None:
+    def __init__(self, source: Image.Image, budget: int, target: ImageTarget, pool: ThreadPoolExecutor) -> None:
         self.source = source
+        self.pool = pool
         self.budget = budget
         self.target = target
         self.encodes = 0
         self.ref_size = display_size(source.size)
-        self.metric = BlockSSIM(luma(source, self.ref_size, dtype=np.float32))
+        # Built on the worker thread while the probe encodes; a Future until the first score.
+        self.metric = pool.submit(lambda: BlockSSIM(luma(source, self.ref_size, dtype=np.float32)))
         self.slope = 0.02  # d log(bytes) / d quality, refined as encodes come in
         self.scaled: dict[int, Image.Image] = {}
+        self.pending: dict[int, Future] = {}
         self.results: dict[int, _Candidate | None] = {}
         self.cache: dict[tuple, bytes] = {}
         self.probe: tuple[int, int] | None = None  # (long side, bytes at quality 75)
@@ -122,8 +128,14 @@ class _Search:
         if long_side >= max(self.source.size):
             return self.source
         if long_side not in self.scaled:
-            self.scaled[long_side] = resize_long_side(self.source, long_side)
+            pending = self.pending.pop(long_side, None)
+            self.scaled[long_side] = pending.result() if pending else resize_long_side(self.source, long_side)
         return self.scaled[long_side]
+
+    def prefetch(self, *long_sides: int) -> None:
+        for side in long_sides:
+            if side < max(self.source.size) and side not in self.scaled and side not in self.pending:
+                self.pending[side] = self.pool.submit(resize_long_side, self.source, side)
 
     def encode(self, im: Image.Image, quality: float, subsampling: int) -> bytes:
         key = (im.size, quality, subsampling)
@@ -213,7 +225,7 @@ class _Search:
 
     def score(self, cand: _Candidate) -> float:
         decoded = Image.open(io.BytesIO(cand.data))
-        cand.score = self.metric.score(luma(decoded, self.ref_size, dtype=np.float32))
+        cand.score = self.metric.result().score(luma(decoded, self.ref_size, dtype=np.float32))
         return cand.score
 
 
@@ -254,13 +266,16 @@ def _start_size(search: _Search, sizes: list[int]) -> int:
 
 def fit_jpeg(source: Image.Image, budget: int, target: ImageTarget) -> JpegFit:
     """The best-looking JPEG of ``source`` (upright RGB or L pixels) that is at most ``budget`` bytes."""
-    search = _Search(source, budget, target)
     longest = max(source.size)
     floor = min(target.min_long_side, longest)
     sizes = ladder(longest, floor)
-
-    i = sizes.index(_start_size(search, sizes))
-    best = _climb(search, sizes, i)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        search = _Search(source, budget, target, pool)
+        i = sizes.index(_start_size(search, sizes))
+        # The climb nearly always scores both neighbours of its start: their resizes (Lanczos,
+        # 20-60 ms each) run on a second core while the start size is encoded and scored.
+        search.prefetch(*(sizes[j] for j in (i - 1, i + 1) if 0 <= j < len(sizes)))
+        best = _climb(search, sizes, i)
     if best is None:
         raise CannotFit(
             f"no JPEG of at least {target.min_long_side} px and quality {target.min_quality} fits in "
