@@ -119,7 +119,7 @@ def _shared_palette(frames: list[Image.Image], colours: int) -> Image.Image:
 
 
 def _result(data, level, frames, encodes, notes, pre_step):
-    size, colours, step = level
+    _, colours, step = level
     im = Image.open(io.BytesIO(data))
     kept = len(frames[::step])
     if colours < 256:
