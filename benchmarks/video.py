@@ -1,7 +1,7 @@
 """Video fitting benchmark: mediaprep against a plain two-pass and a CRF encode, in one run.
 
     bash benchmarks/setup.sh        # once (photographs from Debian packages)
-    .venv/bin/python benchmarks/video.py [--quick] [--clips NAMES] [--clip-dir DIR] [--json PATH]
+    .venv/bin/python benchmarks/video.py [--quick] [--clips NAMES] [--clip-dir DIR] [--json PATH] [--matched]
 
 Clips are built from real photographs (lomiri-wallpapers-16.04) with a slow camera pan, sensor-like
 noise and espeak-ng speech: 1080p landscape at 10, 30 and 60 s, and a 20 s portrait clip stored
@@ -12,6 +12,10 @@ bytes as mp4 and as 3gp by three methods:
 - two-pass: 640x360 at 30 fps (the clip's own), video bitrate = budget x 8 / duration - 32 kbit/s
   audio, libx264 two-pass, AAC 32 kbit/s mono
 - crf: the same size and audio, libx264 CRF 28
+
+With --matched, every case where mediaprep scores below two-pass runs two-pass again, aimed at
+mediaprep's bytes (two tries, the closer kept), and the report adds that comparison at equal bytes;
+it is context for the target, which compares at the same budget.
 
 Reported per method: share that fits, bytes / budget, SSIM (luma, against the source, ffmpeg's
 ssim filter) measured two ways, encodes per file, seconds, and times real-time. SSIM "360p" scales
@@ -110,12 +114,28 @@ def anchor(method: str, src: Path, budget: int, fmt: str, duration: float, out: 
     return 2
 
 
+def matched(src: Path, budget: int, fmt: str, duration: float, ours: int, plain: int, sizes, work: Path) -> dict:
+    """The two-pass anchor re-aimed at mediaprep's bytes (two tries), to compare at equal bytes."""
+    out = work / f"out-matched.{fmt}"
+    aimed, tries = budget * ours / plain, []
+    for _ in range(2):
+        out.unlink(missing_ok=True)
+        anchor("two-pass", src, int(aimed), fmt, duration, out, work)
+        size = out.stat().st_size
+        tries.append((abs(size - ours), size, *ssim(out, src, sizes)))
+        aimed *= ours / size
+    _, size, at_360p, at_full = min(tries)
+    return {"bytes": size, "ssim": at_360p, "ssim_full": at_full}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="only the 10 s and portrait clips, one budget")
     parser.add_argument("--clips", help="comma-separated clip names, e.g. landscape-30s,landscape-60s")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--clip-dir", metavar="DIR", help="keep the built clips here and reuse them")
+    parser.add_argument("--matched", action="store_true",
+                        help="where mediaprep scores below two-pass, re-run two-pass aimed at mediaprep's bytes")
     args = parser.parse_args()
     if not all(p.exists() for p in PHOTOS) or not shutil.which("espeak-ng"):
         sys.exit("needs bash benchmarks/setup.sh (photographs and espeak-ng)")
@@ -168,6 +188,14 @@ def main() -> None:
                         print(f"{name:<14} {fmt} {budget:>7} {method:<9} {size:>8} B  fits={row['fits']!s:<5} "
                               f"ssim={row['ssim']:.4f} full={row['ssim_full']:.4f} encodes={encodes} {seconds_taken:.1f}s {error or ''}",
                               file=sys.stderr, flush=True)
+                    ours, plain = rows[-3], rows[-2]
+                    below = ours["ssim"] < plain["ssim"] or ours["ssim_full"] < plain["ssim_full"]
+                    if args.matched and ours["bytes"] and below:
+                        same = matched(src, budget, fmt, duration, ours["bytes"], plain["bytes"],
+                                       [(640, 360), upright], work)
+                        ours["matched"] = same
+                        print(f"{name:<14} {fmt} {budget:>7} two-pass at mediaprep's bytes: {same['bytes']:>8} B "
+                              f"ssim={same['ssim']:.4f} full={same['ssim_full']:.4f}", file=sys.stderr, flush=True)
     report(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
@@ -209,6 +237,13 @@ def report(rows: list[dict]) -> None:
             print(f"  SSIM {label} not below two-pass at the same budget: {len(ours) - len(worse)}/{len(ours)} -> "
                   f"{'PASS' if not worse else 'MISS'}{f' ({gaps})' if gaps else ''}")
         print(f"  encodes beyond the analysis pass <= 1.3: {extra:.2f} -> {'PASS' if extra <= 1.3 else 'MISS'}")
+        # Not a target: the anchor overshoots the budget, so "the same budget" gives it more bytes.
+        for r in (r for r in ours if "matched" in r):
+            m = r["matched"]
+            print(f"  (equal bytes) {r['clip']} {r['format']} {r['budget']}: mediaprep {r['bytes']} B "
+                  f"{r['ssim']:.4f} / {r['ssim_full']:.4f}, two-pass re-aimed {m['bytes']} B "
+                  f"{m['ssim']:.4f} / {m['ssim_full']:.4f} ({r['ssim'] - m['ssim']:+.4f} / "
+                  f"{r['ssim_full'] - m['ssim_full']:+.4f})")
 
 
 if __name__ == "__main__":
