@@ -9,17 +9,18 @@ size towards the better neighbour until the score falls, then tries the size
 half a step from the best towards its better neighbour. The prediction comes
 from one probe encode: busy pictures win with more pixels at lower quality.
 
-Speed: the source is decoded once, at reduced size where the format allows
-(see picture.decode and useful_long_side); a size's quality is predicted from
-the last size's, so it costs two or three encodes. Pillow releases the GIL while
-it resizes, so one worker thread builds the metric's reference and resizes the
-sizes the search will visit next (same pixels, ~8 % less time on the benchmark). Every encode has optimised
-Huffman tables: libjpeg's standard tables waste ~5 % at high quality and ~16 %
-at low quality, so a search on plain encodes misjudges which size can afford
-which quality. The chosen encode is made progressive by mozjpeg's lossless
-scan optimisation (same pixels, ~2-8 % smaller), and the room that frees buys
-further quality steps; legacy profiles keep the baseline encode. Either way the
-last step is filled in quarter qualities, so the reported quality can be 66.75.
+Speed: the source is decoded once, at reduced size where the format allows (see
+picture.decode and useful_long_side); a size's quality is predicted from the
+last size's, so it costs two or three encodes. Pillow releases the GIL while it
+resizes, so one worker thread builds the metric's reference and resizes the
+sizes the search will visit next (same pixels, ~8 % less time on the benchmark
+photographs). Every encode has optimised Huffman tables: libjpeg's standard
+tables waste ~5 % at high quality and ~16 % at low quality, so a search on plain
+encodes misjudges which size can afford which quality. The chosen encode is made
+progressive by mozjpeg's lossless scan optimisation (same pixels, ~2-8 %
+smaller), and the room that frees buys further quality steps; legacy profiles
+keep the baseline encode. Either way the last step is filled in quarter
+qualities, so the reported quality can be 66.75.
 
 Chroma is quantised 15 quality steps coarser than luma (as in cjpeg's
 ``-quality 85,70``): the eye resolves colour far less finely than brightness,
@@ -115,7 +116,7 @@ class _Search:
         self.target = target
         self.encodes = 0
         self.ref_size = display_size(source.size)
-        # Built on the worker thread while the probe encodes; a Future until the first score.
+        # A Future: the reference is built on the worker thread while the probe encodes.
         self.metric = pool.submit(lambda: BlockSSIM(luma(source, self.ref_size, dtype=np.float32)))
         self.slope = 0.02  # d log(bytes) / d quality, refined as encodes come in
         self.scaled: dict[int, Image.Image] = {}
