@@ -45,6 +45,45 @@ def test_a_gif_that_fits_is_passed_through():
     assert result.passed_through and result.data == source
 
 
+def looping_gif(frames: int = 8, **save) -> bytes:
+    pictures = [Image.effect_mandelbrot((160, 120), (-2 + i * 0.1, -1.2, 1, 1.2), 100).convert("P") for i in range(frames)]
+    buf = io.BytesIO()
+    pictures[0].save(buf, "GIF", save_all=True, append_images=pictures[1:], duration=100, loop=0, **save)
+    return buf.getvalue()
+
+
+def test_a_looping_animation_that_fits_is_passed_through_byte_for_byte():
+    # Every looping GIF carries Netscape's application extension: it says how often to loop, nothing more.
+    source = looping_gif()
+    result = convert(source, profile="clicksend")
+    assert result.passed_through and result.data == source and result.frames == 8
+
+
+XMP = b"\x21\xff\x0bXMP DataXMP\x0fGPS 51.5N 0.1W\x00"
+
+
+@pytest.mark.parametrize("source", [
+    looping_gif(comment=b"GPS 51.5N 0.1W"),
+    looping_gif()[:-1] + XMP + b";",
+    looping_gif() + b"GPS 51.5N 0.1W;",  # bytes after the trailer (a polyglot hides here)
+], ids=["comment", "xmp", "after-trailer"])
+def test_a_gif_carrying_anything_besides_its_pictures_is_re_encoded_without_it(source):
+    result = convert(source, profile="clicksend")
+    assert not result.passed_through and result.mime == "image/gif" and result.frames == 8
+    assert b"GPS" not in result.data
+
+
+def test_a_jpeg_holding_a_second_picture_is_re_encoded_as_one():
+    # MPO (3D cameras, phones' depth maps): the second picture hides after the first one's end.
+    first = Image.effect_mandelbrot((320, 240), (-2, -1.2, 1, 1.2), 100).convert("RGB")
+    buf = io.BytesIO()
+    first.save(buf, "MPO", save_all=True, append_images=[Image.new("RGB", (320, 240), "red")])
+    result = convert(buf.getvalue(), profile="clicksend")
+    assert not result.passed_through and result.frames == 1
+    out = opened(result)
+    assert out.format == "JPEG" and getattr(out, "n_frames", 1) == 1
+
+
 def test_a_png_is_converted_for_clicksend_even_when_small():
     result = convert(MEDIA / "alpha.png", profile="clicksend")
     assert not result.passed_through and result.mime == "image/jpeg"
@@ -215,6 +254,15 @@ def test_pixel_ceiling_is_configurable():
 def test_truncated_jpeg_is_a_coded_error_e341():
     with pytest.raises(CorruptInput) as e:
         convert(BROKEN / "truncated.jpg", budget=30000)
+    assert e.value.provider_code == "E341"
+
+
+@pytest.mark.parametrize("budget", [None, 10000])  # the profile's own (it would pass through), and a tight one
+def test_an_animation_with_a_damaged_frame_is_a_coded_error_e341(budget):
+    damaged = bytearray(looping_gif())
+    damaged[-1000:-990] = b"\xff" * 10  # inside the last frame's picture data; the trailer is kept
+    with pytest.raises(CorruptInput) as e:
+        convert(bytes(damaged), profile="clicksend", budget=budget)
     assert e.value.provider_code == "E341"
 
 

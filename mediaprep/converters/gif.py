@@ -13,6 +13,8 @@ import io
 
 from PIL import Image
 
+from ..errors import CorruptInput
+from ..inspection.image import CORRUPT_IMAGE_CODE
 from ..profiles import ImageTarget
 from ..settings import Settings
 from .jpeg import ladder
@@ -24,6 +26,8 @@ FRAME_STEPS = (1, 2, 3)
 MAX_ENCODES = 10
 # Frames are held decoded (RGB) at the working size; past this many pixels, frames are dropped first.
 MAX_HELD_PIXELS = 120_000_000
+# Application extensions that only say how often the animation loops (Netscape's and its copy).
+LOOP_EXTENSIONS = (b"NETSCAPE2.0", b"ANIMEXTS1.0")
 
 
 def fit_animation(
@@ -37,7 +41,11 @@ def fit_animation(
     scale = work_long / max(im.size)
     work_size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
     pre_step = max(1, -(-n_frames * work_size[0] * work_size[1] // MAX_HELD_PIXELS))
-    frames, durations = _load(im, n_frames, work_size, pre_step)
+    try:
+        frames, durations = _load(im, n_frames, work_size, pre_step)
+    # Pillow reports a damaged later frame with several exception types; all mean "damaged".
+    except Exception as exc:
+        raise CorruptInput(f"a frame of the animation is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
     if pre_step > 1:
         notes.append(f"kept 1 frame in {pre_step} of {n_frames} to bound memory")
     loop = im.info.get("loop", 0)
@@ -127,3 +135,36 @@ def _result(data, level, frames, encodes, notes, pre_step):
     if step > 1:
         notes.append(f"1 frame in {step * pre_step} kept, timing preserved")
     return data, im.width, im.height, kept, encodes, notes
+
+
+def is_clean_gif(data: bytes) -> bool:
+    """True when the GIF's blocks run whole to the trailer at the very end and carry only pictures,
+    their timing and the loop count: no comments, XMP, ICC or other application data, nothing after."""
+    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
+        return False
+    pos = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)
+    while pos < len(data):
+        block = data[pos]
+        if block == 0x3B:
+            return pos == len(data) - 1
+        if block == 0x21 and pos + 1 < len(data):
+            label = data[pos + 1]
+            if label == 0xFF and data[pos + 3 : pos + 14] not in LOOP_EXTENSIONS:
+                return False
+            if label not in (0xF9, 0xFF):  # comment (0xFE), plain text (0x01), unknown
+                return False
+            pos = _skip_sub_blocks(data, pos + 2)
+        elif block == 0x2C and pos + 10 <= len(data):
+            flags = data[pos + 9]
+            pos += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0) + 1  # descriptor, colours, LZW size
+            pos = _skip_sub_blocks(data, pos)
+        else:
+            return False
+    return False  # no trailer: cut short
+
+
+def _skip_sub_blocks(data: bytes, pos: int) -> int:
+    """The position after a chain of sub-blocks (a length byte, that many bytes; 0 ends it)."""
+    while pos < len(data) and data[pos]:
+        pos += data[pos] + 1
+    return pos + 1

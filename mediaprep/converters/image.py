@@ -12,7 +12,7 @@ from ..inspection.image import CORRUPT_IMAGE_CODE, open_image
 from ..profiles import ImageTarget
 from ..settings import Settings
 from . import Converted
-from .gif import fit_animation
+from .gif import fit_animation, is_clean_gif
 from .jpeg import fit_jpeg, useful_long_side
 from .picture import decode
 
@@ -99,19 +99,19 @@ def _may_pass_through(
     if mime == "image/gif" and frames > 1 and not target.keep_gif:
         return False
     if mime == "image/jpeg":
+        if frames > 1:
+            return False  # an MPO: its further pictures (and their EXIF) would ride along unseen
         segments = {marker for marker, _ in getattr(im, "applist", [])}
         if segments - _HARMLESS_JPEG_SEGMENTS or "comment" in im.info:
             return False  # EXIF (GPS, camera), XMP, IPTC or comments: re-encode to strip them
         if not data.rstrip(b"\0").endswith(b"\xff\xd9"):
             return False  # bytes after the image (a polyglot, or a truncated file)
-    else:
-        if {"comment", "xmp", "extension"} & set(im.info):
-            return False
-        if not data.endswith(b"\x3b"):
-            return False
+    elif not is_clean_gif(data):
+        return False  # comments, XMP or other application data, bytes after the trailer, or cut short
     try:
-        im.seek(0)
-        im.load()
+        for i in range(frames):  # every frame of an animation: a handset shows them all
+            im.seek(i)
+            im.load()
     except Exception:
         return False  # damaged data is re-encoded (or rejected) by the full path
     return True
