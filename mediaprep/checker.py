@@ -209,7 +209,10 @@ def _check_media(
     if ref.url is not None:
         return _check_remote(ref, number, profile, out)
     assert ref.path is not None
-    key = ref.path.resolve()
+    try:
+        key = ref.path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+        key = ref.path
     if key not in cache:
         try:
             cache[key] = inspect(ref.path, settings=settings)

@@ -110,11 +110,20 @@ def _pairs(pairs: list[tuple[str, Any]]) -> _Pairs:
     return _Pairs(pairs)
 
 
-def _as_dict(obj: Any, where: str) -> dict[str, Any]:
+def _as_pairs(obj: Any, where: str) -> _Pairs:
+    """A JSON object's pairs; a dict (from a library caller) is taken as one, at any depth."""
+    if isinstance(obj, dict):
+        if not all(isinstance(key, str) for key in obj):
+            raise InvalidMessage(f"{where}: keys must be text")
+        return _Pairs(obj.items())
     if not isinstance(obj, _Pairs):
         raise InvalidMessage(f"{where}: expected a JSON object")
+    return obj
+
+
+def _as_dict(obj: Any, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, value in obj:
+    for key, value in _as_pairs(obj, where):
         if key in out:
             raise InvalidMessage(f"{where}: key {key!r} appears twice")
         out[key] = value
@@ -122,8 +131,6 @@ def _as_dict(obj: Any, where: str) -> dict[str, Any]:
 
 
 def message_from_dict(data: Any, *, base_dir: Path | None = None, where: str = "message") -> Message:
-    if isinstance(data, dict):
-        data = _Pairs(data.items())
     top = _as_dict(data, where)
     unknown = set(top) - MESSAGE_KEYS
     if unknown:
@@ -161,12 +168,12 @@ def _text(obj: dict[str, Any], key: str, where: str) -> str | None:
 
 
 def _slide(raw: Any, base: Path, where: str) -> Slide:
-    if not isinstance(raw, _Pairs):
+    if not isinstance(raw, (_Pairs, dict)):
         raise InvalidMessage(f"{where}: a slide must be a JSON object")
     media: list[MediaRef] = []
     text = None
     duration = None
-    for key, value in raw:
+    for key, value in _as_pairs(raw, where):
         if key in MEDIA_KINDS:
             media.append(_media(key, value, base, f"{where}: {key}"))
         elif key == SLIDE_TEXT_KEY:
@@ -193,8 +200,8 @@ def _media(kind: str, value: Any, base: Path, where: str) -> MediaRef:
     if ("path" in spec) == ("url" in spec):
         raise InvalidMessage(f"{where}: give exactly one of path or url")
     if "path" in spec:
-        if not isinstance(spec["path"], str) or not spec["path"]:
-            raise InvalidMessage(f"{where}: path must be text")
+        if not isinstance(spec["path"], str) or not spec["path"] or "\0" in spec["path"]:
+            raise InvalidMessage(f"{where}: path must be text (with no NUL character)")
         return MediaRef(kind, path=Path(os.path.normpath(base / spec["path"])))
     url = spec["url"]
     if not isinstance(url, str) or not _is_url(url):

@@ -171,6 +171,7 @@ def test_recipient_limits(write_message):
         ('{"recipients": 5}', "recipients must be"),
         ('{"subject": 5}', "subject must be text"),
         ('{"subject": "a", "subject": "b"}', "appears twice"),
+        ('{"slides": [{"image": "a\\u0000.jpg"}]}', "no NUL character"),
     ],
 )
 def test_malformed_messages_are_coded_errors(raw, says):
@@ -184,3 +185,18 @@ def test_message_dict_and_report_json_shape():
     out = report.to_dict()
     assert {"ok", "estimated_bytes", "problems"} <= set(out)
     assert out["problems"][0].keys() >= {"code", "provider_code", "slide", "message"}
+
+
+def test_a_path_that_loops_or_is_too_long_is_a_problem_in_the_report_not_a_crash(tmp_path):
+    (tmp_path / "loop.jpg").symlink_to(tmp_path / "loop.jpg")
+    message = {"recipients": ["+15550101"], "slides": [{"image": str(tmp_path / "loop.jpg")},
+                                                       {"image": str(tmp_path / ("x" * 5000 + ".jpg"))}]}
+    report = check(message, "sinch-xml")
+    assert {(c, slide) for c, _, slide in codes(report)} >= {("media.unreadable", 1), ("media.unreadable", 2)}
+
+
+def test_a_message_given_as_a_python_dict_is_checked_like_its_json():
+    path = MESSAGES / "five-problems-sinch.json"
+    message = json.loads(path.read_text().replace("../media/", f"{MEDIA}/"))
+    message["slides"][0]["image"] = {"path": message["slides"][0]["image"]}  # the long form, too
+    assert codes(check(message, "sinch-xml")) == codes(check(path, "sinch-xml"))

@@ -5,7 +5,7 @@ import zlib
 import pytest
 
 from mediaprep import Settings, inspect
-from mediaprep.errors import EmptyInput, NotAFile, SourceNotFound
+from mediaprep.errors import EmptyInput, NotAFile, SourceNotFound, UnreadableInput
 from mediaprep.tools import find_ffprobe
 
 from .conftest import BROKEN, MEDIA
@@ -142,6 +142,13 @@ def test_missing_path_directory_and_empty_file_raise_coded_errors(tmp_path):
         inspect(BROKEN / "empty.jpg")
     with pytest.raises(EmptyInput):
         inspect(b"")
+
+
+def test_a_path_the_system_cannot_even_look_at_is_unreadable_input(tmp_path):
+    # A message can name any path: one too long for the file system must not escape as an OSError.
+    with pytest.raises(UnreadableInput) as e:
+        inspect(tmp_path / ("x" * 5000 + ".jpg"))
+    assert e.value.code == "input.unreadable"
 
 
 @pytest.mark.parametrize(

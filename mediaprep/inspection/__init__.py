@@ -71,14 +71,15 @@ def read_source(source: Source, settings: Settings) -> tuple[bytes, Path | None]
         path = None
     else:
         path = Path(os.fspath(source))
-        if not path.exists():
-            raise SourceNotFound(f"{path}: no such file")
-        if not path.is_file():
-            raise NotAFile(f"{path}: is a directory or a device, not a file")
-        size = path.stat().st_size
-        if size > settings.max_input_bytes:
-            raise InputTooLarge(f"{path}: {size} bytes is over the {settings.max_input_bytes} byte input limit")
+        # Looking at the path can fail too (a name too long, a directory without search permission).
         try:
+            if not path.exists():
+                raise SourceNotFound(f"{path}: no such file")
+            if not path.is_file():
+                raise NotAFile(f"{path}: is a directory or a device, not a file")
+            size = path.stat().st_size
+            if size > settings.max_input_bytes:
+                raise InputTooLarge(f"{path}: {size} bytes is over the {settings.max_input_bytes} byte input limit")
             data = path.read_bytes()
         except OSError as exc:
             raise UnreadableInput(f"{path}: cannot be read ({exc.strerror})") from None
