@@ -138,6 +138,16 @@ def test_a_stream_that_cannot_be_decoded_is_corrupt_input_and_writes_nothing(cli
         convert(BROKEN / "truncated.mp4", budget=40000)
 
 
+@pytest.mark.parametrize("fmt, profile", [("mp4", None), ("3gp", None), ("3gp", "legacy-30k")])  # legacy: H.263
+def test_a_clip_whose_sound_cannot_be_decoded_is_corrupt_input_never_a_silent_clip(tmp_path, fmt, profile):
+    # The picture is whole; every audio packet is noise (ffmpeg's noise filter, packets copied).
+    clip = make(tmp_path, "noisy-sound.mp4", "-i", str(MEDIA / "clip.mp4"), "-c", "copy", "-bsf:a", "noise=1",
+                "-movflags", "+faststart")
+    with pytest.raises(CorruptInput) as e:
+        convert(clip, budget=300000 if profile is None else None, format=fmt, profile=profile)
+    assert "audio stream is damaged" in e.value.message
+
+
 def test_an_ffmpeg_that_stops_making_progress_is_stopped_long_before_the_deadline(tmp_path):
     import ffmpeg
 

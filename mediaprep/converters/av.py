@@ -174,6 +174,8 @@ def convert_video(
             if h263:
                 # H.263 runs one pass: its two-pass rate control aborts on low bitrates ("bitrate too low").
                 done = _encode_h263(job, frame, out, v_kbps, a_kbps, use_amr)
+                if facts.has_audio:
+                    _check_sound(out, "video/3gpp", settings)
             else:
                 if analysed != (width, height, fps):
                     # x264's second pass needs statistics of the same frames: a new size or rate, a new
@@ -183,6 +185,7 @@ def convert_video(
                     encodes += 1
                     analysed = (width, height, fps)
                     if first_audio is not None:
+                        _check_sound(first_audio, "audio/amr" if use_amr else "audio/mp4", settings)
                         layout.audio_bytes = first_audio.stat().st_size
                         v_kbps = layout.video_kbps(fps)
                     if not resized and (_mean_qp(passlog) or 0) > STARVED_QP.get(fmt, math.inf):
@@ -293,6 +296,16 @@ def _check_decoded_seconds(done: dict[str, str], duration: float) -> None:
     reached = int(done.get("out_time_us") or 0) / 1e6 if (done.get("out_time_us") or "").isdigit() else 0.0
     if reached < duration * DECODED_SHARE:
         raise CorruptInput(f"the audio stream is damaged: only {reached:.1f} of {duration:.1f} s decoded")
+
+
+def _check_sound(path: Path, mime: str, settings: Settings) -> None:
+    # When none of the sound decodes, ffmpeg still succeeds: the file has no audio track at all.
+    try:
+        facts = media_facts(b"", mime, path, settings)
+    except CorruptInput:
+        facts = None
+    if facts is None or not facts.has_audio or not facts.duration:
+        raise CorruptInput("the audio stream is damaged: none of it could be decoded")
 
 
 def _duration(facts: MediaFacts, max_duration: float | None) -> float:
