@@ -80,7 +80,8 @@ class BlockSSIM:
     OFFSETS = (0,)
 
     def __init__(self, reference: np.ndarray, block: int = 8) -> None:
-        self.block = block
+        # A banner thinner than a block at display size (over 135:1) gets blocks as thin as itself.
+        self.block = max(1, min(block, *reference.shape))
         self.grids = [self._grid(reference, off) for off in self.OFFSETS]
         self.ref_stats = [(self._means(g), self._means(g * g)) for g in self.grids]
 

@@ -35,3 +35,14 @@ def test_the_block_metric_is_exact_in_float32():
     wide = BlockSSIM(luma(source, ref_size)).score(luma(candidate, ref_size))
     narrow = BlockSSIM(luma(source, ref_size, dtype=np.float32)).score(luma(candidate, ref_size, dtype=np.float32))
     assert wide == narrow
+
+
+def test_a_banner_thinner_than_a_block_still_gets_a_score():
+    # 9 x 7000 px shown 1080 px long is 1 px wide: the metric must still rank, not return NaN.
+    rng = np.random.default_rng(1)
+    reference = rng.integers(0, 256, (1080, 1)).astype(np.float32)
+    close = np.clip(reference + rng.normal(0, 4, reference.shape), 0, 255).round().astype(np.float32)
+    far = np.clip(reference + rng.normal(0, 40, reference.shape), 0, 255).round().astype(np.float32)
+    metric = BlockSSIM(reference)
+    assert metric.score(reference) == 1.0
+    assert 0 < metric.score(far) < metric.score(close) < 1
