@@ -135,6 +135,14 @@ class MediaHost:
                             self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
                         self.wfile.write(b"0\r\n\r\n")
                     return
+                if mode == "drip":  # a byte at a time, each well inside any per-read timeout
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    for i in range(len(data) if body else 0):
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(0.2)
+                    return
                 if mode == "normal":
                     self.send_header("Content-Length", str(len(data)))
                 elif mode.startswith("length="):

@@ -1,10 +1,13 @@
 import json
 import os
+import time
 
 import pytest
 
 from mediaprep import Settings, inspect
-from mediaprep.errors import NoSuchBucket, StorageDenied, StorageTimeout, StorageUnavailable, UrlRefused
+from mediaprep.errors import (
+    NoSuchBucket, StorageDenied, StorageTimeout, StorageUnavailable, UrlRefused, UrlUnreachable,
+)
 from mediaprep.storage import content_key, open_store
 from mediaprep.storage.local import LocalStore
 from mediaprep.storage.verify import verify_url
@@ -174,6 +177,7 @@ def host():
         "/lying.jpg": (200, {"Content-Type": "image/png"}, jpeg, "normal"),
         "/short.jpg": (200, {"Content-Type": "image/jpeg"}, jpeg[:1000], f"length={len(jpeg)}"),
         "/moved.jpg": (302, {"Location": "/good.jpg"}, b"", "normal"),
+        "/drip.jpg": (200, {"Content-Type": "image/jpeg"}, jpeg, "drip"),
     })
     yield h
     h.close()
@@ -209,6 +213,14 @@ def test_fetch_check_applies_a_profile(host):
     assert verify_url(host.url("/good.jpg"), profile="clicksend", settings=LOOPBACK_OK).ok
     legacy = verify_url(host.url("/good.jpg"), profile="legacy-30k", settings=LOOPBACK_OK)
     assert [p.code for p in legacy.problems] == ["url.too_big"] and "30000" in legacy.problems[0].message
+
+
+def test_a_server_that_drips_its_answer_is_cut_off_at_the_timeout(host):
+    # A byte every 0.2 s never trips a per-read timeout; the whole fetch has one deadline.
+    start = time.monotonic()
+    with pytest.raises(UrlUnreachable) as e:
+        verify_url(host.url("/drip.jpg"), settings=LOOPBACK_OK.with_(url_timeout=1))
+    assert time.monotonic() - start < 4 and "within 1 s" in e.value.message
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9/x.jpg", "http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/a.jpg", "ftp://example.com/a.jpg"])

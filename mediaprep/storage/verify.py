@@ -18,6 +18,7 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -166,6 +167,10 @@ class _PinnedHTTP(http.client.HTTPConnection):
 def _request(method, scheme, host, address, port, path, settings, cap) -> tuple[int, dict[str, str], bytes, bool]:
     cls = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
     conn = cls(address, host, port, settings.url_timeout)
+    # A server that drips bytes never trips a per-read timeout: the whole request gets one deadline,
+    # after which its socket is shut, which ends any read blocked on it.
+    deadline = _Deadline(conn, settings.url_timeout)
+    late = UrlUnreachable(f"{method} {host}: no complete answer within {settings.url_timeout:g} s")
     try:
         conn.request(method, path, headers={"User-Agent": "mediaprep-verify-url", "Accept": "*/*"})
         resp = conn.getresponse()
@@ -174,10 +179,35 @@ def _request(method, scheme, host, address, port, path, settings, cap) -> tuple[
             body = b"" if method == "HEAD" else resp.read(cap + 1)
         except http.client.IncompleteRead as short:
             body = short.partial  # fewer bytes than Content-Length promised: reported as a mismatch
+        if deadline.passed:
+            raise late
         return resp.status, headers, body[:cap], len(body) > cap
     except (TimeoutError, socket.timeout) as exc:
         raise UrlUnreachable(f"{method} {host}: no answer within {settings.url_timeout:g} s ({exc})") from None
     except (OSError, http.client.HTTPException) as exc:
+        if deadline.passed:
+            raise late from None
         raise UrlUnreachable(f"{method} {host}: {type(exc).__name__}: {exc}") from None
     finally:
+        deadline.cancel()
         conn.close()
+
+
+class _Deadline:
+    def __init__(self, conn: http.client.HTTPConnection, seconds: float) -> None:
+        self.conn = conn
+        self.passed = False
+        self.timer = threading.Timer(seconds, self._cut)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _cut(self) -> None:
+        self.passed = True
+        try:
+            if self.conn.sock is not None:
+                self.conn.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+
+    def cancel(self) -> None:
+        self.timer.cancel()
