@@ -88,6 +88,25 @@ def test_a_photo_link_is_dropped():
     assert b"169.254" not in result.data and any("link" in n for n in result.notes)
 
 
+def test_a_card_that_repeats_its_name_keeps_the_first_once():
+    # vCard 3.0 allows one N; vobject refuses to write a card with two.
+    card = b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ada Okafor\r\nN:Okafor;Ada;;;\r\nN:Other;Name;;;\r\nEND:VCARD\r\n"
+    result = convert(card * 3)
+    lines = lines_of(result.data)
+    assert lines.count(b"N:Okafor;Ada;;;") == 3 and b"N:Other;Name;;;" not in lines
+    assert [n for n in result.notes if "N appeared 2 times" in n] == ["N appeared 2 times; the first is kept"]
+    assert inspect(result.data).ok
+
+
+def test_a_card_with_a_hundred_thousand_lines_is_refused_fast():
+    card = ("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\n" + "TEL:+15550100\r\n" * 100_000 + "END:VCARD\r\n").encode()
+    start = time.monotonic()
+    with pytest.raises(InputTooLarge):
+        convert(card)
+    assert inspect(card).error.code == "input.too_large"
+    assert time.monotonic() - start < 2  # parsing it took ~6 s each time
+
+
 def test_html_named_vcf_is_refused():
     assert inspect(BROKEN / "not-a-card.vcf").error.code == "input.unsupported"
     with pytest.raises(UnsupportedType):

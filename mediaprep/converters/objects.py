@@ -33,6 +33,7 @@ def normalise_vcard(data: bytes, budget: int, settings: Settings) -> tuple[bytes
     for card in cards:
         _ensure_fn(card, notes)
         _set_version(card)
+        _drop_repeats(card, notes)
         photo = _take_photo(card, notes)
         if photo is not None:
             photos.append((card, photo))
@@ -53,7 +54,7 @@ def normalise_vcard(data: bytes, budget: int, settings: Settings) -> tuple[bytes
             f"the vCard is {len(text)} bytes without its photo, over the {budget} byte budget",
             provider_code="E335",
         )
-    return text, notes
+    return text, list(dict.fromkeys(notes))  # many like cards: each note once
 
 
 def _ensure_fn(card: Any, notes: list[str]) -> None:
@@ -71,6 +72,17 @@ def _ensure_fn(card: Any, notes: list[str]) -> None:
     card.contents.pop("fn", None)
     card.add("fn").value = full or "Contact"
     notes.append(f"FN built from {'N' if name else 'ORG'}: {full!r}")
+
+
+def _drop_repeats(card: Any, notes: list[str]) -> None:
+    # vCard 3.0 allows one N and one PRODID: a card that repeats one keeps the first (phones do too).
+    from vobject.vcard import VCard3_0
+
+    for name, (_, most, _) in VCard3_0.knownChildren.items():
+        lines = card.contents.get(name.lower(), [])
+        if most == 1 and len(lines) > 1:
+            notes.append(f"{name} appeared {len(lines)} times; the first is kept")
+            del lines[1:]
 
 
 def _set_version(card: Any) -> None:
@@ -114,7 +126,10 @@ def _fit_photo(photo: bytes, room: int, settings: Settings, notes: list[str]) ->
 
 def _serialise(cards: list[Any]) -> bytes:
     # vobject writes CRLF line ends and folds long lines at 75 octets.
-    return "".join(card.serialize() for card in cards).encode("utf-8")
+    try:
+        return "".join(card.serialize() for card in cards).encode("utf-8")
+    except Exception as exc:  # vobject checks the card again as it writes; its errors vary
+        raise CorruptInput(f"the vCard breaks the vCard 3.0 rules: {exc}") from None
 
 
 def normalise_calendar(data: bytes, budget: int) -> tuple[bytes, list[str]]:

@@ -16,6 +16,10 @@ from ..errors import CorruptInput, InputTooLarge
 from ..settings import Settings
 
 MAX_PDF_OBJECTS = 200_000
+# A contact message holds a card or a few; an address book export, hundreds of ~10 lines each.
+# vobject spends ~60 us on each property (a line that is not a fold's continuation): past this
+# many, a file is a dump or an attack and would hold a worker for minutes.
+MAX_VCARD_PROPERTIES = 20_000
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,9 @@ def parse_vcards(data: bytes) -> list[Any]:
     import vobject
 
     text = decode_text(data, "vCard")
+    properties = sum(1 for line in text.splitlines() if line and line[0] not in " \t")
+    if properties > MAX_VCARD_PROPERTIES:
+        raise InputTooLarge(f"the vCard has {properties} lines, over the {MAX_VCARD_PROPERTIES} a contact file may have")
     try:
         found = list(vobject.readComponents(text, validate=False))
     except Exception as exc:  # vobject raises a wide variety of parse errors
