@@ -32,7 +32,17 @@ def test_a_damaged_image_is_e341(write_message):
     assert codes(check(path, "sinch-xml")) == [("image.corrupt", "E341", 1)]
 
 
-def test_the_good_example_passes_both_sinch_apis():
+def test_an_animation_with_a_damaged_later_frame_is_e341(write_message, tmp_path):
+    from .test_convert_image import looping_gif
+
+    damaged = bytearray(looping_gif())
+    damaged[-1000:-990] = b"\xff" * 10  # the last frame's picture data; the first frame is whole
+    (tmp_path / "party.gif").write_bytes(damaged)
+    path = write_message({"recipients": ["+1"], "subject": "s", "slides": [{"image": "party.gif"}]})
+    assert codes(check(path, "sinch-xml")) == [("image.corrupt", "E341", 1)]
+
+
+
     for profile in ("sinch", "sinch-xml"):
         report = check(MESSAGES / "ok-sinch.json", profile)
         assert report.ok and report.problems == (), report.problems

@@ -77,7 +77,7 @@ def image_facts(data: bytes, mime: str, settings: Settings) -> ImageFacts:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                return _facts(im, mime)
+                return _facts(im, mime, settings.max_frames)
         except Image.DecompressionBombWarning as exc:
             raise DecompressionBomb(f"image is too large to decode safely: {exc}") from None
         # Pillow's decoders fail on hostile data with many exception types (struct.error,
@@ -86,7 +86,7 @@ def image_facts(data: bytes, mime: str, settings: Settings) -> ImageFacts:
             raise CorruptInput(f"image data is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
 
 
-def _facts(im: Image.Image, mime: str) -> ImageFacts:
+def _facts(im: Image.Image, mime: str, max_frames: int) -> ImageFacts:
     frames = int(getattr(im, "n_frames", 1) or 1)
     im.seek(0)
     orientation = int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
@@ -96,4 +96,10 @@ def _facts(im: Image.Image, mime: str) -> ImageFacts:
     if mime == "image/jpeg":
         im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
     im.load()
+    if mime in ("image/gif", "image/webp"):
+        # An animation is shown whole: a damaged later frame is as broken as a damaged first one.
+        # Past max_frames the converter keeps only the first frame, so only that many are checked.
+        for i in range(1, min(frames, max_frames)):
+            im.seek(i)
+            im.load()
     return facts
