@@ -225,7 +225,7 @@ def _show_progress(block: dict[str, str]) -> None:
 
 
 def _output_path(source: Path, output_arg: str, extension: str) -> Path:
-    if output_arg.endswith(("/", os.sep)) or Path(output_arg).is_dir():
+    if output_arg.endswith(("/", os.sep)) or _is_dir(Path(output_arg)):
         # photo.webp -> photo-webp.jpg, so photo.webp and photo.tiff do not overwrite each other.
         old = source.suffix.lower().lstrip(".")
         same = not old or old in _EXTENSIONS_FOR.get(extension, {extension})
@@ -240,6 +240,13 @@ def _output_path(source: Path, output_arg: str, extension: str) -> Path:
 
 
 _EXTENSIONS_FOR = {"jpg": {"jpg", "jpeg"}, "tiff": {"tif", "tiff"}}
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long: the write that follows says so, with a code
+        return False
 
 
 # ---------------------------------------------------------------- storage

@@ -34,13 +34,14 @@ person can act on::
     ├── UrlError
     │   ├── UrlRefused                  url.refused         400  (private address, bad scheme)
     │   └── UrlUnreachable              url.unreachable     502
+    ├── OutputUnwritable                output.unwritable   500  (no permission, disk full, name too long)
     └── ToolError
         ├── ToolMissing                 tool.missing        500
         ├── ToolTimeout                 tool.timeout        504
         └── ToolFailed                  tool.failed         500
 
-The CLI maps any MediaprepError to exit code 2 and prints ``code`` and
-``message``; it never shows a traceback for one.
+The CLI prints ``code`` and ``message`` for any MediaprepError, never a traceback, and exits
+with 1 for a ConvertError or StorageError (a problem found), else 2.
 """
 
 from __future__ import annotations
@@ -206,6 +207,13 @@ class UrlUnreachable(UrlError):
     http_status = 502
 
 
+class OutputUnwritable(MediaprepError):
+    """The result could not be written where it was asked to go."""
+
+    code = "output.unwritable"
+    http_status = 500
+
+
 class ToolError(MediaprepError):
     code = "tool.error"
     http_status = 500
@@ -241,6 +249,7 @@ __all__ = [
     "NotAFile",
     "ProfileError",
     "NoSuchBucket",
+    "OutputUnwritable",
     "SourceNotFound",
     "StorageDenied",
     "StorageError",

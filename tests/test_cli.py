@@ -121,6 +121,15 @@ def test_convert_names_the_output_after_its_content(cli, tmp_path):
     assert "passed through" in r.stdout
 
 
+@pytest.mark.parametrize("dest", ["y" * 300 + ".jpg", "a-file/out.jpg"], ids=["name-too-long", "under-a-file"])
+def test_convert_to_a_path_that_cannot_be_written_is_a_coded_error(cli, tmp_path, dest):
+    (tmp_path / "a-file").write_text("not a directory")
+    r = cli("convert", str(MEDIA / "photo.jpg"), "-o", str(tmp_path / dest), "--budget", "30000", "--json")
+    assert r.code == 2 and r.json()["error"]["code"] == "output.unwritable"
+    assert "Traceback" not in r.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["a-file"]
+
+
 def test_convert_that_cannot_fit_leaves_nothing_behind(cli, tmp_path):
     dest = tmp_path / "out.jpg"
     r = cli("convert", str(MEDIA / "photo.jpg"), "-o", str(dest), "--budget", "300")

@@ -6,7 +6,7 @@ import pytest
 
 from mediaprep import Settings, inspect
 from mediaprep.errors import (
-    NoSuchBucket, StorageDenied, StorageTimeout, StorageUnavailable, UrlRefused, UrlUnreachable,
+    NoSuchBucket, StorageDenied, StorageFailed, StorageTimeout, StorageUnavailable, UrlRefused, UrlUnreachable,
 )
 from mediaprep.storage import content_key, open_store
 from mediaprep.storage.local import LocalStore
@@ -151,6 +151,12 @@ def test_access_denied_and_missing_bucket_are_coded(s3_server, proxy):
     proxy.faults.clear()
     with pytest.raises(NoSuchBucket):
         open_store(s3_settings(s3_server, s3_bucket="no-such-bucket")).put(b"x" * 10, "text/plain")
+
+
+def test_a_local_store_that_cannot_be_written_is_a_storage_failure(tmp_path):
+    (tmp_path / "a-file").write_text("not a directory")
+    with pytest.raises(StorageFailed):
+        LocalStore(tmp_path / "a-file", "http://127.0.0.1:8080/media").put(b"\xff\xd8data", "image/jpeg")
 
 
 def test_local_store_writes_once_and_builds_urls(tmp_path):

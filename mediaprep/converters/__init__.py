@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import NotAllowed, UnsupportedType, UsageError
+from ..errors import NotAllowed, OutputUnwritable, UnsupportedType, UsageError
 from ..inspection import Source, read_source
 from ..inspection.sniff import EXTENSION_BY_MIME, MIMES_BY_EXTENSION, extension_of, kind_of, sniff_mime
 from ..profiles import ImageTarget, Profile, load_profile
@@ -192,8 +192,11 @@ _UMASK = _read_umask()  # read once: os.umask can only be read by setting it
 
 def write_atomically(data: bytes, dest: Path) -> None:
     """Write all of ``data`` to ``dest`` or nothing: a reader never sees half a file."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except OSError as exc:
+        raise OutputUnwritable(f"{dest}: cannot be written ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -202,8 +205,10 @@ def write_atomically(data: bytes, dest: Path) -> None:
         # mkstemp makes the file private; a prepared asset is meant to be served.
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a full disk, or a destination that is a directory
+            raise OutputUnwritable(f"{dest}: cannot be written ({exc.strerror})") from None
         raise
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..converters import write_atomically
+from ..errors import OutputUnwritable, StorageFailed
 from . import Stored, content_key
 
 
@@ -18,7 +19,10 @@ class LocalStore:
         key = content_key(data, mime, self.prefix)
         created = not self.exists(key)
         if created:
-            write_atomically(data, self.root / key)
+            try:
+                write_atomically(data, self.root / key)
+            except OutputUnwritable as exc:
+                raise StorageFailed(exc.message) from None
         return Stored(key=key, url=self.url(key), bytes=len(data), mime=mime, created=created)
 
     def exists(self, key: str) -> bool:
