@@ -83,11 +83,11 @@ class Message:
 
 def load_message(path: str | Path) -> Message:
     path = Path(path)
-    if not path.is_file():
-        raise SourceNotFound(f"{path}: no such message file")
     try:
+        if not path.is_file():
+            raise SourceNotFound(f"{path}: no such message file")
         raw = path.read_bytes()
-    except OSError as exc:
+    except OSError as exc:  # a name too long is an OSError even for is_file()
         raise UnreadableInput(f"{path}: cannot be read ({exc.strerror})") from None
     return parse_message(raw, base_dir=path.parent, where=str(path))
 

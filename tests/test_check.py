@@ -210,3 +210,10 @@ def test_a_message_given_as_a_python_dict_is_checked_like_its_json():
     message = json.loads(path.read_text().replace("../media/", f"{MEDIA}/"))
     message["slides"][0]["image"] = {"path": message["slides"][0]["image"]}  # the long form, too
     assert codes(check(message, "sinch-xml")) == codes(check(path, "sinch-xml"))
+
+
+def test_a_message_file_name_too_long_for_the_file_system_is_unreadable_input(tmp_path):
+    from mediaprep.errors import UnreadableInput
+
+    with pytest.raises(UnreadableInput):
+        check(tmp_path / ("m" * 300 + ".json"), "sinch")

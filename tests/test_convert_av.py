@@ -87,6 +87,13 @@ def test_wrong_format_for_the_kind_is_a_usage_error():
         convert(MEDIA / "speech.mp3", budget=9000, format="mp4")
 
 
+@pytest.mark.parametrize("seconds", [-1, 0, float("nan"), float("inf")])
+def test_a_max_duration_that_is_not_a_positive_time_is_a_usage_error(seconds):
+    # -1 used to trim the clip to 0.1 s and spend the whole budget on it.
+    with pytest.raises(UsageError):
+        convert(MEDIA / "clip.mp4", budget=300000, max_duration=seconds)
+
+
 def test_bad_media_gives_coded_errors():
     with pytest.raises(CorruptInput):
         convert(BROKEN / "truncated.mp4", budget=40000)

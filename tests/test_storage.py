@@ -229,7 +229,8 @@ def test_a_server_that_drips_its_answer_is_cut_off_at_the_timeout(host):
     assert time.monotonic() - start < 4 and "within 1 s" in e.value.message
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x.jpg", "http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/a.jpg", "ftp://example.com/a.jpg"])
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x.jpg", "http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/a.jpg",
+                                 "ftp://example.com/a.jpg", "http://[::1/x.jpg", "http://example.com:99999/x.jpg"])
 def test_urls_inside_the_network_are_refused_before_connecting(url):
     with pytest.raises(UrlRefused):
         verify_url(url, settings=Settings(url_timeout=1))

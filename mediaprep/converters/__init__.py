@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -82,6 +83,8 @@ def convert(
     within the profile's floors fits, never returning an oversized result.
     """
     settings = settings or Settings.from_env()
+    if max_duration is not None and not (math.isfinite(max_duration) and max_duration > 0):
+        raise UsageError(f"max_duration must be a positive number of seconds, not {max_duration}")
     resolved = load_profile(profile, settings) if profile is not None else None
     data, path = read_source(source, settings)
     mime = sniff_mime(data)

@@ -65,10 +65,13 @@ def verify_url(
 ) -> UrlReport:
     """Fetch ``url`` as a provider would; ``profile`` adds its size limit and type rules for the content."""
     settings = settings or Settings.from_env()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:  # an unclosed [IPv6] bracket, a port out of range
+        raise UrlRefused(f"{url!r} is not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UrlRefused(f"{url!r} is not an http(s) URL")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     address = _checked_address(parts.hostname, port, settings.allow_private_urls)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     cap = max_bytes if max_bytes is not None else settings.max_input_bytes
