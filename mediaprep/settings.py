@@ -7,6 +7,7 @@ Nothing here is module-level mutable state: callers pass a Settings along.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -62,9 +63,14 @@ class Settings:
         if self.probe not in ("auto", "ffprobe", "ffmpeg"):
             raise UsageError(f"probe must be auto, ffprobe or ffmpeg, not {self.probe!r}")
         for name in ("max_input_bytes", "max_image_pixels", "max_frames", "max_object_bytes", "max_calendar_bytes",
-                     "max_video_pixels", "tool_timeout", "encode_timeout", "stall_timeout"):
-            if getattr(self, name) <= 0:
-                raise UsageError(f"{name} must be positive")
+                     "max_video_pixels", "tool_timeout", "encode_timeout", "stall_timeout", "s3_timeout",
+                     "url_timeout", "s3_max_attempts"):
+            value = getattr(self, name)
+            # NaN compares false with everything: a NaN timeout would never run out.
+            if not (value > 0 and math.isfinite(value)):
+                raise UsageError(f"{name} must be a positive, finite number, not {value}")
+        if self.s3_presign_seconds < 0:
+            raise UsageError("s3_presign_seconds must be 0 (off) or positive")
         if self.store not in ("local", "s3"):
             raise UsageError(f"store must be local or s3, not {self.store!r}")
         if self.s3_checksum not in ("when_required", "when_supported"):

@@ -138,3 +138,13 @@ def test_convert_that_cannot_fit_leaves_nothing_behind(cli, tmp_path):
     r = cli("convert", str(BROKEN / "truncated.jpg"), "-o", str(dest), "--budget", "30000", "--json")
     assert r.code == 2 and r.json()["error"]["provider_code"] == "E341"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, value", [("ENCODE_TIMEOUT", "nan"), ("TOOL_TIMEOUT", "inf"), ("URL_TIMEOUT", "-1"),
+                                         ("S3_MAX_ATTEMPTS", "0"), ("S3_PRESIGN_SECONDS", "-5")])
+def test_a_setting_that_would_switch_a_limit_off_is_a_usage_error(cli, tmp_path, name, value):
+    # A NaN timeout never runs out; an infinite one crashed the process runner.
+    r = cli("convert", str(MEDIA / "clip.mp4"), "-o", str(tmp_path / "out.mp4"), "--budget", "300000",
+            env={f"MEDIAPREP_{name}": value})
+    assert r.code == 2 and "usage.invalid" in r.stderr and name.lower() in r.stderr
+    assert list(tmp_path.iterdir()) == []
