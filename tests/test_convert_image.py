@@ -174,6 +174,18 @@ def test_a_wrong_guess_at_the_scan_optimisation_saving_still_fits(monkeypatch, g
         assert result.bytes <= budget and opened(result).info.get("progressive")
 
 
+@pytest.mark.parametrize("budget", [1.5, True, float("nan"), "30000", 0])
+def test_a_budget_that_is_not_a_positive_whole_number_is_a_usage_error(budget):
+    # NaN compared false with every size: the photo came back whole, over any real budget.
+    with pytest.raises(UsageError):
+        convert(MEDIA / "photo.jpg", budget=budget)
+
+
+def test_a_sound_or_video_format_for_a_picture_is_a_usage_error():
+    with pytest.raises(UsageError):
+        convert(MEDIA / "photo.jpg", budget=30000, format="mp3")
+
+
 def test_nothing_fits_gives_a_coded_error_never_an_oversized_file():
     with pytest.raises(CannotFit) as e:
         convert(MEDIA / "photo.jpg", budget=400)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -96,6 +97,8 @@ def convert(
         raise UnsupportedType(f"{path.name if path else 'input'} is named as {promised} but holds {mime}")
     if kind not in ("image", "audio", "video", "contact", "calendar", "pdf"):
         raise UnsupportedType(f"content is {mime}, which mediaprep does not convert")
+    if format is not None and kind not in ("audio", "video"):
+        raise UsageError(f"format chooses a sound or video container; this is {mime}, whose output the profile decides")
     if resolved is not None and resolved.verdict(kind, mime) == "reject":
         raise NotAllowed(f"{resolved.name} does not take {mime}")
     if kind == "image":
@@ -172,9 +175,17 @@ def _budget(budget: int | None, profile: Profile | None, kind: str, default: int
         limits = [default]
     if not limits:
         raise UsageError("give a byte budget, or a profile with a size limit for this kind")
-    if budget is not None and budget <= 0:
-        raise UsageError(f"the budget must be a positive number of bytes, not {budget}")
+    if budget is not None and (isinstance(budget, bool) or not _whole(budget) or budget <= 0):
+        raise UsageError(f"the budget must be a positive whole number of bytes, not {budget!r}")
     return min(limits)
+
+
+def _whole(value: object) -> bool:
+    try:
+        operator.index(value)  # int, and numpy's integers; not float, NaN or str
+    except TypeError:
+        return False
+    return True
 
 
 def _accepted_outputs(profile: Profile | None) -> frozenset[str]:
