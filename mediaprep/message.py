@@ -99,6 +99,8 @@ def parse_message(raw: bytes | str, *, base_dir: Path | None = None, where: str 
         data = json.loads(raw, object_pairs_hook=_pairs)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidMessage(f"{where}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidMessage(f"{where}: JSON nested too deeply to be a message") from None
     return message_from_dict(data, base_dir=base_dir, where=where)
 
 
@@ -131,6 +133,9 @@ def _as_dict(obj: Any, where: str) -> dict[str, Any]:
 
 
 def message_from_dict(data: Any, *, base_dir: Path | None = None, where: str = "message") -> Message:
+    bad = _lone_surrogate(data)
+    if bad is not None:
+        raise InvalidMessage(f"{where}: {bad!r} holds half of a UTF-16 surrogate pair, which is no character at all")
     top = _as_dict(data, where)
     unknown = set(top) - MESSAGE_KEYS
     if unknown:
@@ -158,6 +163,23 @@ def message_from_dict(data: Any, *, base_dir: Path | None = None, where: str = "
         disable_fallback_sms=disable,
         slides=tuple(_slide(s, base, f"{where}: slide {i}") for i, s in enumerate(slides_raw, 1)),
     )
+
+
+def _lone_surrogate(data: Any) -> str | None:
+    """The first text in ``data`` (at any depth) that cannot be UTF-8: JSON's "\\ud800" escapes allow it."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return item[:40]
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.items())
+    return None
 
 
 def _text(obj: dict[str, Any], key: str, where: str) -> str | None:

@@ -182,6 +182,8 @@ def test_recipient_limits(write_message):
         ('{"subject": 5}', "subject must be text"),
         ('{"subject": "a", "subject": "b"}', "appears twice"),
         ('{"slides": [{"image": "a\\u0000.jpg"}]}', "no NUL character"),
+        ('{"recipients": ["+1"], "text": "a\\ud800"}', "half of a UTF-16 surrogate pair"),
+        ("[" * 100_000, "nested too deeply"),
     ],
 )
 def test_malformed_messages_are_coded_errors(raw, says):
