@@ -37,7 +37,8 @@ FILES = {
 }
 PROFILES = [None, "clicksend", "sinch", "legacy-30k"]
 ODD_VALUES = [None, True, 0, -1, 1e308, "", "x" * 5000, "../media/photo.jpg", "/etc/passwd", "-rf",
-              "http://127.0.0.1:1/x.jpg", "a\u0000b", [], {}, [1, 2], "\U0001f600" * 100, "../broken/truncated.jpg"]
+              "http://127.0.0.1:1/x.jpg", "a\u0000b", "a\ud800", [], {}, [1, 2], "\U0001f600" * 100,
+              "../broken/truncated.jpg"]
 OUT = ROOT / "out" / "fuzz"
 
 
