@@ -142,15 +142,24 @@ def test_jpegs_are_progressive_except_for_profiles_that_want_baseline(name):
     assert modern.quality >= legacy.quality
 
 
-@pytest.mark.parametrize("budget", [12000, 30000])
-def test_the_last_quality_step_is_filled_in_quarters(budget):
+def tiled_photo(times: int) -> Image.Image:
+    # A real photograph's detail at several megapixels without upscaling it: the fixture tiled.
+    photo = Image.open(MEDIA / "photo.jpg").convert("RGB")
+    tiled = Image.new("RGB", (photo.width * times, photo.height * times))
+    for i in range(times * times):
+        tiled.paste(photo, ((i % times) * photo.width, (i // times) * photo.height))
+    return tiled
+
+
+@pytest.mark.parametrize(("tiles", "budget"), [(1, 12000), (1, 30000), (3, 300000)])
+def test_the_last_quality_step_is_filled_in_quarters(tiles, budget):
     # Whole quality steps leave up to ~3 % of a small budget unused; the fill takes quarter steps,
     # so a quarter step more than the result's quality would not fit.
     from mediaprep.converters.jpeg import fit_jpeg, qtables
     from mediaprep.converters.picture import resize_long_side
     from mediaprep.profiles import ImageTarget
 
-    source = Image.open(MEDIA / "photo.jpg").convert("RGB")
+    source = tiled_photo(tiles)
     fit = fit_jpeg(source, budget, ImageTarget(progressive=False))
     assert len(fit.data) <= budget and fit.quality < 95
     shown = resize_long_side(source, max(fit.width, fit.height))
@@ -160,6 +169,30 @@ def test_the_last_quality_step_is_filled_in_quarters(budget):
     buf = io.BytesIO()
     shown.save(buf, "JPEG", qtables=qtables(fit.quality + 0.25), subsampling=2, optimize=True)
     assert len(buf.getvalue()) > budget
+
+
+@pytest.mark.parametrize(
+    ("tiles", "budget"),
+    [
+        (1, 30000),  # small: mozjpeg's scans
+        (3, 450000),  # over a megapixel and dense: Pillow's standard progressive scans
+        (3, 150000),  # over a megapixel at low quality, where Pillow's scans save too little: mozjpeg's
+    ],
+)
+def test_progressive_scans_free_bytes_that_buy_quality(tiles, budget):
+    from mediaprep.converters.jpeg import PROGRESSIVE_PIXELS, fit_jpeg
+    from mediaprep.profiles import ImageTarget
+
+    source = tiled_photo(tiles)
+    modern = fit_jpeg(source, budget, ImageTarget(progressive=True))
+    legacy = fit_jpeg(source, budget, ImageTarget(progressive=False))
+    assert len(modern.data) <= budget and len(legacy.data) <= budget
+    assert Image.open(io.BytesIO(modern.data)).info.get("progressive")
+    assert not Image.open(io.BytesIO(legacy.data)).info.get("progressive")
+    assert (modern.width, modern.height) == (legacy.width, legacy.height)
+    assert modern.quality > legacy.quality
+    if tiles > 1:
+        assert modern.width * modern.height >= PROGRESSIVE_PIXELS
 
 
 @pytest.mark.parametrize("guess", [0.5, 1.0])
@@ -172,6 +205,8 @@ def test_a_wrong_guess_at_the_scan_optimisation_saving_still_fits(monkeypatch, g
     for budget in (12000, 30000):
         result = convert(MEDIA / "photo.jpg", profile="clicksend", budget=budget)
         assert result.bytes <= budget and opened(result).info.get("progressive")
+    fit = jpeg.fit_jpeg(tiled_photo(3), 450000, jpeg.ImageTarget())
+    assert len(fit.data) <= 450000 and Image.open(io.BytesIO(fit.data)).info.get("progressive")
 
 
 @pytest.mark.parametrize("budget", [1.5, True, float("nan"), "30000", 0])

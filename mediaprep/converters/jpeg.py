@@ -10,16 +10,19 @@ half a step from the best towards its better neighbour. The prediction comes
 from one probe encode: busy pictures win with more pixels at lower quality.
 
 Speed: the source is decoded once, at reduced size where the format allows (see
-picture.decode and useful_long_side); a size's quality is predicted from the
-last size's, so it costs two or three encodes. Pillow releases the GIL while it
-resizes, so one worker thread builds the metric's reference and resizes the
-sizes the search will visit next (same pixels, ~8 % less time on the benchmark
-photographs). Every encode has optimised Huffman tables: libjpeg's standard
-tables waste ~5 % at high quality and ~16 % at low quality, so a search on plain
-encodes misjudges which size can afford which quality. The chosen encode is made
-progressive by mozjpeg's lossless scan optimisation (same pixels, ~2-8 %
-smaller), and the room that frees buys further quality steps; legacy profiles
-keep the baseline encode. Either way the last step is filled in quarter
+picture.decode and useful_long_side). A size's quality is predicted from the
+last size's, and the bytes of an encode are close to a straight line in the
+log of libjpeg's quantiser scale ("fineness"), so a size costs two or three
+encodes. Pillow releases the GIL while it resizes, so one worker thread builds
+the metric's reference and resizes the sizes the search will visit next (same
+pixels, ~8 % less time on the benchmark photographs). Every encode has
+optimised Huffman tables: libjpeg's standard tables waste ~5 % at high quality
+and ~16 % at low quality, so a search on plain encodes misjudges which size can
+afford which quality. The chosen encode is made
+progressive (same pixels, ~2-8 % smaller: mozjpeg's lossless scan optimisation,
+or over a megapixel Pillow's standard scans where they do nearly as well for a
+third of the time), and the room that frees buys further quality steps; legacy
+profiles keep the baseline encode. Either way the last step is filled in quarter
 qualities, so the reported quality can be 66.75.
 
 Chroma is quantised 15 quality steps coarser than luma (as in cjpeg's
@@ -51,6 +54,17 @@ CHROMA_OFFSET = 15
 SUBSAMPLING = {2: "4:2:0", 0: "4:4:4"}
 # Bits per pixel of a photograph at the lowest useful quality; sizes needing fewer never win.
 MIN_USEFUL_BPP = 0.3
+# d log(bytes) / d fineness before two encodes of a size measure it: 0.4-1.0 on the benchmark
+# photographs at 700 and 1600 px over qualities 15-95, mostly 0.55-0.8. Against the quality number
+# the same slope varies fivefold, so a search stepping in quality needed one or two more encodes.
+FINENESS_SLOPE = 0.65
+# From this many pixels the progressive scans are Pillow's own (libjpeg-turbo's standard script,
+# 25 ms per MP) instead of mozjpeg's optimised ones (75 ms per MP), which are only 0.2-1 % smaller
+# where the standard script saves 2-5 %: at 250000 bytes on the benchmark that was 17 % of the time
+# for -0.0002 mean SSIM. Where it saves less (dense, low-quality encodes; on small pictures it can
+# even come out larger than the baseline), mozjpeg saves ~1.2 % more and runs instead.
+PROGRESSIVE_PIXELS = 1_000_000
+PROGRESSIVE_ENOUGH = 0.98  # Pillow's progressive encode is kept at most this share of the baseline
 
 # Luma: mozjpeg's table tuned for MS-SSIM on the Kodak image set (its -quant-table 2). With
 # libjpeg-turbo's encoder it gave +0.002 mean SSIM at 30 kB and +0.0003 at 250 kB on the benchmark
@@ -71,14 +85,33 @@ def _scaled(table: list[int], quality: float) -> list[int]:
     # libjpeg's quality scaling without its integer division, so it continues between whole
     # qualities and the last fill can take fractions of a step (a whole step is ~3 % of the bytes
     # at low quality).
-    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+    scale = _scale(quality)
     return [max(1, min(255, int((v * scale + 50) // 100))) for v in table]
+
+
+def _scale(quality: float) -> float:
+    return 5000 / quality if quality < 50 else 200 - 2 * quality
+
+
+def fineness(quality: float) -> float:
+    """Minus the log of libjpeg's quantiser scale: log(bytes) is close to linear in it."""
+    return -math.log(_scale(quality))
+
+
+def quality_at(value: float) -> float:
+    """The quality of a fineness (the inverse of ``fineness``)."""
+    scale = math.exp(-value)
+    return 5000 / scale if scale > 100 else (200 - scale) / 2
 
 
 def qtables(quality: float) -> list[list[int]]:
     # Coarser chroma, but never below quality 20 unless the luma is lower still.
     chroma = max(quality - CHROMA_OFFSET, min(quality, 20))
     return [_scaled(_LUMA, quality), _scaled(_CHROMA, chroma)]
+
+
+def _tables(im: Image.Image, quality: float) -> list[list[int]]:
+    return qtables(quality) if im.mode != "L" else qtables(quality)[:1]
 
 
 def useful_long_side(budget: int, aspect: float) -> int:
@@ -118,7 +151,7 @@ class _Search:
         self.ref_size = display_size(source.size)
         # A Future: the reference is built on the worker thread while the probe encodes.
         self.metric = pool.submit(lambda: BlockSSIM(luma(source, self.ref_size, dtype=np.float32)))
-        self.slope = 0.02  # d log(bytes) / d quality, refined as encodes come in
+        self.slope = FINENESS_SLOPE  # refined as encodes come in
         self.scaled: dict[int, Image.Image] = {}
         self.pending: dict[int, Future] = {}
         self.results: dict[int, _Candidate | None] = {}
@@ -144,19 +177,22 @@ class _Search:
             return self.cache[key]
         self.encodes += 1
         buf = io.BytesIO()
-        tables = qtables(quality) if im.mode != "L" else qtables(quality)[:1]
-        im.save(buf, "JPEG", subsampling=subsampling, optimize=True, qtables=tables)
+        im.save(buf, "JPEG", subsampling=subsampling, optimize=True, qtables=_tables(im, quality))
         self.cache[key] = buf.getvalue()
         return self.cache[key]
 
     def best_quality(self, im: Image.Image, subsampling: int, guess: int) -> _Candidate | None:
-        """The highest quality whose encode fits, found by interpolating log(bytes)."""
+        """The highest quality whose encode fits, found by interpolating log(bytes) against log(scale)."""
         lo_q = self.target.min_quality
         limit = self.budget
-        sizes: dict[int, bytes] = {}
-        fit: int | None = None  # highest quality known to fit
-        over: int | None = None  # lowest quality known not to fit
+        # Encodes already made of these pixels (the probe) are points on the curve too.
+        sizes = {key[1]: data for key, data in self.cache.items()
+                 if key[0] == im.size and key[2] == subsampling and float(key[1]).is_integer()}
+        fit = max((q for q, d in sizes.items() if len(d) <= limit), default=None)
+        over = min((q for q, d in sizes.items() if len(d) > limit), default=None)
         q = max(lo_q, min(MAX_QUALITY, guess))
+        if fit is not None and over is not None:
+            q = self._next_quality(q, len(sizes[fit]), limit, fit, over, sizes)
         for _ in range(12):
             if q not in sizes:
                 sizes[q] = self.encode(im, q, subsampling)
@@ -176,14 +212,15 @@ class _Search:
 
     def _next_quality(self, q, size, limit, fit, over, sizes) -> int:
         if fit is not None and over is not None:
-            # Interpolate log(bytes) inside the bracket; never repeat an endpoint.
+            # Interpolate inside the bracket; never repeat an endpoint.
             s_fit, s_over = len(sizes[fit]), len(sizes[over])
             t = math.log(limit / s_fit) / math.log(s_over / s_fit) if s_over > s_fit else 0.5
-            return max(fit + 1, min(over - 1, fit + int(t * (over - fit))))
+            x = fineness(fit) + t * (fineness(over) - fineness(fit))
+            return max(fit + 1, min(over - 1, math.floor(quality_at(x))))
         self._learn_slope(sizes)
-        step = math.log(limit / size) / self.slope
+        aim = quality_at(fineness(q) + math.log(limit / size) / self.slope)
         # Aim just inside the limit: a fitting first point makes the next one a bracket.
-        nxt = q + math.floor(step) if step > 0 else q + math.floor(step) - 1
+        nxt = math.floor(aim) if aim > q else math.floor(aim) - 1
         nxt = max(q - 30, min(q + 30, nxt))
         if over is not None:
             return max(self.target.min_quality, min(over - 1, nxt))
@@ -198,8 +235,8 @@ class _Search:
             return
         _, a, b = min(pairs)
         if len(sizes[b]) > len(sizes[a]):
-            slope = math.log(len(sizes[b]) / len(sizes[a])) / (b - a)
-            self.slope = min(0.15, max(0.005, slope))
+            slope = math.log(len(sizes[b]) / len(sizes[a])) / (fineness(b) - fineness(a))
+            self.slope = min(1.5, max(0.25, slope))
 
     def guess(self, long_side: int) -> int:
         done = [c for c in self.results.values() if c is not None]
@@ -208,11 +245,11 @@ class _Search:
                 return 75
             side, size = self.probe
             expected = size * (long_side / side) ** 1.8
-            return 75 + math.floor(math.log(self.budget / expected) / self.slope)
+            return math.floor(quality_at(fineness(75) + math.log(self.budget / expected) / self.slope))
         nearest = min(done, key=lambda c: abs(max(c.image.size) - long_side))
         pixel_ratio = (long_side / max(nearest.image.size)) ** 2
         # Fewer pixels leave room for more bytes per pixel: raise the quality by what that buys.
-        return nearest.quality + round(-math.log(pixel_ratio) * 0.9 / self.slope)
+        return round(quality_at(fineness(nearest.quality) - math.log(pixel_ratio) * 0.9 / self.slope))
 
     def evaluate(self, long_side: int) -> _Candidate | None:
         if long_side in self.results:
@@ -259,7 +296,9 @@ def _start_size(search: _Search, sizes: list[int]) -> int:
     probe = search.encode(im, 75, 2)
     search.probe = (probe_side, len(probe))
     aim = aim_quality(len(probe) * 8 / (im.width * im.height))
-    at_aim = len(probe) * math.exp(search.slope * (aim - 75))
+    # Calibrated with a slope in quality steps (stop 9's search); kept so the start stays where the
+    # aim_quality figures put it.
+    at_aim = len(probe) * math.exp(0.02 * (aim - 75))
     # Bytes grow a little slower than pixels (detail per pixel falls as the picture shrinks).
     wanted = probe_side * (search.budget * 0.9 / at_aim) ** (1 / 1.8)
     return min(sizes, key=lambda s: abs(math.log(s / wanted)))
@@ -362,14 +401,14 @@ def _finish(search: _Search, best: _Candidate, tried: int) -> JpegFit:
 
 
 def _polish(search: _Search, best: _Candidate) -> tuple[bytes, float]:
-    """mozjpeg's lossless scan optimisation, and the quality steps the bytes it saves can buy.
+    """Progressive scans, and the quality steps the bytes they save can buy.
 
-    Each optimisation costs 50-80 ms per megapixel here (several plain encodes), so the step is
-    chosen from the saving it usually makes, and the saving one optimisation really made
-    corrects it (three optimisations at most); if none of them fits, the best encode optimised as it
-    is always does.
+    Each progressive encode costs several plain ones (mozjpeg's 50-80 ms per megapixel), so the
+    step is chosen from the saving it usually makes, and the saving one really made corrects it
+    (three at most); if none of them fits, the best encode made progressive as it is always does.
     """
-    saving = expected_saving(len(best.data) * 8 / (best.image.width * best.image.height))
+    pixels = best.image.width * best.image.height
+    saving = expected_saving(len(best.data) * 8 / pixels) + (0.007 if pixels >= PROGRESSIVE_PIXELS else 0)
     tried: dict[float, bytes] = {}
     for _ in range(3):
         step = _affordable_step(search, best, saving)
@@ -380,12 +419,21 @@ def _polish(search: _Search, best: _Candidate) -> tuple[bytes, float]:
         if step in tried or (fit and step <= max(fit)):
             break
         plain = search.encode(best.image, step, best.subsampling)  # cached: best.data at its own quality
-        tried[step] = _lossless(plain)
+        tried[step] = _made_progressive(best, plain, step)
         saving = len(tried[step]) / len(plain)
     fitting = [q for q, data in tried.items() if len(data) <= search.budget]
     if fitting:
         return tried[max(fitting)], max(fitting)
-    return _lossless(best.data), best.quality
+    return _made_progressive(best, best.data, best.quality), best.quality
+
+
+def _made_progressive(best: _Candidate, plain: bytes, quality: float) -> bytes:
+    """``plain`` (the baseline encode of ``best``'s pixels at ``quality``) with progressive scans."""
+    if best.image.width * best.image.height >= PROGRESSIVE_PIXELS:
+        data = _progressive(best.image, quality, best.subsampling)
+        if len(data) <= len(plain) * PROGRESSIVE_ENOUGH:
+            return data
+    return _lossless(plain)
 
 
 def _affordable_step(search: _Search, best: _Candidate, saving: float) -> float:
@@ -415,6 +463,13 @@ def expected_saving(bits_per_pixel: float) -> float:
     if bits_per_pixel <= 1.2:
         return 0.97
     return max(0.92, 0.97 - 0.017 * (bits_per_pixel - 1.2))
+
+
+def _progressive(im: Image.Image, quality: float, subsampling: int) -> bytes:
+    buf = io.BytesIO()
+    tables = _tables(im, quality)
+    im.save(buf, "JPEG", subsampling=subsampling, progressive=True, optimize=True, qtables=tables)
+    return buf.getvalue()
 
 
 def _lossless(data: bytes) -> bytes:
