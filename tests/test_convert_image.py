@@ -151,6 +151,22 @@ def tiled_photo(times: int) -> Image.Image:
     return tiled
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+@pytest.mark.parametrize("long_side", [1111, 333])  # 333: Pillow's integer reduce runs first
+def test_a_resize_in_two_halves_matches_one_resize(mode, long_side):
+    # The decode's big resize runs as two halves on two threads; the seam must not show.
+    from mediaprep.converters.picture import resize_long_side
+
+    source = tiled_photo(3).convert(mode)
+    whole = resize_long_side(source, long_side)
+    halves = resize_long_side(source, long_side, halves=True)
+    assert halves.size == whole.size and halves.mode == mode
+    diff = np.abs(np.asarray(halves, dtype=int) - np.asarray(whole, dtype=int))
+    cut = whole.height // 2
+    assert diff.max() <= 4 and diff.mean() < 0.05
+    assert diff[cut - 2 : cut + 2].max() <= 1  # the rows either side of the cut
+
+
 @pytest.mark.parametrize(("tiles", "budget"), [(1, 12000), (1, 30000), (3, 300000)])
 def test_the_last_quality_step_is_filled_in_quarters(tiles, budget):
     # Whole quality steps leave up to ~3 % of a small budget unused; the fill takes quarter steps,
