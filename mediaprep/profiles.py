@@ -232,6 +232,8 @@ def _validate(p: Profile, where: str) -> None:
         raise InvalidProfile(
             f"{where}: text.fallback_required must be never, without_subject or unless_disabled"
         )
+    if p.targets is not None and p.targets.image.min_quality > 100:
+        raise InvalidProfile(f"{where}: targets.image.min_quality = {p.targets.image.min_quality} is over 100")
     sections: list[Any] = [p.message, p.text, *(p.media or {}).values()]
     if p.targets is not None:
         sections += [p.targets.image, p.targets.audio, p.targets.video]

@@ -60,6 +60,18 @@ class Settings:
     url_timeout: float = 10.0
 
     def __post_init__(self) -> None:
+        for name in ("profiles_dir", "store_dir"):
+            value = getattr(self, name)
+            if value is None or isinstance(value, Path):
+                continue
+            if not isinstance(value, (str, os.PathLike)):
+                raise UsageError(f"{name} must be a path, not {value!r}")
+            # A library caller passes a str as often as a Path; the rest of the code reads Paths.
+            object.__setattr__(self, name, Path(value))
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("int", "float") and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise UsageError(f"{f.name} must be a number, not {value!r}")
         if self.probe not in ("auto", "ffprobe", "ffmpeg"):
             raise UsageError(f"probe must be auto, ffprobe or ffmpeg, not {self.probe!r}")
         for name in ("max_input_bytes", "max_image_pixels", "max_frames", "max_object_bytes", "max_calendar_bytes",

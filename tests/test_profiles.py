@@ -170,6 +170,7 @@ def test_a_users_own_profile_folder_is_used(tmp_path):
         (MINIMAL + "[media.hologram]\naccept = []\n", "unknown kind"),
         (MINIMAL.replace('kind = "provider"', 'kind = "carrier pigeon"'), "kind must be"),
         (MINIMAL + "[text]\ncounting = \"bytes\"\n", "counting must be"),
+        (MINIMAL + "min_quality = 101\n", "min_quality = 101 is over 100"),
         (MINIMAL + "[message\n", "cannot be read as TOML"),
         ('title = "t"\n', "missing key"),
     ],
@@ -184,3 +185,17 @@ def test_the_broken_fixture_profile_is_rejected(tmp_path):
     (tmp_path / "bad-profile.toml").write_bytes((BROKEN / "bad-profile.toml").read_bytes())
     with pytest.raises(InvalidProfile, match="max_slidez"):
         load_profile("bad-profile", Settings(profiles_dir=tmp_path))
+
+
+@pytest.mark.parametrize("min_quality", [100, 95])
+def test_a_profile_asking_for_the_highest_quality_gets_it_or_a_coded_refusal(tmp_path, min_quality):
+    # Quality 100 has a quantiser scale of 0; the search works in its logarithm and crashed there.
+    from mediaprep import convert
+    from mediaprep.errors import CannotFit
+
+    body = MINIMAL.replace('accept = ["image/jpeg"]', 'accept = ["image/jpeg"]\nconvert = ["image/png"]')
+    settings = write_profile(tmp_path, body + f"min_quality = {min_quality}\n")
+    result = convert(MEDIA / "alpha.png", profile="mine", budget=300000, settings=settings)
+    assert result.quality >= min_quality and result.bytes <= 300000
+    with pytest.raises(CannotFit):
+        convert(MEDIA / "alpha.png", profile="mine", budget=15000, settings=settings)

@@ -90,7 +90,8 @@ def _scaled(table: list[int], quality: float) -> list[int]:
 
 
 def _scale(quality: float) -> float:
-    return 5000 / quality if quality < 50 else 200 - 2 * quality
+    # From 99.75 up every table entry is 1 either way; the floor keeps fineness finite at 100.
+    return 5000 / quality if quality < 50 else max(0.5, 200 - 2 * quality)
 
 
 def fineness(quality: float) -> float:

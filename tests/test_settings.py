@@ -1,0 +1,25 @@
+import pytest
+
+from mediaprep import Settings, load_profile
+from mediaprep.errors import UsageError
+
+
+def test_folders_may_be_given_as_strings(tmp_path):
+    # Library callers pass str as often as Path; a str profiles_dir crashed with AttributeError.
+    (tmp_path / "mine.toml").write_text(
+        'name = "mine"\ntitle = "t"\nkind = "provider"\nsource = "s"\n'
+        '[media.image]\naccept = ["image/jpeg"]\n[targets.image]\nformat = "jpeg"\n'
+    )
+    settings = Settings(profiles_dir=str(tmp_path), store_dir=str(tmp_path / "out"))
+    assert load_profile("mine", settings).name == "mine"
+    assert settings.store_dir == tmp_path / "out"
+
+
+@pytest.mark.parametrize(
+    "change", [{"tool_timeout": "5"}, {"max_frames": True}, {"s3_presign_seconds": "60"}, {"store_dir": 5}]
+)
+def test_a_setting_of_the_wrong_type_is_a_usage_error(change):
+    # "5" > 0 raised TypeError; True was taken as a frame limit of one.
+    name = next(iter(change))
+    with pytest.raises(UsageError, match=name):
+        Settings(**change)
