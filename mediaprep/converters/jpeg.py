@@ -18,11 +18,11 @@ the metric's reference and resizes the sizes the search will visit next (same
 pixels, ~8 % less time on the benchmark photographs). Every encode has
 optimised Huffman tables: libjpeg's standard tables waste ~5 % at high quality
 and ~16 % at low quality, so a search on plain encodes misjudges which size can
-afford which quality. The chosen encode is made
-progressive (same pixels, ~2-8 % smaller: mozjpeg's lossless scan optimisation,
-or over a megapixel Pillow's standard scans where they do nearly as well for a
-third of the time), and the room that frees buys further quality steps; legacy
-profiles keep the baseline encode. Either way the last step is filled in quarter
+afford which quality. The chosen encode is made progressive (same pixels, ~2-8 %
+smaller: mozjpeg's lossless scan optimisation, or over a megapixel Pillow's
+standard scans where they do nearly as well in a third of the time), and the
+room that frees buys further quality steps; legacy profiles keep the baseline
+encode. Either way the last step is filled in quarter
 qualities, so the reported quality can be 66.75.
 
 Chroma is quantised 15 quality steps coarser than luma (as in cjpeg's
@@ -297,8 +297,8 @@ def _start_size(search: _Search, sizes: list[int]) -> int:
     probe = search.encode(im, 75, 2)
     search.probe = (probe_side, len(probe))
     aim = aim_quality(len(probe) * 8 / (im.width * im.height))
-    # Calibrated with a slope in quality steps (stop 9's search); kept so the start stays where the
-    # aim_quality figures put it.
+    # aim_quality's figures were calibrated with 2 % more bytes per quality step; kept, so the start
+    # size stays where they put it.
     at_aim = len(probe) * math.exp(0.02 * (aim - 75))
     # Bytes grow a little slower than pixels (detail per pixel falls as the picture shrinks).
     wanted = probe_side * (search.budget * 0.9 / at_aim) ** (1 / 1.8)
