@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from . import gsm
-from .errors import InputError
+from .errors import InputError, UsageError
 from .inspection import Inspection, inspect
 from .inspection.objects import ObjectFacts
-from .message import MediaRef, Message, Slide, load_message, message_from_dict
+from .message import MediaRef, Message, Slide, load_message, message_from_dict, parse_message
 from .profiles import MEDIA_KINDS, Profile, load_profile
-from .settings import Settings
+from .settings import Settings, resolved_settings
 
 # Seed 001: "multiply the message size of the original data (including file
 # attachments) by 1.37 + 814 bytes (for headers)".
@@ -109,17 +109,21 @@ class _Collector:
 
 
 def check(
-    message: Message | dict[str, Any] | str | Path,
+    message: Message | dict[str, Any] | bytes | str | Path,
     profile: Profile | str,
     *,
     settings: Settings | None = None,
 ) -> Report:
-    """Check a message (a Message, a dict, or a path to its JSON) against a profile (or its name)."""
-    settings = settings or Settings.from_env()
+    """Check a message (a Message, a dict, its JSON as bytes, or a path to its JSON) against a profile."""
+    settings = resolved_settings(settings)
     if isinstance(message, (str, Path)):
         message = load_message(message)
+    elif isinstance(message, (bytes, bytearray)):
+        message = parse_message(bytes(message))  # a request body, as a sidecar receives it
     elif isinstance(message, dict):
         message = message_from_dict(message)
+    elif not isinstance(message, Message):
+        raise UsageError(f"a message is a Message, a dict, JSON bytes or a path, not {type(message).__name__}")
     profile = load_profile(profile, settings)
     out = _Collector(profile)
     _check_recipients(message, profile, out)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidProfile, UnknownProfile
-from .settings import Settings
+from .settings import Settings, resolved_settings
 
 MEDIA_KINDS = ("image", "audio", "video", "contact", "calendar", "pdf")
 PDF_FEATURES = ("javascript", "openaction", "aa", "launch", "embeddedfile", "richmedia", "xfa")
@@ -152,7 +152,7 @@ _TOML_ALIASES = {"with": "with_"}
 
 def profile_dirs(settings: Settings | None = None) -> list[Path]:
     """Where profiles are found: the settings' folder first, then the ones shipped with mediaprep."""
-    settings = settings or Settings.from_env()
+    settings = resolved_settings(settings)
     here = Path(__file__).resolve().parent
     dirs = [settings.profiles_dir] if settings.profiles_dir else []
     dirs += [here / "_profiles", here.parent / "profiles"]

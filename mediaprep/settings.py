@@ -107,6 +107,15 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+def resolved_settings(settings: object) -> Settings:
+    """The settings a library call was given, or those of the environment when it was given none."""
+    if settings is None:
+        return Settings.from_env()
+    if not isinstance(settings, Settings):
+        raise UsageError(f"settings must be a mediaprep.Settings, not {type(settings).__name__}")
+    return settings
+
+
 def _parse(name: str, type_name: str, raw: str) -> object:
     if type_name.startswith("bool"):
         if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):

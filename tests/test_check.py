@@ -219,3 +219,15 @@ def test_a_message_file_name_too_long_for_the_file_system_is_unreadable_input(tm
 
     with pytest.raises(UnreadableInput):
         check(tmp_path / ("m" * 300 + ".json"), "sinch")
+
+
+def test_a_message_given_as_json_bytes_is_checked_like_its_file():
+    # What an upload flow holds is the request body; a wrong type is a usage error, not a crash.
+    from mediaprep.errors import UsageError
+
+    path = MESSAGES / "five-problems-sinch.json"
+    body = path.read_text().replace("../media/", f"{MEDIA}/").encode()
+    assert codes(check(body, "sinch-xml")) == codes(check(path, "sinch-xml"))
+    for wrong in (None, 5, ["slides"]):
+        with pytest.raises(UsageError, match="a message is"):
+            check(wrong, "sinch-xml")

@@ -23,3 +23,34 @@ def test_a_setting_of_the_wrong_type_is_a_usage_error(change):
     name = next(iter(change))
     with pytest.raises(UsageError, match=name):
         Settings(**change)
+
+
+@pytest.mark.parametrize("call", ["convert", "inspect", "check", "open_store", "load_profile"])
+def test_library_calls_refuse_settings_that_are_not_settings(call):
+    # A dict of settings crashed deep inside with AttributeError.
+    import mediaprep
+
+    args = {"convert": (b"x",), "inspect": (b"x",), "check": ({"slides": []}, "sinch"), "open_store": (),
+            "load_profile": ("sinch",)}[call]
+    fn = getattr(mediaprep, call)
+    with pytest.raises(UsageError, match="settings must be"):
+        if call == "load_profile":
+            fn(*args, {"store": "local"})
+        else:
+            fn(*args, settings={"store": "local"})
+
+
+@pytest.mark.parametrize("source", [None, 5, 1.5])
+def test_a_source_that_is_neither_a_path_nor_bytes_is_a_usage_error(source):
+    from mediaprep import convert, inspect
+
+    for call in (convert, inspect):
+        with pytest.raises(UsageError, match="a source is a path or bytes"):
+            call(source)
+
+
+def test_max_duration_must_be_a_number():
+    from mediaprep import convert
+
+    with pytest.raises(UsageError, match="max_duration"):
+        convert(b"x", max_duration="5")

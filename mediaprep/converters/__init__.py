@@ -15,7 +15,7 @@ from ..errors import NotAllowed, OutputUnwritable, UnsupportedType, UsageError
 from ..inspection import Source, read_source
 from ..inspection.sniff import EXTENSION_BY_MIME, MIMES_BY_EXTENSION, extension_of, kind_of, sniff_mime
 from ..profiles import ImageTarget, Profile, load_profile
-from ..settings import Settings
+from ..settings import Settings, resolved_settings
 
 
 @dataclass(frozen=True)
@@ -83,9 +83,13 @@ def convert(
     the kind (for images one of them must be given). Raises CannotFit when nothing
     within the profile's floors fits, never returning an oversized result.
     """
-    settings = settings or Settings.from_env()
-    if max_duration is not None and not (math.isfinite(max_duration) and max_duration > 0):
-        raise UsageError(f"max_duration must be a positive number of seconds, not {max_duration}")
+    settings = resolved_settings(settings)
+    if max_duration is not None and (
+        isinstance(max_duration, bool)
+        or not isinstance(max_duration, (int, float))
+        or not (math.isfinite(max_duration) and max_duration > 0)
+    ):
+        raise UsageError(f"max_duration must be a positive number of seconds, not {max_duration!r}")
     resolved = load_profile(profile, settings) if profile is not None else None
     data, path = read_source(source, settings)
     mime = sniff_mime(data)

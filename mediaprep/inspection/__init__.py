@@ -16,8 +16,9 @@ from ..errors import (
     SourceNotFound,
     UnreadableInput,
     UnsupportedType,
+    UsageError,
 )
-from ..settings import Settings
+from ..settings import Settings, resolved_settings
 from .image import ImageFacts, image_facts
 from .media import MediaFacts, media_facts
 from .objects import ObjectFacts, object_facts
@@ -70,6 +71,8 @@ def read_source(source: Source, settings: Settings) -> tuple[bytes, Path | None]
         data = bytes(source)
         path = None
     else:
+        if not isinstance(source, (str, os.PathLike)):
+            raise UsageError(f"a source is a path or bytes, not {type(source).__name__}")
         path = Path(os.fspath(source))
         # Looking at the path can fail too (a name too long, a directory without search permission).
         try:
@@ -97,7 +100,7 @@ def inspect(source: Source, *, name: str | None = None, settings: Settings | Non
     unreadable, too large). Content that is read but damaged or of an unknown
     type comes back as an Inspection whose ``error`` says what is wrong.
     """
-    settings = settings or Settings.from_env()
+    settings = resolved_settings(settings)
     data, path = read_source(source, settings)
     mime = sniff_mime(data)
     kind = kind_of(mime)

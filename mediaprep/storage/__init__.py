@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..inspection.sniff import EXTENSION_BY_MIME
-from ..settings import Settings
+from ..settings import Settings, resolved_settings
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def content_key(data: bytes, mime: str, prefix: str = "") -> str:
 
 
 def open_store(settings: Settings | None = None) -> Store:
-    settings = settings or Settings.from_env()
+    settings = resolved_settings(settings)
     if settings.store == "s3":
         from .s3 import S3Store
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from ..errors import UrlRefused, UrlUnreachable
 from ..inspection.sniff import kind_of, sniff_mime
 from ..profiles import Profile, load_profile
-from ..settings import Settings
+from ..settings import Settings, resolved_settings
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def verify_url(
     settings: Settings | None = None,
 ) -> UrlReport:
     """Fetch ``url`` as a provider would; ``profile`` adds its size limit and type rules for the content."""
-    settings = settings or Settings.from_env()
+    settings = resolved_settings(settings)
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
