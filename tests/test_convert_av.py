@@ -70,6 +70,28 @@ def test_amr_when_the_encoder_exists():
     assert inspect(result.data).media.audio_codec == "amr_nb"
 
 
+def test_amr_without_the_encoder_is_tool_missing_and_3gp_falls_back_to_aac(tmp_path):
+    # Debian's own ffmpeg has no AMR-NB (it comes with libavcodec-extra): an ffmpeg that lists no
+    # such encoder is a tool that is missing, not one that failed.
+    import imageio_ffmpeg
+
+    from mediaprep.errors import ToolMissing
+
+    real = imageio_ffmpeg.get_ffmpeg_exe()
+    wrapper = tmp_path / "ffmpeg-without-amr"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'case " $* " in *" -encoders "*) "{real}" "$@" | grep -v libopencore_amrnb; exit 0;; esac\n'
+        f'exec "{real}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    settings = Settings(ffmpeg=str(wrapper))
+    with pytest.raises(ToolMissing, match="AMR-NB"):
+        convert(MEDIA / "speech.mp3", budget=5000, format="amr", settings=settings)
+    clip = convert(MEDIA / "clip.mp4", budget=200000, format="3gp", settings=settings)
+    assert clip.mime == "video/3gpp" and inspect(clip.data).media.audio_codec == "aac"
+
+
 def test_too_small_a_budget_says_the_longest_duration_that_fits_and_trimming_is_asked_for():
     with pytest.raises(CannotFit) as e:
         convert(MEDIA / "clip.mp4", budget=12000)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import CannotFit, CorruptInput, InputTooLarge, ToolFailed
+from ..errors import CannotFit, CorruptInput, InputTooLarge, ToolMissing
 from ..ffmpeg_runner import input_stream, run_ffmpeg
 from ..inspection.media import DEMUXER_BY_MIME, MediaFacts, media_facts
 from ..profiles import AudioTarget, VideoTarget
@@ -85,7 +85,7 @@ def convert_audio(
         notes = [f"trimmed to {duration:.1f} s as asked"] if duration < (facts.duration or 0) - 0.05 else []
         if fmt == "amr":
             if not has_encoder("libopencore_amrnb", settings):
-                raise ToolFailed("this ffmpeg has no AMR-NB encoder (Debian: install libavcodec-extra)")
+                raise ToolMissing("this ffmpeg has no AMR-NB encoder (Debian: install libavcodec-extra)")
             modes = [m for m in AMR_MODES if m[1] * duration <= budget * (1 - CONTAINER_SHARE)]
             if not modes:
                 raise _too_long(budget, AMR_MODES[-1][1] * 8 / 1000, duration)
