@@ -211,6 +211,21 @@ def test_progressive_scans_free_bytes_that_buy_quality(tiles, budget):
         assert modern.width * modern.height >= PROGRESSIVE_PIXELS
 
 
+def test_full_resolution_colour_only_where_it_costs_no_quality():
+    # 4:4:4 leaves luma as it is; it is worth its bytes only at the quality cap with room to spare,
+    # and old handsets' profiles keep 4:2:0.
+    from PIL import JpegImagePlugin
+
+    roomy = convert(MEDIA / "scan.bmp", budget=200000)
+    tight = convert(MEDIA / "photo.jpg", budget=12000)
+    legacy = convert(MEDIA / "scan.bmp", profile="clicksend+legacy-30k")
+    assert roomy.quality == 95 and roomy.subsampling == "4:4:4"
+    assert JpegImagePlugin.get_sampling(opened(roomy)) == 0
+    assert tight.quality < 95 and tight.subsampling == "4:2:0"
+    assert JpegImagePlugin.get_sampling(opened(tight)) == 2
+    assert legacy.subsampling == "4:2:0" and JpegImagePlugin.get_sampling(opened(legacy)) == 2
+
+
 @pytest.mark.parametrize("guess", [0.5, 1.0])
 def test_a_wrong_guess_at_the_scan_optimisation_saving_still_fits(monkeypatch, guess):
     # The quality steps the progressive rewrite can buy are guessed before it runs: a guess far too
