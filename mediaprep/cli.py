@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=int, metavar="BYTES", help="at most this many bytes (exact)")
     p.add_argument("--format", choices=["mp3", "amr", "mp4", "3gp"], help="audio/video container")
     p.add_argument("--max-duration", type=float, metavar="SECONDS", help="trim audio/video to this length")
+    p.add_argument("--effort", choices=["best", "fast"],
+                   help="pictures: compare sizes (best, the default) or take the predicted one (fast)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_convert)
 
@@ -192,6 +194,8 @@ def _report_text(name: str, report: Report) -> str:
 
 
 def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
+    if args.effort:
+        settings = settings.with_(image_effort=args.effort)
     result = convert(args.source, profile=args.profile, budget=args.budget, settings=settings,
                      format=args.format, max_duration=args.max_duration,
                      on_progress=_show_progress if sys.stderr.isatty() else None)

@@ -24,6 +24,9 @@ class Settings:
     # Checked from the header before any pixel is decoded (Pillow warns at 89.5 MP).
     max_image_pixels: int = 64_000_000
     max_frames: int = 2000
+    # "best": a picture's size is chosen by comparing sizes; "fast": the size one probe predicts,
+    # about half the time for a little less quality (README, Benchmarks).
+    image_effort: str = "best"
     # vCards (with a photo to shrink) and PDFs; a larger one is hostile or a mistake.
     max_object_bytes: int = 16 * 1024 * 1024
     # An invitation is a few kB; megabytes of calendar are a feed or an attack.
@@ -72,6 +75,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.type in ("int", "float") and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise UsageError(f"{f.name} must be a number, not {value!r}")
+        if self.image_effort not in ("best", "fast"):
+            raise UsageError(f"image_effort must be best or fast, not {self.image_effort!r}")
         if self.probe not in ("auto", "ffprobe", "ffmpeg"):
             raise UsageError(f"probe must be auto, ffprobe or ffmpeg, not {self.probe!r}")
         for name in ("max_input_bytes", "max_image_pixels", "max_frames", "max_object_bytes", "max_calendar_bytes",

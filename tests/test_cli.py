@@ -112,6 +112,19 @@ def test_convert_writes_the_file_and_reports_json(cli, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.jpg"]
 
 
+def test_convert_effort_chooses_how_hard_a_picture_is_searched(cli, tmp_path):
+    runs = {}
+    for effort in ("best", "fast"):
+        r = cli("convert", str(MEDIA / "photo.jpg"), "-o", str(tmp_path / f"{effort}.jpg"), "--budget", "12000",
+                "--effort", effort, "--json")
+        assert r.code == 0 and r.json()["bytes"] <= 12000
+        runs[effort] = r.json()
+    assert runs["fast"]["encodes"] < runs["best"]["encodes"]
+    r = cli("convert", str(MEDIA / "photo.jpg"), "-o", str(tmp_path / "x.jpg"), "--budget", "12000",
+            env={"MEDIAPREP_IMAGE_EFFORT": "quick"})
+    assert r.code == 2 and "image_effort" in r.stderr and not (tmp_path / "x.jpg").exists()
+
+
 def test_convert_names_the_output_after_its_content(cli, tmp_path):
     r = cli("convert", str(MEDIA / "alpha.png"), "-o", str(tmp_path / "sticker.png"), "--profile", "clicksend")
     assert r.code == 0

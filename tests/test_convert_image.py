@@ -226,6 +226,21 @@ def test_full_resolution_colour_only_where_it_costs_no_quality():
     assert legacy.subsampling == "4:2:0" and JpegImagePlugin.get_sampling(opened(legacy)) == 2
 
 
+@pytest.mark.parametrize(("tiles", "budget"), [(1, 12000), (1, 30000), (3, 250000)])
+def test_fast_effort_takes_the_predicted_size_with_fewer_encodes_and_still_fits(tiles, budget):
+    from mediaprep.converters.jpeg import fit_jpeg
+    from mediaprep.profiles import ImageTarget
+    from mediaprep.quality import ssim_images
+
+    source = tiled_photo(tiles)
+    best = fit_jpeg(source, budget, ImageTarget(), "best")
+    fast = fit_jpeg(source, budget, ImageTarget(), "fast")
+    assert len(fast.data) <= budget and fast.sizes_tried == 1 and fast.encodes < best.encodes
+    assert best.sizes_tried > 1
+    seen = [ssim_images(source, Image.open(io.BytesIO(f.data))) for f in (best, fast)]
+    assert seen[1] > seen[0] - 0.02  # a little less, never a different class of picture
+
+
 @pytest.mark.parametrize("guess", [0.5, 1.0])
 def test_a_wrong_guess_at_the_scan_optimisation_saving_still_fits(monkeypatch, guess):
     # The quality steps the progressive rewrite can buy are guessed before it runs: a guess far too

@@ -63,7 +63,7 @@ def convert_image(
     aspect = max(im.size) / max(1, min(im.size))
     needed = max(target.min_long_side, min(target.max_long_side, useful_long_side(budget, aspect)))
     pixels, decode_notes = decode(data, mime, settings, needed)
-    fit = fit_jpeg(pixels, budget, target)
+    fit = fit_jpeg(pixels, budget, target, settings.image_effort)
     return Converted(
         data=fit.data,
         mime="image/jpeg",
