@@ -25,7 +25,7 @@ class Settings:
     max_image_pixels: int = 64_000_000
     max_frames: int = 2000
     # "best": a picture's size is chosen by comparing sizes; "fast": the size one probe predicts,
-    # about half the time for a little less quality (README, Benchmarks).
+    # 60-65 % of the time for a little less quality (README, Benchmarks).
     image_effort: str = "best"
     # vCards (with a photo to shrink) and PDFs; a larger one is hostile or a mistake.
     max_object_bytes: int = 16 * 1024 * 1024

@@ -316,7 +316,7 @@ def fit_jpeg(source: Image.Image, budget: int, target: ImageTarget, effort: str 
     """The best-looking JPEG of ``source`` (upright RGB or L pixels) that is at most ``budget`` bytes.
 
     ``effort="fast"`` takes the size the probe predicts (or the first smaller one where anything
-    fits) without scoring sizes against each other: about half the time, a little less SSIM.
+    fits) without scoring sizes against each other: 60-65 % of the time, a little less SSIM.
     """
     longest = max(source.size)
     floor = min(target.min_long_side, longest)
