@@ -8,6 +8,7 @@ shown at phone size (mediaprep.quality). The search climbs from a predicted
 size towards the better neighbour until the score falls, then tries the size
 half a step from the best towards its better neighbour. The prediction comes
 from one probe encode: busy pictures win with more pixels at lower quality.
+The "fast" effort (Settings.image_effort) stops there and takes that size.
 
 Speed: the source is decoded once, at reduced size where the format allows (see
 picture.decode and useful_long_side). A size's quality is predicted from the
