@@ -1,12 +1,15 @@
 """Mutation fuzzing of the library entry points: every input must end in a result or a coded error.
 
     .venv/bin/python scripts/fuzz.py [--seed N] [--count N] [--kinds pictures,objects,av,messages]
+                                     [--keep CODE,...]
 
 Each case is a fixture with random bytes changed, cut out or inserted (pictures, vCards, calendars,
 PDFs, clips and sounds), or a fixture message with random values put in its fields. It goes
 through ``mediaprep.convert`` (or ``mediaprep.check`` for messages). Printed: how many cases ended
 in each result or error code, then any exception outside the error tree (kept under
-out/fuzz/ to replay) and any case slower than 10 s. Exit status 1 when an exception escaped.
+out/fuzz/ to replay) and any case slower than 10 s. ``--keep`` also keeps the cases that ended in
+the given codes, with their messages (to see, say, what made a tool fail). Exit status 1 when an
+exception escaped.
 A tool for finding bugs, not a test: the cases are random, so CI does not run it.
 """
 
@@ -84,11 +87,19 @@ def one_case(kind: str, rng: random.Random) -> tuple[str, bytes, object]:
     return name, data, lambda: mediaprep.convert(data, profile=profile, budget=budget)
 
 
+def keep(data: bytes, seed: int, i: int, label: str) -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    kept = OUT / f"case-{seed}-{i}-{label}"
+    kept.write_bytes(data)
+    return kept
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--kinds", default="pictures,objects,messages", help="also: av (slow: ffmpeg per case)")
+    parser.add_argument("--keep", default="", metavar="CODES", help="also keep cases ending in these error codes")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     logging.disable(logging.CRITICAL)  # pypdf logs every damaged cross-reference table it repairs
@@ -105,11 +116,11 @@ def main() -> None:
             seen["ok"] += 1
         except mediaprep.MediaprepError as exc:
             seen[exc.code] += 1
+            if exc.code in args.keep.split(","):
+                print(f"{exc.code}: {exc.message}; kept {keep(data, args.seed, i, label)}")
         except Exception as exc:  # exactly what this tool looks for
             escaped += 1
-            OUT.mkdir(parents=True, exist_ok=True)
-            kept = OUT / f"case-{args.seed}-{i}-{label}"
-            kept.write_bytes(data)
+            kept = keep(data, args.seed, i, label)
             where = traceback.extract_tb(exc.__traceback__)[-1]
             print(f"ESCAPED {type(exc).__name__}: {exc} at {Path(where.filename).name}:{where.lineno}; kept {kept}")
         if time.monotonic() - start > 10:
