@@ -16,7 +16,9 @@ def test_folders_may_be_given_as_strings(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "change", [{"tool_timeout": "5"}, {"max_frames": True}, {"s3_presign_seconds": "60"}, {"store_dir": 5}]
+    "change",
+    [{"tool_timeout": "5"}, {"max_frames": True}, {"s3_presign_seconds": "60"}, {"store_dir": 5},
+     {"image_effort": "quick"}],
 )
 def test_a_setting_of_the_wrong_type_is_a_usage_error(change):
     # "5" > 0 raised TypeError; True was taken as a frame limit of one.
