@@ -174,7 +174,7 @@ def convert_video(
             if h263:
                 # H.263 runs one pass: its two-pass rate control aborts on low bitrates ("bitrate too low").
                 done = _encode_h263(job, frame, out, v_kbps, a_kbps, use_amr)
-                if facts.has_audio:
+                if facts.has_audio and encodes == 0:  # a retry changes the picture, not the sound
                     _check_sound(out, "video/3gpp", settings)
             else:
                 if analysed != (width, height, fps):

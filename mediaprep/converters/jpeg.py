@@ -114,8 +114,12 @@ def qtables(quality: float) -> list[list[int]]:
     return [_scaled(_LUMA, quality), _scaled(_CHROMA, chroma)]
 
 
-def _tables(im: Image.Image, quality: float) -> list[list[int]]:
-    return qtables(quality) if im.mode != "L" else qtables(quality)[:1]
+def _jpeg(im: Image.Image, quality: float, subsampling: int, *, progressive: bool = False) -> bytes:
+    """One encode with optimised Huffman tables (progressive: libjpeg-turbo's standard scans)."""
+    buf = io.BytesIO()
+    tables = qtables(quality) if im.mode != "L" else qtables(quality)[:1]
+    im.save(buf, "JPEG", subsampling=subsampling, optimize=True, progressive=progressive, qtables=tables)
+    return buf.getvalue()
 
 
 def useful_long_side(budget: int, aspect: float) -> int:
@@ -184,9 +188,7 @@ class _Search:
         if key in self.cache:
             return self.cache[key]
         self.encodes += 1
-        buf = io.BytesIO()
-        im.save(buf, "JPEG", subsampling=subsampling, optimize=True, qtables=_tables(im, quality))
-        self.cache[key] = buf.getvalue()
+        self.cache[key] = _jpeg(im, quality, subsampling)
         return self.cache[key]
 
     def best_quality(self, im: Image.Image, subsampling: int, guess: int) -> _Candidate | None:
@@ -463,7 +465,7 @@ def _polish(search: _Search, best: _Candidate) -> tuple[bytes, float]:
 def _made_progressive(best: _Candidate, plain: bytes, quality: float) -> bytes:
     """``plain`` (the baseline encode of ``best``'s pixels at ``quality``) with progressive scans."""
     if best.image.width * best.image.height >= PROGRESSIVE_PIXELS:
-        data = _progressive(best.image, quality, best.subsampling)
+        data = _jpeg(best.image, quality, best.subsampling, progressive=True)
         if len(data) <= len(plain) * PROGRESSIVE_ENOUGH:
             return data
     return _lossless(plain)
@@ -496,13 +498,6 @@ def expected_saving(bits_per_pixel: float) -> float:
     if bits_per_pixel <= 1.2:
         return 0.97
     return max(0.92, 0.97 - 0.017 * (bits_per_pixel - 1.2))
-
-
-def _progressive(im: Image.Image, quality: float, subsampling: int) -> bytes:
-    buf = io.BytesIO()
-    tables = _tables(im, quality)
-    im.save(buf, "JPEG", subsampling=subsampling, progressive=True, optimize=True, qtables=tables)
-    return buf.getvalue()
 
 
 def _lossless(data: bytes) -> bytes:
