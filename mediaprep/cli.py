@@ -19,8 +19,8 @@ from typing import Any, NoReturn
 from . import __version__
 from .checker import Report, check
 from .converters import convert, write_atomically
-from .errors import ConvertError, InputError, MediaprepError, StorageError, UsageError
-from .inspection import Inspection, inspect
+from .errors import ConvertError, InputError, MediaprepError, StorageError, StorageFailed, UsageError
+from .inspection import Inspection, inspect, read_source
 from .message import load_message
 from .profiles import Profile, available, list_profiles, load_profile
 from .settings import Settings
@@ -263,13 +263,34 @@ def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     results: list[dict[str, Any]] = []
     worst = EXIT_OK
+    store_down: StorageError | None = None
     for path in args.paths:
-        info = inspect(path, settings=settings)
+        if store_down is not None:
+            # The store as a whole failed: each further try would wait out the same timeouts.
+            _upload_error(results, path, type(store_down)(f"{path}: not uploaded, the store failed: {store_down.message}"),
+                          args.json)
+            continue
+        try:
+            # Read once: the bytes inspected are the bytes stored, so the Content-Type is theirs.
+            data, _ = read_source(path, settings)
+        except InputError as exc:
+            _upload_error(results, path, exc, args.json)
+            worst = max(worst, EXIT_USAGE)
+            continue
+        info = inspect(data, name=path, settings=settings)
         if info.error is not None:
-            results.append({"path": path, "error": info.error.to_dict()})
+            _upload_error(results, path, info.error, args.json)
             worst = max(worst, EXIT_PROBLEMS)
             continue
-        stored = store.put(Path(path).read_bytes(), info.mime)
+        try:
+            stored = store.put(data, info.mime)
+        except StorageError as exc:
+            exc.message = f"{path}: {exc.message}"
+            _upload_error(results, path, exc, args.json)
+            worst = max(worst, EXIT_PROBLEMS)
+            if not isinstance(exc, StorageFailed):
+                store_down = exc
+            continue
         row: dict[str, Any] = {"path": path, "key": stored.key, "url": stored.url, "mime": stored.mime,
                                "bytes": stored.bytes, "created": stored.created}
         if args.verify:
@@ -282,6 +303,12 @@ def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json(results)
     return worst
+
+
+def _upload_error(results: list[dict[str, Any]], path: str, error: MediaprepError, as_json: bool) -> None:
+    results.append({"path": path, "error": error.to_dict()})
+    if not as_json:
+        print(f"{path}: error {error.code}: {error.message}")
 
 
 def cmd_verify_url(args: argparse.Namespace, settings: Settings) -> int:

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidMessage, SourceNotFound, UnreadableInput
+from .errors import InvalidMessage
 from .profiles import MEDIA_KINDS
+from .reading import read_file
 
 SLIDE_TEXT_KEY = "message-text"
 MESSAGE_KEYS = {
@@ -83,12 +84,7 @@ class Message:
 
 def load_message(path: str | Path) -> Message:
     path = Path(path)
-    try:
-        if not path.is_file():
-            raise SourceNotFound(f"{path}: no such message file")
-        raw = path.read_bytes()
-    except OSError as exc:  # a name too long is an OSError even for is_file()
-        raise UnreadableInput(f"{path}: cannot be read ({exc.strerror})") from None
+    raw = read_file(path, MAX_MESSAGE_JSON_BYTES)
     return parse_message(raw, base_dir=path.parent, where=str(path))
 
 

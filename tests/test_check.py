@@ -221,6 +221,20 @@ def test_a_message_file_name_too_long_for_the_file_system_is_unreadable_input(tm
         check(tmp_path / ("m" * 300 + ".json"), "sinch")
 
 
+def test_a_message_path_that_is_no_regular_file_or_too_big_is_refused_before_reading(tmp_path):
+    # A device or a FIFO would never end (or never start); a huge file would be read whole.
+    from mediaprep.errors import InputTooLarge, NotAFile
+    from mediaprep.message import MAX_MESSAGE_JSON_BYTES
+
+    for not_a_file in (tmp_path, "/dev/zero"):
+        with pytest.raises(NotAFile):
+            check(not_a_file, "sinch")
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * (MAX_MESSAGE_JSON_BYTES + 1))
+    with pytest.raises(InputTooLarge):
+        check(big, "sinch")
+
+
 def test_a_message_given_as_json_bytes_is_checked_like_its_file():
     # What an upload flow holds is the request body; a wrong type is a usage error, not a crash.
     from mediaprep.errors import UsageError

@@ -12,7 +12,7 @@ from mediaprep.storage import content_key, open_store
 from mediaprep.storage.local import LocalStore
 from mediaprep.storage.verify import verify_url
 
-from .conftest import MEDIA
+from .conftest import BROKEN, MEDIA
 from .servers import FaultProxy, MediaHost, free_port
 
 BUCKET = "mms-media"
@@ -248,3 +248,26 @@ def test_cli_verify_url_and_upload(cli, host, tmp_path):
     out = r.json()
     assert [o["mime"] for o in out] == ["image/jpeg", "text/calendar"]
     assert all(o["url"].startswith("https://cdn.example/m/") and (tmp_path / o["key"]).exists() for o in out)
+
+
+def test_cli_upload_keeps_going_past_a_bad_file(cli, tmp_path):
+    # One missing and one damaged file in the list: the good ones are still stored and reported.
+    missing = tmp_path / "missing.jpg"
+    r = cli("upload", str(MEDIA / "photo.jpg"), str(missing), str(BROKEN / "truncated.jpg"), str(MEDIA / "event.ics"),
+            "--json", env={"MEDIAPREP_STORE_DIR": str(tmp_path / "store")})
+    assert r.code == 2
+    rows = r.json()
+    assert [row.get("error", {}).get("code") for row in rows] == [None, "input.not_found", "input.corrupt", None]
+    assert rows[2]["error"]["provider_code"] == "E341"
+    assert all((tmp_path / "store" / rows[i]["key"]).exists() for i in (0, 3))
+
+
+def test_cli_upload_stops_trying_a_store_that_is_down(cli, tmp_path):
+    # Nothing listens on the port: the first file finds out, the rest are not sent to wait out the same timeouts.
+    env = {"MEDIAPREP_STORE": "s3", "MEDIAPREP_S3_BUCKET": BUCKET, "MEDIAPREP_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+           "MEDIAPREP_BASE_URL": "https://cdn.example/m", "MEDIAPREP_S3_TIMEOUT": "1", "MEDIAPREP_S3_MAX_ATTEMPTS": "1"}
+    r = cli("upload", str(MEDIA / "photo.jpg"), str(MEDIA / "event.ics"), "--json", env=env)
+    assert r.code == 1
+    first, second = r.json()
+    assert first["error"]["code"] == second["error"]["code"] == "storage.unavailable"
+    assert "not uploaded" in second["error"]["message"]

@@ -8,16 +8,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import (
-    EmptyInput,
-    InputTooLarge,
-    MediaprepError,
-    NotAFile,
-    SourceNotFound,
-    UnreadableInput,
-    UnsupportedType,
-    UsageError,
-)
+from ..errors import EmptyInput, InputTooLarge, MediaprepError, UnsupportedType, UsageError
+from ..reading import read_file
 from ..settings import Settings, resolved_settings
 from .image import ImageFacts, image_facts
 from .media import MediaFacts, media_facts
@@ -74,18 +66,7 @@ def read_source(source: Source, settings: Settings) -> tuple[bytes, Path | None]
         if not isinstance(source, (str, os.PathLike)):
             raise UsageError(f"a source is a path or bytes, not {type(source).__name__}")
         path = Path(os.fspath(source))
-        # Looking at the path can fail too (a name too long, a directory without search permission).
-        try:
-            if not path.exists():
-                raise SourceNotFound(f"{path}: no such file")
-            if not path.is_file():
-                raise NotAFile(f"{path}: is a directory or a device, not a file")
-            size = path.stat().st_size
-            if size > settings.max_input_bytes:
-                raise InputTooLarge(f"{path}: {size} bytes is over the {settings.max_input_bytes} byte input limit")
-            data = path.read_bytes()
-        except OSError as exc:
-            raise UnreadableInput(f"{path}: cannot be read ({exc.strerror})") from None
+        data = read_file(path, settings.max_input_bytes)
     if not data:
         raise EmptyInput(f"{path or 'input'}: is empty (0 bytes)")
     if len(data) > settings.max_input_bytes:
