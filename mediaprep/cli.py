@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", help="make one file fit a profile and a byte budget")
     p.add_argument("source", metavar="SRC")
-    p.add_argument("-o", "--output", required=True, metavar="DST", help="output file (or folder)")
+    p.add_argument("-o", "--output", required=True, metavar="DST", help="output file, folder, or - for standard output")
     p.add_argument("--profile", metavar="NAME")
     p.add_argument("--budget", type=int, metavar="BYTES", help="at most this many bytes (exact)")
     p.add_argument("--format", choices=["mp3", "amr", "mp4", "3gp"], help="audio/video container")
@@ -194,6 +194,11 @@ def _report_text(name: str, report: Report) -> str:
 
 
 def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
+    to_stdout = args.output == "-"
+    if to_stdout and args.json:
+        raise UsageError("-o - and --json both want standard output: give -o FILE with --json")
+    if to_stdout and sys.stdout.isatty():
+        raise UsageError("-o -: standard output is a terminal; redirect it to a file or a pipe")
     if args.effort:
         settings = settings.with_(image_effort=args.effort)
     result = convert(args.source, profile=args.profile, budget=args.budget, settings=settings,
@@ -201,25 +206,33 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
                      on_progress=_show_progress if sys.stderr.isatty() else None)
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    dest = _output_path(Path(args.source), args.output, result.extension)
-    write_atomically(result.data, dest)
-    if args.json:
-        _print_json({"path": str(dest), **result.to_dict()})
+    if to_stdout:
+        sys.stdout.buffer.write(result.data)
+        sys.stdout.buffer.flush()
+        shown = "-"
     else:
-        if result.passed_through:
-            how = "passed through unchanged"
-        elif result.kind == "image":
-            how = f"{result.width}x{result.height}"
-            how += f", quality {result.quality} ({result.subsampling})" if result.quality else ""
-            how += f", {result.frames} frames" if result.frames and result.frames > 1 else ""
-            how += f", {result.encodes} encodes"
-        elif result.kind in ("audio", "video"):
-            how = (f"{result.width}x{result.height}, " if result.width else "") + f"{result.encodes} encodes"
-        else:
-            how = "normalised"
-        print(f"{dest}: {result.mime} {result.bytes} B of {result.budget} B budget; {how}")
-        for note in result.notes:
-            print(f"  note: {note}")
+        dest = _output_path(Path(args.source), args.output, result.extension)
+        write_atomically(result.data, dest)
+        shown = str(dest)
+    if args.json:
+        _print_json({"path": shown, **result.to_dict()})
+        return EXIT_OK
+    if result.passed_through:
+        how = "passed through unchanged"
+    elif result.kind == "image":
+        how = f"{result.width}x{result.height}"
+        how += f", quality {result.quality} ({result.subsampling})" if result.quality else ""
+        how += f", {result.frames} frames" if result.frames and result.frames > 1 else ""
+        how += f", {result.encodes} encodes"
+    elif result.kind in ("audio", "video"):
+        how = (f"{result.width}x{result.height}, " if result.width else "") + f"{result.encodes} encodes"
+    else:
+        how = "normalised"
+    # With -o - the bytes own standard output, so the summary goes where the messages go.
+    report = sys.stderr if to_stdout else sys.stdout
+    print(f"{shown}: {result.mime} {result.bytes} B of {result.budget} B budget; {how}", file=report)
+    for note in result.notes:
+        print(f"  note: {note}", file=report)
     return EXIT_OK
 
 

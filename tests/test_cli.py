@@ -125,6 +125,20 @@ def test_convert_effort_chooses_how_hard_a_picture_is_searched(cli, tmp_path):
     assert r.code == 2 and "image_effort" in r.stderr and not (tmp_path / "x.jpg").exists()
 
 
+def test_convert_to_dash_writes_the_bytes_to_standard_output(cli, tmp_path):
+    # For pipes (convert ... -o - | upload elsewhere): the bytes alone on stdout, the summary on stderr.
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "mediaprep", "convert", str(MEDIA / "phone-rotated.jpg"), "-o", "-",
+                           "--budget", "20000"], capture_output=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == mediaprep.convert(MEDIA / "phone-rotated.jpg", budget=20000).data
+    assert b"image/jpeg" in done.stderr and list(tmp_path.iterdir()) == []
+    r = cli("convert", str(MEDIA / "photo.jpg"), "-o", "-", "--budget", "20000", "--json", cwd=tmp_path)
+    assert r.code == 2 and r.json()["error"]["code"] == "usage.invalid" and list(tmp_path.iterdir()) == []
+
+
 def test_convert_names_the_output_after_its_content(cli, tmp_path):
     r = cli("convert", str(MEDIA / "alpha.png"), "-o", str(tmp_path / "sticker.png"), "--profile", "clicksend")
     assert r.code == 0
