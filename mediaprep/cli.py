@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -89,9 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    restore = _exit_cleanly_on(signal.SIGTERM, signal.SIGHUP)
     try:
         settings = Settings.from_env()
         return int(args.run(args, settings))
+    except KeyboardInterrupt:
+        print("mediaprep: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
     except BrokenPipeError:
         # The reader (head, less) went away; that is not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -102,6 +108,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mediaprep: {exc}", file=sys.stderr)
         # Input that cannot be made to fit, or a store that fails, is a problem found, not a usage error.
         return EXIT_PROBLEMS if isinstance(exc, (ConvertError, StorageError)) else EXIT_USAGE
+    finally:
+        restore()
+
+
+def _exit_cleanly_on(*signums: int) -> Callable[[], None]:
+    """Make these signals an exit that unwinds, as Ctrl-C does; gives back a function that undoes it.
+
+    Python's default for SIGTERM ends the process on the spot: ffmpeg (in its own process group)
+    would run on unwatched, and the temporary copies and half-written files would stay. Unwinding
+    runs the cleanup that an error runs. (A library does not own the process's signals, so this
+    is the CLI's job; a host that embeds mediaprep should do the same.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def stop(signum: int, _frame: object) -> None:
+        print(f"mediaprep: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+        raise SystemExit(128 + signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in signums}
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    return restore
 
 
 # ---------------------------------------------------------------- inspect

@@ -5,11 +5,14 @@ detection on its input, absolute paths that mediaprep created (under its own tem
 stderr drained to a file (a chatty ffmpeg can never fill a pipe and hang), its own process group,
 and two limits that kill the group: a deadline, and a stall limit (``-progress`` blocks whose frame
 count, output time and size stop moving: a damaged stream that makes ffmpeg spin without producing
-anything). The progress blocks also go to an optional callback.
+anything). The group is also killed when the run is interrupted (an exception, Ctrl-C, or SIGTERM,
+which the CLI turns into an exit), and ``-timelimit`` bounds ffmpeg's CPU time in case mediaprep is
+killed without a chance to clean up. The progress blocks also go to an optional callback.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -52,11 +55,16 @@ def run_ffmpeg(
     for out in _outputs(stream):
         if out not in ("-", "pipe:1", "pipe:") and not out.startswith("/"):
             raise ToolFailed(f"refusing to write to {out!r}: outputs must be absolute paths mediaprep made")
-    argv = [exe, "-nostdin", "-hide_banner", "-y", "-nostats", "-progress", "pipe:1", *stream.get_args()]
     started = time.monotonic()
     end = started + (timeout if timeout is not None else settings.encode_timeout)
     if deadline is not None:
         end = min(end, deadline)
+    # A backstop for when mediaprep itself is killed outright (SIGKILL, the OOM killer) and cannot
+    # stop the group: ffmpeg then ends itself after this much CPU time. It counts every thread, so
+    # it is the wall-clock limit times the cores, and never fires before the watch below.
+    cpu_limit = math.ceil(max(1.0, end - started) * (os.cpu_count() or 1)) + 1
+    argv = [exe, "-nostdin", "-hide_banner", "-y", "-nostats", "-timelimit", str(cpu_limit), "-progress", "pipe:1",
+            *stream.get_args()]
     watch = _Watch(on_progress, started)
     with tempfile.TemporaryFile() as errors:
         try:

@@ -163,3 +163,90 @@ def test_an_ffmpeg_that_stops_making_progress_is_stopped_long_before_the_deadlin
     time.sleep(0.2)
     assert children_of(os.getpid()) == []
     assert not (tmp_path / "out.mp4").exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _encoders_started_by(pid: int) -> list[int]:
+    # The encode, not the probe that comes before it and ends by itself.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = []
+        for child in children_of(pid):
+            try:
+                if b"libx264" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(child)
+            except OSError:
+                continue
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError("the encode never started")
+
+
+@pytest.mark.parametrize("signum", [15, 2], ids=["SIGTERM", "SIGINT"])
+def test_a_stopped_convert_stops_ffmpeg_and_leaves_nothing_behind(tmp_path, signum):
+    # docker stop, systemd or a batch runner's timeout send SIGTERM; Ctrl-C sends SIGINT. Either way
+    # ffmpeg (in its own process group) must not run on unwatched, and no copy or half file may stay.
+    import signal
+    import sys
+
+    clip = make(tmp_path, "busy.mp4", "-f", "lavfi", "-i", "testsrc2=s=1280x720:r=30", "-t", "40",
+                "-c:v", "libx264", "-preset", "ultrafast", "-crf", "30")
+    temp, out = tmp_path / "temp", tmp_path / "out"
+    temp.mkdir()
+    out.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "mediaprep", "convert", str(clip), "-o", str(out / "x.mp4"),
+                             "--budget", "1000000"], env={**os.environ, "TMPDIR": str(temp)},
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            # a shell's background job ignores SIGINT; this one must take it as a user's ^C
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        ffmpegs = _encoders_started_by(proc.pid)
+        time.sleep(0.5)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signum
+    assert b"Traceback" not in err and b"mediaprep: " in err
+    assert not any(_alive(pid) for pid in ffmpegs)
+    assert list(temp.iterdir()) == [] and list(out.iterdir()) == []
+
+
+def test_ffmpeg_ends_itself_when_mediaprep_is_killed_outright():
+    # SIGKILL (or the OOM killer) leaves no chance to clean up; ffmpeg's own CPU time limit
+    # (the run's time limit times the cores) still ends it instead of running on unwatched.
+    import sys
+
+    script = (
+        "import ffmpeg\n"
+        "from mediaprep import Settings\n"
+        "from mediaprep.ffmpeg_runner import run_ffmpeg\n"
+        "busy = ffmpeg.input('testsrc2=s=1280x720:r=30', f='lavfi', t=3600)\n"
+        "run_ffmpeg(ffmpeg.output(busy, '-', f='null', vcodec='libx264'), Settings(encode_timeout=2))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        ffmpegs = _encoders_started_by(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    cpu_limit = 2 * (os.cpu_count() or 1) + 1
+    deadline = time.monotonic() + cpu_limit + 5  # even on one busy thread
+    while any(_alive(pid) for pid in ffmpegs) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        assert not any(_alive(pid) for pid in ffmpegs)
+    finally:
+        for pid in ffmpegs:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
