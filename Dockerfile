@@ -1,7 +1,7 @@
 # The mediaprep command in a container (the HTTP sidecar will be another entry point on it).
 FROM python:3.11-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libmagic1 ffmpeg \
+ && apt-get install -y --no-install-recommends libmagic1 ffmpeg poppler-utils \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 10001 mediaprep
 WORKDIR /app

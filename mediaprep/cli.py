@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -395,6 +396,8 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
         "version": version.stdout.decode("utf-8", "replace").splitlines()[0] if version.stdout else "",
         "ffprobe": find_ffprobe(settings),
         "encoders": present,
+        # Optional: only converters.objects.pdf_thumbnail draws with it.
+        "pdftoppm": shutil.which("pdftoppm"),
     }
     missing = [name for name, ok in present.items() if not ok]
     if args.json:
@@ -402,6 +405,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"ffmpeg:  {report['ffmpeg']}\n         {report['version']}")
         print(f"ffprobe: {report['ffprobe'] or 'none (probing reads ffmpeg -i)'}")
+        print(f"pdftoppm: {report['pdftoppm'] or 'none (optional: PDF first-page pictures; Debian: poppler-utils)'}")
         for name, why in WANTED_ENCODERS.items():
             print(f"  {'ok     ' if name in names else 'MISSING'} {name:<18} {why}")
     return EXIT_OK if not missing else EXIT_PROBLEMS

@@ -1,4 +1,5 @@
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -148,6 +149,7 @@ def test_doctor_names_the_ffmpeg_and_what_it_lacks(cli):
     assert out["ffmpeg"] == imageio_ffmpeg.get_ffmpeg_exe() and "ffmpeg version" in out["version"]
     assert out["encoders"]["libx264"] and out["encoders"]["libopencore_amrnb"]
     assert r.code == (1 if out["missing"] else 0)
+    assert out["pdftoppm"] == shutil.which("pdftoppm")  # optional: reported, never a failure
 
 
 def test_a_retry_at_a_new_frame_rate_runs_a_new_analysis_pass(monkeypatch):
