@@ -125,7 +125,10 @@ def _exit_cleanly_on(*signums: int) -> Callable[[], None]:
         return lambda: None
 
     def stop(signum: int, _frame: object) -> None:
-        print(f"mediaprep: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+        try:
+            print(f"mediaprep: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+        except OSError:  # after SIGHUP the terminal may be gone; the exit matters, not the message
+            pass
         raise SystemExit(128 + signum)
 
     previous = {signum: signal.signal(signum, stop) for signum in signums}
