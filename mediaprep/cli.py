@@ -259,9 +259,9 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
         how = f"{result.width}x{result.height}"
         how += f", quality {result.quality} ({result.subsampling})" if result.quality else ""
         how += f", {result.frames} frames" if result.frames and result.frames > 1 else ""
-        how += f", {result.encodes} encodes"
+        how += f", {_count(result.encodes, 'encode')}"
     elif result.kind in ("audio", "video"):
-        how = (f"{result.width}x{result.height}, " if result.width else "") + f"{result.encodes} encodes"
+        how = (f"{result.width}x{result.height}, " if result.width else "") + _count(result.encodes, "encode")
     else:
         how = "normalised"
     # With -o - the bytes own standard output, so the summary goes where the messages go.
@@ -270,6 +270,10 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
     for note in result.notes:
         print(f"  note: {note}", file=report)
     return EXIT_OK
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
 
 
 def _show_progress(block: dict[str, str]) -> None:

@@ -171,7 +171,7 @@ def check_pdf(data: bytes, budget: int, forbid: tuple[str, ...]) -> list[str]:
             f"the PDF is {len(data)} bytes, over the {budget} byte budget; mediaprep does not shrink PDFs",
             provider_code="E337",
         )
-    notes = [f"{facts.items} page(s)"]
+    notes = [f"{facts.items} page" if facts.items == 1 else f"{facts.items} pages"]
     if facts.features:
         notes.append(f"active content found: {', '.join(facts.features)}")
     return notes
