@@ -62,7 +62,7 @@ def run_ffmpeg(
     # A backstop for when mediaprep itself is killed outright (SIGKILL, the OOM killer) and cannot
     # stop the group: ffmpeg then ends itself after this much CPU time. It counts every thread, so
     # it is the wall-clock limit times the cores, and never fires before the watch below.
-    cpu_limit = math.ceil(max(1.0, end - started) * (os.cpu_count() or 1)) + 1
+    cpu_limit = min(math.ceil(max(1.0, end - started) * (os.cpu_count() or 1)) + 1, _MAX_TIMELIMIT)
     argv = [exe, "-nostdin", "-hide_banner", "-y", "-nostats", "-timelimit", str(cpu_limit), "-progress", "pipe:1",
             *stream.get_args()]
     watch = _Watch(on_progress, started)
@@ -105,6 +105,8 @@ def run_ffmpeg(
             raise ToolFailed(f"ffmpeg failed (exit {proc.returncode}): " + " | ".join(lines[-6:]))
     return watch.last
 
+
+_MAX_TIMELIMIT = 2**31 - 1  # ffmpeg refuses a larger -timelimit (an int option)
 
 # What ffmpeg says when the input itself is damaged, as opposed to a failing tool.
 _UNDECODABLE = (

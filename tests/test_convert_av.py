@@ -193,3 +193,9 @@ def test_a_starved_baseline_analysis_moves_to_a_smaller_frame_and_still_fits(mon
     # The thresholds are per profile: mp4 (main) keeps its own, which this clip does not reach.
     mp4 = convert(MEDIA / "clip.mp4", budget=20000)
     assert (mp4.width, mp4.height) == (plain.width, plain.height)
+
+
+def test_a_very_long_time_limit_is_taken_as_it_is():
+    # ffmpeg's own CPU-time backstop (-timelimit) is an int option; a limit past it must not fail the run.
+    result = convert(MEDIA / "speech.wav", budget=20000, settings=Settings(encode_timeout=1e12))
+    assert result.mime == "audio/mpeg" and result.bytes <= 20000
