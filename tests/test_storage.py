@@ -221,6 +221,13 @@ def test_fetch_check_applies_a_profile(host):
     assert [p.code for p in legacy.problems] == ["url.too_big"] and "30000" in legacy.problems[0].message
 
 
+def test_fetch_check_compares_the_bytes_with_the_type_expected(host):
+    # After an upload the caller knows what it stored: other bytes at the URL (a stale CDN, a wrong key) show.
+    assert verify_url(host.url("/good.jpg"), expect_mime="image/jpeg", settings=LOOPBACK_OK).ok
+    other = verify_url(host.url("/good.jpg"), expect_mime="image/gif", settings=LOOPBACK_OK)
+    assert [p.code for p in other.problems] == ["url.unexpected_content"] and not other.ok
+
+
 def test_a_server_that_drips_its_answer_is_cut_off_at_the_timeout(host):
     # A byte every 0.2 s never trips a per-read timeout; the whole fetch has one deadline.
     start = time.monotonic()
