@@ -347,7 +347,7 @@ def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
         row: dict[str, Any] = {"path": path, "key": stored.key, "url": stored.url, "mime": stored.mime,
                                "bytes": stored.bytes, "created": stored.created}
         if args.verify:
-            report = verify_url(stored.url, settings=settings)
+            report = verify_url(stored.url, expect_mime=info.mime, settings=settings)
             row["verify"] = report.to_dict()
             worst = max(worst, EXIT_OK if report.ok else EXIT_PROBLEMS)
         results.append(row)
