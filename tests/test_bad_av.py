@@ -193,7 +193,6 @@ def _encoders_started_by(pid: int) -> list[int]:
 def test_a_stopped_convert_stops_ffmpeg_and_leaves_nothing_behind(tmp_path, signum):
     # docker stop, systemd or a batch runner's timeout send SIGTERM; Ctrl-C sends SIGINT. Either way
     # ffmpeg (in its own process group) must not run on unwatched, and no copy or half file may stay.
-    import signal
     import sys
 
     clip = make(tmp_path, "busy.mp4", "-f", "lavfi", "-i", "testsrc2=s=1280x720:r=30", "-t", "40",
@@ -201,11 +200,12 @@ def test_a_stopped_convert_stops_ffmpeg_and_leaves_nothing_behind(tmp_path, sign
     temp, out = tmp_path / "temp", tmp_path / "out"
     temp.mkdir()
     out.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "mediaprep", "convert", str(clip), "-o", str(out / "x.mp4"),
+    # A background job inherits SIGINT ignored (as CI may run this); the command must take it as a user's ^C.
+    as_at_a_terminal = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                        "from mediaprep.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", as_at_a_terminal, "convert", str(clip), "-o", str(out / "x.mp4"),
                              "--budget", "1000000"], env={**os.environ, "TMPDIR": str(temp)},
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            # a shell's background job ignores SIGINT; this one must take it as a user's ^C
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         ffmpegs = _encoders_started_by(proc.pid)
         time.sleep(0.5)
