@@ -278,3 +278,16 @@ def test_cli_upload_stops_trying_a_store_that_is_down(cli, tmp_path):
     first, second = r.json()
     assert first["error"]["code"] == second["error"]["code"] == "storage.unavailable"
     assert "not uploaded" in second["error"]["message"]
+
+
+def test_cli_upload_to_s3_with_verify_fetches_what_it_stored(cli, s3_server):
+    env = {"MEDIAPREP_STORE": "s3", "MEDIAPREP_S3_BUCKET": BUCKET, "MEDIAPREP_S3_ENDPOINT_URL": s3_server,
+           "MEDIAPREP_S3_ADDRESSING": "path", "MEDIAPREP_S3_PREFIX": "cli/", "MEDIAPREP_BASE_URL": f"{s3_server}/{BUCKET}",
+           "MEDIAPREP_ALLOW_PRIVATE_URLS": "1"}
+    r = cli("upload", str(MEDIA / "photo.jpg"), str(MEDIA / "speech.mp3"), "--verify", "--json", env=env)
+    assert r.code == 0, r.stderr
+    rows = r.json()
+    assert [row["mime"] for row in rows] == ["image/jpeg", "audio/mpeg"]
+    for row in rows:
+        assert row["key"].startswith("cli/") and row["verify"]["ok"], row
+        assert row["verify"]["content_length"] == row["bytes"] and row["verify"]["sniffed_mime"] == row["mime"]
