@@ -199,3 +199,18 @@ def test_a_very_long_time_limit_is_taken_as_it_is():
     # ffmpeg's own CPU-time backstop (-timelimit) is an int option; a limit past it must not fail the run.
     result = convert(MEDIA / "speech.wav", budget=20000, settings=Settings(encode_timeout=1e12))
     assert result.mime == "audio/mpeg" and result.bytes <= 20000
+
+
+def test_an_avi_from_an_old_camera_is_converted_like_any_clip(tmp_path):
+    # Motion JPEG in AVI with PCM sound: what dashcams and compact cameras still write.
+    import subprocess
+
+    avi = tmp_path / "camera.avi"
+    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=640x480:r=15",
+                    "-f", "lavfi", "-i", "sine=f=300:r=22050", "-t", "3", "-c:v", "mjpeg", "-q:v", "5",
+                    "-c:a", "pcm_s16le", str(avi)], check=True, timeout=120)
+    assert inspect(avi).kind == "video"
+    result = convert(avi, profile="sinch")
+    info = inspect(result.data).media
+    assert result.mime == "video/mp4" and result.bytes <= 1_000_000
+    assert info.video_codec == "h264" and info.has_audio and abs(info.duration - 3) < 0.2

@@ -202,7 +202,8 @@ def convert_video(
             size = out.stat().st_size
             if size <= budget:
                 out_w, out_h = pad or (width, height)
-                notes.append(f"{out_w}x{out_h} at {fps} fps, video {v_kbps:.0f} kbit/s, audio {a_kbps} kbit/s")
+                sound = f"audio {a_kbps} kbit/s" if facts.has_audio else "no audio"
+                notes.append(f"{out_w}x{out_h} at {fps} fps, video {v_kbps:.0f} kbit/s, {sound}")
                 mime_out = "video/3gpp" if fmt == "3gp" else "video/mp4"
                 return AvResult(out.read_bytes(), mime_out, "video", out_w, out_h, duration, encodes, tuple(notes))
             # Over: scale the video by how far it missed what it was given, and aim a little lower.

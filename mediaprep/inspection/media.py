@@ -26,6 +26,7 @@ DEMUXER_BY_MIME = {
     "video/mpeg": "mpeg",
     "video/webm": "matroska",
     "video/x-matroska": "matroska",
+    "video/x-msvideo": "avi",
     "audio/mpeg": "mp3",
     "audio/wav": "wav",
     "audio/aac": "aac",
