@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mediaprep import Settings, convert, inspect
+from mediaprep import Settings, convert, inspect, load_profile
 from mediaprep.errors import CannotFit, CorruptInput, DecompressionBomb, NotAllowed, UnsupportedType, UsageError
 
 from .conftest import BROKEN, MEDIA
@@ -31,6 +31,19 @@ def test_every_input_format_comes_out_within_the_budget_exactly(name, budget):
     info = inspect(result.data)
     assert info.ok and info.mime == result.mime and result.mime in ("image/jpeg", "image/gif")
     assert (info.image.width, info.image.height) == (result.width, result.height)
+
+
+@pytest.mark.parametrize("profile", ["clicksend", "sinch", "legacy-30k"])
+def test_an_avif_is_converted_for_every_provider(profile):
+    # AVIF is what browsers save and newer phones share; no provider takes it, every one takes a JPEG.
+    with Image.open(MEDIA / "photo.jpg") as im:
+        buf = io.BytesIO()
+        im.save(buf, "AVIF", quality=60)
+    assert inspect(buf.getvalue()).mime == "image/avif"
+    result = convert(buf.getvalue(), profile=profile)
+    assert result.mime == "image/jpeg" and not result.passed_through
+    assert result.bytes <= load_profile(profile).rule_for("image").max_bytes
+    assert opened(result).size == (result.width, result.height) and abs(result.width / result.height - 1.5) < 0.01
 
 
 def test_a_clean_jpg_that_fits_is_passed_through_byte_for_byte():
