@@ -8,7 +8,6 @@ must convert first) are reported but do not make the report fail.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,7 @@ from .inspection.objects import ObjectFacts
 from .message import MediaRef, Message, Slide, load_message, message_from_dict, parse_message
 from .profiles import MEDIA_KINDS, Profile, load_profile
 from .settings import Settings, resolved_settings
-
-# Seed 001: "multiply the message size of the original data (including file
-# attachments) by 1.37 + 814 bytes (for headers)".
-BASE64_FACTOR = 1.37
-HEADER_BYTES = 814
+from .wire import estimate_bytes
 
 
 # Inspection errors, as problems of the slide that holds the file.
@@ -36,10 +31,6 @@ _MEDIA_ERROR_CODES = {
     "tool.failed": "media.unchecked",
     "tool.timeout": "media.timeout",
 }
-
-
-def estimate_bytes(payload_bytes: int) -> int:
-    return math.ceil(payload_bytes * BASE64_FACTOR + HEADER_BYTES) if payload_bytes else 0
 
 
 @dataclass(frozen=True)

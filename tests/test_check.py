@@ -245,3 +245,29 @@ def test_a_message_given_as_json_bytes_is_checked_like_its_file():
     for wrong in (None, 5, ["slides"]):
         with pytest.raises(UsageError, match="a message is"):
             check(wrong, "sinch-xml")
+
+
+def test_largest_payload_is_the_most_content_whose_estimate_fits():
+    from mediaprep.wire import largest_payload
+
+    for limit in (300_000, 600_000, 1_000_000, 817, 2_000):
+        n = largest_payload(limit)
+        assert estimate_bytes(n) <= limit < estimate_bytes(n + 1)
+    assert largest_payload(814) == 0 and largest_payload(100) == 0
+
+
+def test_a_converted_attachment_makes_a_message_that_fits_the_routes_cap(tmp_path):
+    # sinch allows a 1 MB attachment, but AT&T toll-free takes 600 kB on the wire: the convert
+    # must leave an attachment whose message check passes, not one that check then refuses.
+    from mediaprep import convert
+    from mediaprep.wire import largest_payload
+
+    profile = "sinch+att-toll-free"
+    result = convert(MEDIA / "portrait.mov", profile=profile)
+    assert result.budget == largest_payload(600_000) and estimate_bytes(result.bytes) <= 600_000
+    assert any("message limit" in note for note in result.notes)
+    out = tmp_path / "clip.mp4"
+    out.write_bytes(result.data)
+    report = check({"recipients": ["+15550100"], "fallback_sms_text": "see the clip", "slides": [{"video": str(out)}]},
+                   profile)
+    assert "message.too_big" not in {p.code for p in report.problems}, report.problems

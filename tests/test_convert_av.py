@@ -214,3 +214,22 @@ def test_an_avi_from_an_old_camera_is_converted_like_any_clip(tmp_path):
     info = inspect(result.data).media
     assert result.mime == "video/mp4" and result.bytes <= 1_000_000
     assert info.video_codec == "h264" and info.has_audio and abs(info.duration - 3) < 0.2
+
+
+def test_a_small_clip_with_a_big_budget_is_not_inflated():
+    # 320x240 at 25 fps: past ~0.2 bits per pixel and frame more bytes buy nothing a phone shows.
+    source = (MEDIA / "clip.mp4").stat().st_size
+    result = convert(MEDIA / "clip.mp4", profile="sinch")  # a 1 MB budget
+    assert result.bytes < 2 * source and result.budget == 1_000_000
+    assert any("all this frame size can use" in note for note in result.notes)
+    tight = convert(MEDIA / "clip.mp4", budget=40000)  # where the budget binds, it is used
+    assert 0.9 * 40000 <= tight.bytes <= 40000
+
+
+def test_a_lossy_sound_is_not_re_encoded_far_above_its_own_bitrate():
+    source = inspect(MEDIA / "speech.mp3").media  # a 32 kbit/s mp3
+    result = convert(MEDIA / "speech.mp3", profile="sinch")
+    out = inspect(result.data).media
+    assert out.bit_rate <= 1.6 * source.bit_rate and result.bytes < 2 * (MEDIA / "speech.mp3").stat().st_size
+    # Lossless sound has no bitrate of its own to respect: it gets what the profile allows.
+    assert inspect(convert(MEDIA / "speech.wav", profile="sinch").data).media.bit_rate >= 90_000

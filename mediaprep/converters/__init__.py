@@ -6,7 +6,7 @@ import math
 import operator
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from ..inspection import Source, read_source
 from ..inspection.sniff import EXTENSION_BY_MIME, MIMES_BY_EXTENSION, extension_of, kind_of, sniff_mime
 from ..profiles import ImageTarget, Profile, load_profile
 from ..settings import Settings, resolved_settings
+from ..wire import largest_payload
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,9 @@ def convert(
     Images become a jpg or gif; audio an mp3 or AMR (``format="amr"``); video an
     mp4 or 3gp (``format="3gp"``), trimmed only when ``max_duration`` asks;
     vCards and calendars are normalised; PDFs are checked. ``on_progress`` gets
-    ffmpeg's progress blocks. The budget is the smaller of ``budget`` and the profile's limit for
-    the kind (for images one of them must be given). Raises CannotFit when nothing
+    ffmpeg's progress blocks. The budget is the smallest of ``budget``, the profile's limit for
+    the kind, and what its whole-message limit leaves for one attachment (for images and video one
+    of them must be given). Raises CannotFit when nothing
     within the profile's floors fits, never returning an oversized result.
     """
     settings = resolved_settings(settings)
@@ -112,10 +114,16 @@ def convert(
         target = targets.image if targets else ImageTarget()
         verdict = resolved.verdict("image", mime) if resolved else None
         limit = _budget(budget, resolved, "image")
-        return convert_image(data, mime, limit, target, verdict, _accepted_outputs(resolved), settings)
-    if kind in ("audio", "video"):
-        return _convert_av(data, mime, kind, resolved, budget, settings, format, max_duration, on_progress)
-    return _convert_object(data, mime, kind, resolved, budget, settings)
+        result = convert_image(data, mime, limit, target, verdict, _accepted_outputs(resolved), settings)
+    elif kind in ("audio", "video"):
+        result = _convert_av(data, mime, kind, resolved, budget, settings, format, max_duration, on_progress)
+    else:
+        result = _convert_object(data, mime, kind, resolved, budget, settings)
+    cap = resolved.message.max_bytes if resolved else None
+    if cap and result.budget == largest_payload(cap) and result.budget != budget:
+        why = f"the budget is what {resolved.name}'s {cap}-byte message limit leaves for one attachment"
+        result = replace(result, notes=(*result.notes, why))
+    return result
 
 
 def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, on_progress) -> Converted:
@@ -174,7 +182,11 @@ def _kind_promised_by(path: Path | None) -> str | None:
 
 def _budget(budget: int | None, profile: Profile | None, kind: str, default: int | None = None) -> int:
     rule = profile.rule_for(kind) if profile else None
-    limits = [b for b in (budget, rule.max_bytes if rule else None) if b is not None]
+    # A whole-message cap (a carrier route's, Infobip's) bounds any one attachment too: the most
+    # content whose wire estimate (x 1.37 + 814) still fits it.
+    cap = profile.message.max_bytes if profile else None
+    limits = [b for b in (budget, rule.max_bytes if rule else None, largest_payload(cap) if cap else None)
+              if b is not None]
     if not limits and default is not None:
         limits = [default]
     if not limits:
