@@ -255,6 +255,8 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     if result.passed_through:
         how = "passed through unchanged"
+    elif result.kind == "image" and result.encodes == 0 and result.frames == 1:
+        how = f"{result.width}x{result.height}, not re-encoded"
     elif result.kind == "image":
         how = f"{result.width}x{result.height}"
         how += f", quality {result.quality} ({result.subsampling})" if result.quality else ""

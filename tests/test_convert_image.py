@@ -3,7 +3,7 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from mediaprep import Settings, convert, inspect, load_profile
 from mediaprep.errors import CannotFit, CorruptInput, DecompressionBomb, NotAllowed, UnsupportedType, UsageError
@@ -115,6 +115,69 @@ def test_phone_photo_comes_out_upright_with_no_metadata():
     assert not out.getexif() and "exif" not in out.info and "xmp" not in out.info
     assert b"ExamplePhone" not in result.data and b"GPS" not in result.data
     assert any("orientation" in n for n in result.notes)
+
+
+SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _upright_photo_with_metadata(orientation: int | None = None) -> bytes:
+    with Image.open(MEDIA / "photo.jpg") as im:
+        exif = Image.Exif()
+        exif[0x010F] = "ExamplePhone"
+        exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0)}  # GPS
+        if orientation is not None:
+            exif[0x0112] = orientation
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=80, exif=exif.tobytes(), comment=b"GPS 51.5N", icc_profile=SRGB_ICC)
+    return buf.getvalue()
+
+
+def test_an_upright_photo_that_fits_loses_its_metadata_but_not_a_pixel():
+    # Re-encoding only to drop EXIF would cost quality and (at q95) bytes; cutting the segments costs neither.
+    data = _upright_photo_with_metadata()
+    result = convert(data, profile="clicksend")
+    assert result.encodes == 0 and not result.passed_through and result.bytes < len(data)
+    assert b"ExamplePhone" not in result.data and b"GPS" not in result.data
+    out = opened(result)
+    assert not out.getexif() and "comment" not in out.info and out.info.get("icc_profile") == SRGB_ICC
+    with Image.open(io.BytesIO(data)) as source:
+        assert np.array_equal(np.asarray(source), np.asarray(out))
+    assert any("not re-encoded" in note for note in result.notes)
+
+
+def test_metadata_is_not_cut_where_the_photo_must_be_turned_or_made_smaller():
+    turned = convert(_upright_photo_with_metadata(orientation=6), profile="clicksend")
+    assert turned.encodes > 0 and (turned.width, turned.height) == (400, 600)
+    smaller = convert(_upright_photo_with_metadata(), budget=20000)
+    assert smaller.encodes > 0 and smaller.bytes <= 20000 and b"GPS" not in smaller.data
+
+
+def test_metadata_hidden_between_the_scans_of_a_progressive_jpeg_is_found_and_cut():
+    # Pillow reads the headers before the first scan only; the bytes after it reach the phone all the same.
+    with Image.open(MEDIA / "photo.jpg") as im:
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=80, progressive=True)
+    clean = buf.getvalue()
+    second_scan = clean.index(b"\xff\xda", clean.index(b"\xff\xda") + 2)  # 0xFF is stuffed inside scans
+    hidden = b"\xff\xe1" + (2 + 22).to_bytes(2, "big") + b"Exif\0\0GPS 51.5N 0.1W!!" + b"\xff\xfe\x00\x08secret"
+    data = clean[:second_scan] + hidden + clean[second_scan:]
+    with Image.open(io.BytesIO(data)) as looks_clean:
+        assert not looks_clean.getexif() and "comment" not in looks_clean.info
+    result = convert(data, profile="clicksend")
+    assert not result.passed_through and result.data == clean and result.encodes == 0
+    assert b"GPS" not in result.data and b"secret" not in result.data
+
+
+def test_cutting_metadata_refuses_what_is_not_one_well_formed_jpeg():
+    from mediaprep.converters.jpeg_segments import without_metadata
+
+    data = _upright_photo_with_metadata()
+    assert without_metadata(data[:40]) is None  # cut inside a segment
+    assert without_metadata(data[:-2]) is None  # no end marker: truncated
+    assert without_metadata(data + b"PK\x03\x04 a zip") is None  # a polyglot's tail
+    assert without_metadata(b"\x89PNG\r\n\x1a\n" + data[8:]) is None
+    assert without_metadata(data[:2] + b"\xff\xd8" + data[2:]) is None  # a second SOI before the scan
+    assert without_metadata((MEDIA / "photo.jpg").read_bytes()) == (MEDIA / "photo.jpg").read_bytes()
 
 
 def test_upright_pixels_match_what_a_viewer_shows():

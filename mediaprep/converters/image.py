@@ -14,11 +14,8 @@ from ..settings import Settings
 from . import Converted
 from .gif import fit_animation, is_clean_gif
 from .jpeg import fit_jpeg, useful_long_side
-from .picture import decode
-
-# JPEG segments that may stay in a passed-through file: JFIF, the ICC profile, Adobe's colour flag.
-_HARMLESS_JPEG_SEGMENTS = {"APP0", "APP2", "APP14"}
-
+from .jpeg_segments import without_metadata
+from .picture import decode, orientation
 
 def convert_image(
     data: bytes,
@@ -44,6 +41,11 @@ def convert_image(
     if _may_pass_through(data, mime, im, frames, budget, target, verdict, accepts, settings):
         return Converted(data=data, mime=mime, passed_through=True, width=im.width, height=im.height,
                          frames=frames, **base)
+    stripped = _stripped_of_metadata(data, mime, im, frames, budget, target, verdict, accepts, settings)
+    if stripped is not None:
+        return Converted(data=stripped, mime=mime, passed_through=False, width=im.width, height=im.height,
+                         frames=1, notes=("metadata removed (EXIF, XMP, comments); the picture itself is the "
+                                          "source's, not re-encoded",), **base)
 
     notes: list[str] = []
     if mime in ("image/gif", "image/webp") and frames > 1:
@@ -80,6 +82,35 @@ def convert_image(
     )
 
 
+def _stripped_of_metadata(
+    data: bytes,
+    mime: str,
+    im: Image.Image,
+    frames: int,
+    budget: int,
+    target: ImageTarget,
+    verdict: str | None,
+    accepts: frozenset[str],
+    settings: Settings,
+) -> bytes | None:
+    """The JPEG with its metadata segments cut out, where that alone makes it fit to send as it is.
+
+    Not when the EXIF turns the picture (the pixels must be turned instead, which means decoding).
+    """
+    if mime != "image/jpeg" or frames > 1 or orientation(im) != 1:
+        return None
+    stripped = without_metadata(data)
+    if stripped is None or stripped == data:
+        return None
+    try:
+        clean = open_image(stripped, mime, settings)
+    except MediaprepError:
+        return None
+    if not _may_pass_through(stripped, mime, clean, 1, budget, target, verdict, accepts, settings):
+        return None
+    return stripped
+
+
 def _may_pass_through(
     data: bytes,
     mime: str,
@@ -101,11 +132,11 @@ def _may_pass_through(
     if mime == "image/jpeg":
         if frames > 1:
             return False  # an MPO: its further pictures (and their EXIF) would ride along unseen
-        segments = {marker for marker, _ in getattr(im, "applist", [])}
-        if segments - _HARMLESS_JPEG_SEGMENTS or "comment" in im.info:
-            return False  # EXIF (GPS, camera), XMP, IPTC or comments: re-encode to strip them
-        if not data.rstrip(b"\0").endswith(b"\xff\xd9"):
-            return False  # bytes after the image (a polyglot, or a truncated file)
+        if without_metadata(data) != data:
+            # EXIF (GPS, camera), XMP, IPTC or comments anywhere in the file (cut them, or
+            # re-encode); or not one whole JPEG from its start to its end marker (bytes after the
+            # image make a polyglot; none at all, a truncated file).
+            return False
     elif not is_clean_gif(data):
         return False  # comments, XMP or other application data, bytes after the trailer, or cut short
     try:

@@ -36,7 +36,7 @@ def decode(data: bytes, mime: str, settings: Settings, max_long_side: int) -> tu
                 # Decode at 1/2, 1/4 or 1/8 scale when that still covers the target size.
                 im.draft(im.mode, _fit_box(im.size, max_long_side))
             im.load()
-            exif_orientation = _orientation(im)
+            exif_orientation = orientation(im)
             icc = im.info.get("icc_profile")
             im = _to_srgb(im, icc, notes)
             im = _to_output_mode(im, notes)
@@ -86,7 +86,7 @@ def _resampled(
     return im.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
 
 
-def _orientation(im: Image.Image) -> int:
+def orientation(im: Image.Image) -> int:
     try:
         return int(im.getexif().get(0x0112, 1) or 1)
     except Exception:  # a broken EXIF block must not stop a readable picture

@@ -1,0 +1,67 @@
+"""Removing a JPEG's metadata without touching its pixels: drop the segments, keep the scans.
+
+EXIF (camera, GPS), XMP, IPTC and comments live in segments of their own. Cutting them out leaves
+the compressed picture exactly as it was: no generation loss, and a smaller file, where a
+re-encode would only spend bytes to say the same thing. The whole file is walked, not only the
+headers before the first scan: a progressive JPEG has segments between its scans too, and a
+comment or an APP1 hidden there is still in the file a phone receives.
+"""
+
+from __future__ import annotations
+
+# APP0 (JFIF), APP2 (ICC profile) and APP14 (Adobe's colour transform) say how to draw the pixels.
+KEPT_APP_SEGMENTS = frozenset({0xE0, 0xE2, 0xEE})
+_SOS, _EOI, _COM = 0xDA, 0xD9, 0xFE
+
+
+def without_metadata(data: bytes) -> bytes | None:
+    """``data`` without its APPn (other than the kept ones) and COM segments.
+
+    None when the file is not a well-formed JPEG from SOI to EOI, or has bytes after its EOI
+    (beyond zero padding): such a file is for the full decode path to judge, not to be trimmed.
+    """
+    if data[:2] != b"\xff\xd8":
+        return None
+    out = bytearray(data[:2])
+    i = 2
+    while True:
+        if i + 2 > len(data) or data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            i += 1
+            continue
+        if marker == _EOI:
+            if data[i + 2 :].strip(b"\0"):
+                return None
+            out += data[i:]
+            return bytes(out)
+        if 0xD0 <= marker <= 0xD8 or marker == 0x01:
+            return None  # markers without a length belong inside scans (RSTn) or at the start only
+        if i + 4 > len(data):
+            return None
+        end = i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+        if end < i + 4 or end > len(data):
+            return None
+        if marker == _SOS:
+            end = _scan_end(data, end)
+            if end is None:
+                return None
+        if not (marker == _COM or (0xE0 <= marker <= 0xEF and marker not in KEPT_APP_SEGMENTS)):
+            out += data[i:end]
+        i = end
+
+
+def _scan_end(data: bytes, i: int) -> int | None:
+    """Where the entropy-coded data that starts at ``i`` ends: at the next marker that is not RSTn."""
+    while True:
+        i = data.find(b"\xff", i)
+        if i < 0 or i + 1 >= len(data):
+            return None
+        following = data[i + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7:  # a stuffed 0xFF, or a restart marker
+            i += 2
+        elif following == 0xFF:
+            i += 1
+        else:
+            return i
