@@ -262,6 +262,8 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
         how += f", quality {result.quality} ({result.subsampling})" if result.quality else ""
         how += f", {result.frames} frames" if result.frames and result.frames > 1 else ""
         how += f", {_count(result.encodes, 'encode')}"
+    elif result.kind == "video" and result.encodes == 0:
+        how = f"{result.width}x{result.height}, not re-encoded"
     elif result.kind in ("audio", "video"):
         how = (f"{result.width}x{result.height}, " if result.width else "") + _count(result.encodes, "encode")
     else:

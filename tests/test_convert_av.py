@@ -218,11 +218,11 @@ def test_an_avi_from_an_old_camera_is_converted_like_any_clip(tmp_path):
 
 def test_a_small_clip_with_a_big_budget_is_not_inflated():
     # 320x240 at 25 fps: past ~0.2 bits per pixel and frame more bytes buy nothing a phone shows.
-    source = (MEDIA / "clip.mp4").stat().st_size
-    result = convert(MEDIA / "clip.mp4", profile="sinch")  # a 1 MB budget
-    assert result.bytes < 2 * source and result.budget == 1_000_000
+    source = (MEDIA / "portrait.mov").stat().st_size  # rotated by metadata: it must be re-encoded
+    result = convert(MEDIA / "portrait.mov", profile="sinch")  # a 1 MB budget
+    assert result.encodes > 0 and result.bytes < 2 * source and result.budget == 1_000_000
     assert any("all this frame size can use" in note for note in result.notes)
-    tight = convert(MEDIA / "clip.mp4", budget=40000)  # where the budget binds, it is used
+    tight = convert(MEDIA / "portrait.mov", budget=40000)  # where the budget binds, it is used
     assert 0.9 * 40000 <= tight.bytes <= 40000
 
 
@@ -233,3 +233,37 @@ def test_a_lossy_sound_is_not_re_encoded_far_above_its_own_bitrate():
     assert out.bit_rate <= 1.6 * source.bit_rate and result.bytes < 2 * (MEDIA / "speech.mp3").stat().st_size
     # Lossless sound has no bitrate of its own to respect: it gets what the profile allows.
     assert inspect(convert(MEDIA / "speech.wav", profile="sinch").data).media.bit_rate >= 90_000
+
+
+def _elementary_video(data: bytes, tmp_path: Path) -> bytes:
+    import subprocess
+
+    clip = tmp_path / "probe.mp4"
+    clip.write_bytes(data)
+    return subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(clip), "-map", "0:v:0",
+                           "-c", "copy", "-f", "h264", "-"], capture_output=True, check=True, timeout=60).stdout
+
+
+def test_a_clip_that_already_fits_and_plays_everywhere_is_copied_not_re_encoded(tmp_path):
+    import subprocess
+
+    # H.264 main + AAC-LC, 320x240, well under sinch's 1 MB, with where and what it was in its metadata.
+    tagged = tmp_path / "tagged.mp4"
+    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(MEDIA / "clip.mp4"), "-c", "copy",
+                    "-metadata", "location=+51.5007-000.1246/", "-metadata", "title=Secret Meeting", str(tagged)],
+                   check=True, timeout=60)
+    assert b"loci" in tagged.read_bytes() and b"Secret Meeting" in tagged.read_bytes()  # 3GPP location box
+    result = convert(tagged, profile="sinch")
+    assert result.encodes == 0 and result.mime == "video/mp4" and result.bytes <= 1_000_000
+    assert b"loci" not in result.data and b"Secret Meeting" not in result.data
+    assert _elementary_video(result.data, tmp_path) == _elementary_video(tagged.read_bytes(), tmp_path)
+    assert result.data.find(b"moov") < result.data.find(b"mdat")  # +faststart
+    info = inspect(result.data).media
+    assert info.has_audio and (info.width, info.height) == (320, 240)
+
+
+@pytest.mark.parametrize("name, why", [("vfr.mp4", "H.264 high profile"), ("portrait.mov", "rotation metadata")])
+def test_a_clip_a_phone_might_not_play_as_it_is_is_re_encoded(name, why):
+    result = convert(MEDIA / name, profile="sinch")
+    assert result.encodes > 0, why
+    assert inspect(result.data).media.rotation == 0

@@ -25,6 +25,7 @@ from ..inspection.media import DEMUXER_BY_MIME, MediaFacts, media_facts
 from ..profiles import AudioTarget, VideoTarget
 from ..settings import Settings
 from ..tools import find_ffmpeg, run
+from .remux import can_copy, copy_streams
 
 MP3_KBPS = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128)
 AMR_MODES = ((12.2, 1600), (10.2, 1350), (7.95, 1050), (7.4, 1000), (6.7, 900), (5.9, 800), (5.15, 700), (4.75, 650))
@@ -168,6 +169,13 @@ def convert_video(
         audio_floor = target.min_audio_kbps if facts.has_audio else 0
         duration = _duration(facts, max_duration)
         notes = [f"trimmed to {duration:.1f} s as asked"] if duration < (facts.duration or 0) - 0.05 else []
+        if not notes and can_copy(facts, mime, fmt, target, len(data), budget):
+            copied = tmp / "copy.mp4"
+            if copy_streams(src, mime, facts, copied, settings, deadline=deadline, on_progress=on_progress) and \
+                    copied.stat().st_size <= budget:
+                return AvResult(copied.read_bytes(), "video/mp4", "video", facts.width, facts.height, duration, 0,
+                                ("copied as it was, not re-encoded (the clip already fits and plays everywhere); "
+                                 "its metadata is left out",))
         total_kbps = (budget - FIXED_BYTES) * 8 * (1 - CONTAINER_SHARE) / duration / 1000
         # The audio's share shrinks with the budget: speech survives 16-24 kbit/s mono.
         a_kbps: float = 0 if not facts.has_audio else max(audio_floor, min(48, round(total_kbps * 0.15)))

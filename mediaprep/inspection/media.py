@@ -51,6 +51,10 @@ class MediaFacts:
     channels: int | None = None
     bit_rate: int | None = None
     probed_with: str = ""
+    # Only ffprobe reports these; what needs them (copying streams as they are) does without.
+    video_profile: str | None = None
+    pix_fmt: str | None = None
+    audio_profile: str | None = None
 
 
 def media_facts(data: bytes, mime: str, path: Path | None, settings: Settings) -> MediaFacts:
@@ -108,6 +112,9 @@ def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -
         channels=audio.get("channels") if audio else None,
         bit_rate=int(fmt["bit_rate"]) if fmt.get("bit_rate") else None,
         probed_with="ffprobe",
+        video_profile=video.get("profile") if video else None,
+        pix_fmt=video.get("pix_fmt") if video else None,
+        audio_profile=audio.get("profile") if audio else None,
     )
 
 

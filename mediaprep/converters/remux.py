@@ -1,0 +1,62 @@
+"""A clip that is already what a phone plays, and fits: its streams copied into a clean mp4.
+
+Re-encoding such a clip loses a generation and gains nothing. Copying the streams (ffmpeg's
+``-c copy``) keeps every coded frame as it was, while the new container carries no metadata
+(phones record where a clip was shot in it), puts the index first (+faststart) and holds only
+the picture and the sound (no data tracks: some cameras log GPS in one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import ffmpeg
+
+from ..errors import MediaprepError
+from ..ffmpeg_runner import input_stream, run_ffmpeg
+from ..inspection.media import DEMUXER_BY_MIME, MediaFacts, media_facts
+from ..profiles import VideoTarget
+from ..settings import Settings
+
+# What every MMS phone decodes: H.264 baseline or main in 4:2:0, AAC-LC.
+PLAYABLE_PROFILES = frozenset({"Baseline", "Constrained Baseline", "Main"})
+SOURCE_MIMES = frozenset({"video/mp4", "video/quicktime"})
+
+
+def can_copy(facts: MediaFacts, mime: str, fmt: str, target: VideoTarget, size: int, budget: int) -> bool:
+    """Whether the clip's streams may go out as they are (the caller also checks the copy's size)."""
+    if fmt != "mp4" or mime not in SOURCE_MIMES or size > budget * 1.02:
+        return False  # 2 %: what dropping the source's metadata can save
+    if facts.video_codec != "h264" or facts.video_profile not in PLAYABLE_PROFILES or facts.pix_fmt != "yuv420p":
+        return False
+    if facts.audio_codec is not None and (facts.audio_codec != "aac" or facts.audio_profile != "LC"):
+        return False
+    width, height = facts.width or 0, facts.height or 0
+    if facts.rotation or width % 2 or height % 2 or not width or not height:
+        return False  # rotation must be in the pixels, which only an encode does
+    return height <= target.max_height and (facts.fps or 0) <= target.max_fps + 0.5
+
+
+def copy_streams(
+    src: Path, mime: str, facts: MediaFacts, out: Path, settings: Settings, *, deadline: float,
+    on_progress: Callable | None = None,
+) -> bool:
+    """Write the clip's first picture and sound, copied, to ``out``; False if the copy is not the same clip."""
+    inp = input_stream(src, DEMUXER_BY_MIME[mime])
+    streams = [inp["v:0"]] + ([inp["a:0"]] if facts.has_audio else [])
+    stream = ffmpeg.output(*streams, str(out), c="copy", map_metadata=-1, map_chapters=-1,
+                           movflags="+faststart", f="mp4")
+    run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
+    try:
+        copied = media_facts(out.read_bytes(), "video/mp4", out, settings)
+        # An encode would notice damaged data while decoding; a copy does not decode, so decode
+        # it once here (stopping at the first error). Any doubt goes back to the encode path.
+        check = input_stream(out, "mov").output("-", f="null").global_args("-xerror")
+        run_ffmpeg(check, settings, deadline=deadline)
+    except MediaprepError:
+        return False
+    # The first video stream can be a cover picture in odd files: the copy must be the clip probed.
+    return (copied.video_codec == "h264" and copied.has_audio == facts.has_audio
+            and (copied.width, copied.height) == (facts.width, facts.height)
+            and abs((copied.duration or 0) - (facts.duration or 0)) < 0.25)
