@@ -44,12 +44,15 @@ def run_ffmpeg(
     on_progress: Progress | None = None,
     timeout: float | None = None,
     deadline: float | None = None,
+    quiet_or_corrupt: bool = False,
 ) -> dict[str, str]:
     """Run a built ffmpeg-python stream and return its last progress block.
 
     ``deadline`` (a ``time.monotonic()`` value) is shared by every run of one conversion;
     ``timeout`` limits this run alone (default: the settings' encode_timeout). Raises
     ToolTimeout (stopped), CorruptInput (the input could not be decoded) or ToolFailed.
+    ``quiet_or_corrupt``: a run made with ``-v error`` that prints anything at all is CorruptInput
+    too (a decoder that conceals damage says so and carries on with exit status 0).
     """
     exe = find_ffmpeg(settings)
     for out in _outputs(stream):
@@ -95,6 +98,11 @@ def run_ffmpeg(
             reader.join(timeout=2)
             if proc.stdout is not None:
                 proc.stdout.close()
+        if quiet_or_corrupt and proc.returncode == 0:
+            errors.seek(0)
+            said = errors.read().decode("utf-8", "replace").strip().splitlines()
+            if said:
+                raise CorruptInput(f"the media decodes with errors ({len(said)}), first: {said[0].strip()}")
         if proc.returncode != 0:
             errors.seek(0)
             lines = errors.read().decode("utf-8", "replace").strip().splitlines()

@@ -250,3 +250,16 @@ def test_ffmpeg_ends_itself_when_mediaprep_is_killed_outright():
                 os.kill(pid, 9)
             except OSError:
                 pass
+
+
+def test_a_quiet_run_that_reports_errors_is_corrupt_input(tmp_path):
+    # ffmpeg conceals damage and exits 0; at -v error, anything it says is the damage.
+    import ffmpeg
+
+    whole = convert(MEDIA / "clip.mp4", profile="sinch").data  # index first (+faststart)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole[: int(len(whole) * 0.8)])
+    quiet = ffmpeg.output(input_stream(cut, "mov"), "-", f="null").global_args("-v", "error")
+    run_ffmpeg(quiet, Settings())  # exit status 0: by itself, not an error
+    with pytest.raises(CorruptInput, match="decodes with errors"):
+        run_ffmpeg(quiet, Settings(), quiet_or_corrupt=True)

@@ -267,3 +267,17 @@ def test_a_clip_a_phone_might_not_play_as_it_is_is_re_encoded(name, why):
     result = convert(MEDIA / name, profile="sinch")
     assert result.encodes > 0, why
     assert inspect(result.data).media.rotation == 0
+
+
+def test_a_clip_whose_picture_is_damaged_is_not_copied_as_it_is(tmp_path):
+    import subprocess
+
+    # The container and its index are fine, so only decoding shows the damage; a copy must not hide it.
+    damaged = tmp_path / "damaged.mp4"
+    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(MEDIA / "clip.mp4"), "-c", "copy",
+                    "-bsf:v", "noise=amount=2000", str(damaged)], check=True, timeout=60)
+    try:
+        result = convert(damaged, profile="sinch")
+    except CorruptInput:
+        return
+    assert result.encodes > 0

@@ -50,10 +50,10 @@ def copy_streams(
     run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
     try:
         copied = media_facts(out.read_bytes(), "video/mp4", out, settings)
-        # An encode would notice damaged data while decoding; a copy does not decode, so decode
-        # it once here (stopping at the first error). Any doubt goes back to the encode path.
-        check = input_stream(out, "mov").output("-", f="null").global_args("-xerror")
-        run_ffmpeg(check, settings, deadline=deadline)
+        # A copy does not decode, so damage would go out unseen: decode it once here, where any
+        # error, or a frame the decoder had to patch up, sends the clip back to the encode path.
+        check = input_stream(out, "mov").output("-", f="null").global_args("-v", "error", "-xerror")
+        run_ffmpeg(check, settings, deadline=deadline, quiet_or_corrupt=True)
     except MediaprepError:
         return False
     # The first video stream can be a cover picture in odd files: the copy must be the clip probed.
