@@ -231,6 +231,7 @@ def test_a_lossy_sound_is_not_re_encoded_far_above_its_own_bitrate():
     result = convert(MEDIA / "speech.mp3", profile="sinch")
     out = inspect(result.data).media
     assert out.bit_rate <= 1.6 * source.bit_rate and result.bytes < 2 * (MEDIA / "speech.mp3").stat().st_size
+    assert any("would not sound better" in note for note in result.notes)
     # Lossless sound has no bitrate of its own to respect: it gets what the profile allows.
     assert inspect(convert(MEDIA / "speech.wav", profile="sinch").data).media.bit_rate >= 90_000
 

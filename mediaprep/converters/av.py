@@ -105,7 +105,9 @@ def convert_audio(
                     return AvResult(out.read_bytes(), "audio/amr", "audio", None, None, duration, encodes,
                                     tuple(notes + [f"AMR-NB {mode} kbit/s"]))
             raise CannotFit(f"no AMR-NB mode fits {duration:.1f} s in {budget} bytes")
-        kbps = _mp3_kbps(budget, duration, target, _lossy_kbps(facts))
+        source_kbps = _lossy_kbps(facts)
+        kbps = _mp3_kbps(budget, duration, target, source_kbps)
+        held_back = kbps < _mp3_kbps(budget, duration, target)
         out = tmp / "out.mp3"
         encodes = 0
         while True:
@@ -118,8 +120,10 @@ def convert_audio(
             _check_decoded_seconds(done, duration)
             encodes += 1
             if out.stat().st_size <= budget:
-                return AvResult(out.read_bytes(), "audio/mpeg", "audio", None, None, duration, encodes,
-                                tuple(notes + [f"mp3 mono {kbps} kbit/s, {rate} Hz"]))
+                notes.append(f"mp3 mono {kbps} kbit/s, {rate} Hz")
+                if held_back:
+                    notes.append(f"the source is {source_kbps:.0f} kbit/s: a higher rate would not sound better")
+                return AvResult(out.read_bytes(), "audio/mpeg", "audio", None, None, duration, encodes, tuple(notes))
             lower = [k for k in MP3_KBPS if k < kbps and k >= target.min_kbps]
             if not lower or encodes > MAX_RETRIES:
                 raise CannotFit(f"the mp3 is {out.stat().st_size} bytes at {kbps} kbit/s, over {budget}")
