@@ -282,3 +282,16 @@ def test_a_clip_whose_picture_is_damaged_is_not_copied_as_it_is(tmp_path):
     except CorruptInput:
         return
     assert result.encodes > 0
+
+
+def test_a_clip_with_surround_sound_is_re_encoded_not_copied(tmp_path):
+    import subprocess
+
+    # H.264 main and AAC-LC, but six channels: phones play mono or stereo.
+    surround = tmp_path / "surround.mp4"
+    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(MEDIA / "clip.mp4"),
+                    "-f", "lavfi", "-i", "sine=f=300:r=48000", "-map", "0:v", "-map", "1:a", "-c:v", "copy",
+                    "-c:a", "aac", "-ac", "6", "-t", "2", str(surround)], check=True, timeout=60)
+    assert inspect(surround).media.channels == 6
+    result = convert(surround, profile="sinch")
+    assert result.encodes > 0 and inspect(result.data).media.channels == 1

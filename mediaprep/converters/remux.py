@@ -30,7 +30,10 @@ def can_copy(facts: MediaFacts, mime: str, fmt: str, target: VideoTarget, size: 
         return False  # 2 %: what dropping the source's metadata can save
     if facts.video_codec != "h264" or facts.video_profile not in PLAYABLE_PROFILES or facts.pix_fmt != "yuv420p":
         return False
-    if facts.audio_codec is not None and (facts.audio_codec != "aac" or facts.audio_profile != "LC"):
+    if facts.audio_codec is not None and (
+        facts.audio_codec != "aac" or facts.audio_profile != "LC"
+        or (facts.channels or 0) > 2 or (facts.sample_rate or 0) > 48000  # surround, studio rates
+    ):
         return False
     width, height = facts.width or 0, facts.height or 0
     if facts.rotation or width % 2 or height % 2 or not width or not height:
