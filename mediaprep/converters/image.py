@@ -38,12 +38,12 @@ def convert_image(
     source_long = max(im.size)
     base: dict[str, Any] = {"source_mime": mime, "source_bytes": len(data), "budget": budget, "kind": "image"}
 
-    if _may_pass_through(data, mime, im, frames, budget, target, verdict, accepts, settings):
+    as_is = _as_it_is(data, mime, im, frames, budget, target, verdict, accepts, settings)
+    if as_is == data:
         return Converted(data=data, mime=mime, passed_through=True, width=im.width, height=im.height,
                          frames=frames, **base)
-    stripped = _stripped_of_metadata(data, mime, im, frames, budget, target, verdict, accepts, settings)
-    if stripped is not None:
-        return Converted(data=stripped, mime=mime, passed_through=False, width=im.width, height=im.height,
+    if as_is is not None:
+        return Converted(data=as_is, mime=mime, passed_through=False, width=im.width, height=im.height,
                          frames=1, notes=("metadata removed (EXIF, XMP, comments); the picture itself is the "
                                           "source's, not re-encoded",), **base)
 
@@ -82,7 +82,7 @@ def convert_image(
     )
 
 
-def _stripped_of_metadata(
+def _as_it_is(
     data: bytes,
     mime: str,
     im: Image.Image,
@@ -93,56 +93,36 @@ def _stripped_of_metadata(
     accepts: frozenset[str],
     settings: Settings,
 ) -> bytes | None:
-    """The JPEG with its metadata segments cut out, where that alone makes it fit to send as it is.
-
-    Not when the EXIF turns the picture (the pixels must be turned instead, which means decoding).
+    """What may be sent without an encode: the source byte for byte, a JPEG with its metadata cut
+    out, or nothing (None). Only what the profile takes as it is, small enough, clean, and whole.
     """
-    if mime != "image/jpeg" or frames > 1 or orientation(im) != 1:
-        return None
-    stripped = without_metadata(data)
-    if stripped is None or stripped == data:
-        return None
-    try:
-        clean = open_image(stripped, mime, settings)
-    except MediaprepError:
-        return None
-    if not _may_pass_through(stripped, mime, clean, 1, budget, target, verdict, accepts, settings):
-        return None
-    return stripped
-
-
-def _may_pass_through(
-    data: bytes,
-    mime: str,
-    im: Image.Image,
-    frames: int,
-    budget: int,
-    target: ImageTarget,
-    verdict: str | None,
-    accepts: frozenset[str],
-    settings: Settings,
-) -> bool:
-    """Sent byte for byte only when taken as it is, small enough, clean, and whole."""
     if mime not in ("image/jpeg", "image/gif") or mime not in accepts or verdict == "convert":
-        return False
-    if len(data) > budget or max(im.size) > target.max_long_side or frames > settings.max_frames:
-        return False
-    if mime == "image/gif" and frames > 1 and not target.keep_gif:
-        return False
-    if mime == "image/jpeg":
+        return None
+    if max(im.size) > target.max_long_side or frames > settings.max_frames:
+        return None
+    if mime == "image/gif":
+        if (frames > 1 and not target.keep_gif) or not is_clean_gif(data):
+            return None  # comments, XMP or other application data, bytes after the trailer, or cut short
+        out = data
+    else:
         if frames > 1:
-            return False  # an MPO: its further pictures (and their EXIF) would ride along unseen
-        if without_metadata(data) != data:
-            # EXIF (GPS, camera), XMP, IPTC or comments anywhere in the file (cut them, or
-            # re-encode); or not one whole JPEG from its start to its end marker (bytes after the
-            # image make a polyglot; none at all, a truncated file).
-            return False
-    elif not is_clean_gif(data):
-        return False  # comments, XMP or other application data, bytes after the trailer, or cut short
+            return None  # an MPO: its further pictures (and their EXIF) would ride along unseen
+        # EXIF (GPS, camera), XMP, IPTC and comments, anywhere in the file, are cut out. None: not
+        # one whole JPEG from its start to its end marker (bytes after the image make a polyglot;
+        # none at all, a truncated file).
+        out = without_metadata(data)
+        if out is None:
+            return None
+        if out != data and orientation(im) != 1:
+            return None  # the EXIF turns the picture: the pixels must be turned, which means an encode
+    if len(out) > budget:
+        return None
     try:
-        for i in range(frames):  # every frame of an animation: a handset shows them all
+        # Every frame of an animation: a handset shows them all. Cutting metadata leaves the scans
+        # as they are, so the source's pixels are the output's.
+        for i in range(frames):
             im.seek(i)
             im.load()
     except Exception:
-        return False  # damaged data is re-encoded (or rejected) by the full path
-    return True
+        return None  # damaged data is re-encoded (or rejected) by the full path
+    return out

@@ -9,6 +9,8 @@ comment or an APP1 hidden there is still in the file a phone receives.
 
 from __future__ import annotations
 
+import re
+
 # APP0 (JFIF), APP2 (ICC profile) and APP14 (Adobe's colour transform) say how to draw the pixels.
 KEPT_APP_SEGMENTS = frozenset({0xE0, 0xE2, 0xEE})
 _SOS, _EOI, _COM = 0xDA, 0xD9, 0xFE
@@ -22,7 +24,7 @@ def without_metadata(data: bytes) -> bytes | None:
     """
     if data[:2] != b"\xff\xd8":
         return None
-    out = bytearray(data[:2])
+    cuts: list[tuple[int, int]] = []
     i = 2
     while True:
         if i + 2 > len(data) or data[i] != 0xFF:
@@ -34,8 +36,7 @@ def without_metadata(data: bytes) -> bytes | None:
         if marker == _EOI:
             if data[i + 2 :].strip(b"\0"):
                 return None
-            out += data[i:]
-            return bytes(out)
+            return _cut(data, cuts)
         if 0xD0 <= marker <= 0xD8 or marker == 0x01:
             return None  # markers without a length belong inside scans (RSTn) or at the start only
         if i + 4 > len(data):
@@ -47,21 +48,29 @@ def without_metadata(data: bytes) -> bytes | None:
             end = _scan_end(data, end)
             if end is None:
                 return None
-        if not (marker == _COM or (0xE0 <= marker <= 0xEF and marker not in KEPT_APP_SEGMENTS)):
-            out += data[i:end]
+        if marker == _COM or (0xE0 <= marker <= 0xEF and marker not in KEPT_APP_SEGMENTS):
+            cuts.append((i, end))
         i = end
+
+
+def _cut(data: bytes, cuts: list[tuple[int, int]]) -> bytes:
+    """``data`` without the spans in ``cuts``, copied once (and not at all when there are none)."""
+    if not cuts:
+        return data
+    view, pieces, start = memoryview(data), [], 0
+    for begin, end in cuts:
+        pieces.append(view[start:begin])
+        start = end
+    pieces.append(view[start:])
+    return b"".join(pieces)
 
 
 def _scan_end(data: bytes, i: int) -> int | None:
     """Where the entropy-coded data that starts at ``i`` ends: at the next marker that is not RSTn."""
-    while True:
-        i = data.find(b"\xff", i)
-        if i < 0 or i + 1 >= len(data):
-            return None
-        following = data[i + 1]
-        if following == 0x00 or 0xD0 <= following <= 0xD7:  # a stuffed 0xFF, or a restart marker
-            i += 2
-        elif following == 0xFF:
-            i += 1
-        else:
-            return i
+    # Inside a scan 0xFF is followed by 0x00 (a stuffed byte), a restart marker, or another 0xFF
+    # (fill before a marker); anything else is the next marker.
+    found = _NEXT_MARKER.search(data, i)
+    return found.start() if found else None
+
+
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
