@@ -255,15 +255,13 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     if result.passed_through:
         how = "passed through unchanged"
-    elif result.kind == "image" and result.encodes == 0 and result.frames == 1:
+    elif result.kind in ("image", "video") and result.encodes == 0:  # metadata cut, or streams copied
         how = f"{result.width}x{result.height}, not re-encoded"
     elif result.kind == "image":
         how = f"{result.width}x{result.height}"
         how += f", quality {result.quality} ({result.subsampling})" if result.quality else ""
         how += f", {result.frames} frames" if result.frames and result.frames > 1 else ""
         how += f", {_count(result.encodes, 'encode')}"
-    elif result.kind == "video" and result.encodes == 0:
-        how = f"{result.width}x{result.height}, not re-encoded"
     elif result.kind in ("audio", "video"):
         how = (f"{result.width}x{result.height}, " if result.width else "") + _count(result.encodes, "encode")
     else:

@@ -174,10 +174,10 @@ def convert_video(
         duration = _duration(facts, max_duration)
         notes = [f"trimmed to {duration:.1f} s as asked"] if duration < (facts.duration or 0) - 0.05 else []
         if not notes and can_copy(facts, mime, fmt, target, len(data), budget):
-            copied = tmp / "copy.mp4"
-            if copy_streams(src, mime, facts, copied, settings, deadline=deadline, on_progress=on_progress) and \
-                    copied.stat().st_size <= budget:
-                return AvResult(copied.read_bytes(), "video/mp4", "video", facts.width, facts.height, duration, 0,
+            copied = copy_streams(src, mime, facts, tmp / "copy.mp4", settings, deadline=deadline,
+                                  on_progress=on_progress)
+            if copied is not None and len(copied) <= budget:
+                return AvResult(copied, "video/mp4", "video", facts.width, facts.height, duration, 0,
                                 ("copied as it was, not re-encoded (the clip already fits and plays everywhere); "
                                  "its metadata is left out",))
         total_kbps = (budget - FIXED_BYTES) * 8 * (1 - CONTAINER_SHARE) / duration / 1000

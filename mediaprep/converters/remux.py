@@ -44,22 +44,25 @@ def can_copy(facts: MediaFacts, mime: str, fmt: str, target: VideoTarget, size: 
 def copy_streams(
     src: Path, mime: str, facts: MediaFacts, out: Path, settings: Settings, *, deadline: float,
     on_progress: Callable | None = None,
-) -> bool:
-    """Write the clip's first picture and sound, copied, to ``out``; False if the copy is not the same clip."""
+) -> bytes | None:
+    """The clip's first picture and sound, copied into ``out``; None if the copy is not the same clip."""
     inp = input_stream(src, DEMUXER_BY_MIME[mime])
     streams = [inp["v:0"]] + ([inp["a:0"]] if facts.has_audio else [])
     stream = ffmpeg.output(*streams, str(out), c="copy", map_metadata=-1, map_chapters=-1,
                            movflags="+faststart", f="mp4")
     run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
+    data = out.read_bytes()
     try:
-        copied = media_facts(out.read_bytes(), "video/mp4", out, settings)
+        copied = media_facts(data, "video/mp4", out, settings)
+        # The first video stream can be a cover picture in odd files: the copy must be the clip probed.
+        if not (copied.video_codec == "h264" and copied.has_audio == facts.has_audio
+                and (copied.width, copied.height) == (facts.width, facts.height)
+                and abs((copied.duration or 0) - (facts.duration or 0)) < 0.25):
+            return None
         # A copy does not decode, so damage would go out unseen: decode it once here, where any
         # error, or a frame the decoder had to patch up, sends the clip back to the encode path.
         check = input_stream(out, "mov").output("-", f="null").global_args("-v", "error", "-xerror")
         run_ffmpeg(check, settings, deadline=deadline, quiet_or_corrupt=True)
     except MediaprepError:
-        return False
-    # The first video stream can be a cover picture in odd files: the copy must be the clip probed.
-    return (copied.video_codec == "h264" and copied.has_audio == facts.has_audio
-            and (copied.width, copied.height) == (facts.width, facts.height)
-            and abs((copied.duration or 0) - (facts.duration or 0)) < 0.25)
+        return None
+    return data

@@ -62,6 +62,8 @@ def read_source(source: Source, settings: Settings) -> tuple[bytes, Path | None]
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         path = None
+        if len(data) > settings.max_input_bytes:
+            raise InputTooLarge(f"input of {len(data)} bytes is over the {settings.max_input_bytes} byte limit")
     else:
         if not isinstance(source, (str, os.PathLike)):
             raise UsageError(f"a source is a path or bytes, not {type(source).__name__}")
@@ -69,8 +71,6 @@ def read_source(source: Source, settings: Settings) -> tuple[bytes, Path | None]
         data = read_file(path, settings.max_input_bytes)
     if not data:
         raise EmptyInput(f"{path or 'input'}: is empty (0 bytes)")
-    if len(data) > settings.max_input_bytes:
-        raise InputTooLarge(f"input of {len(data)} bytes is over the {settings.max_input_bytes} byte limit")
     return data, path
 
 
