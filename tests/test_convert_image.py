@@ -387,6 +387,50 @@ def test_animated_gif_stays_animated_under_the_budget_with_its_timing():
     assert sum(out.seek(i) or out.info["duration"] for i in range(out.n_frames)) == total
 
 
+def _animation(fmt: str) -> bytes:
+    """Six frames, red rising 0 to 250, shown 90 to 140 ms each."""
+    frames = [Image.new("RGB", (160, 120), (i * 50, 40, 200)) for i in range(6)]
+    buf = io.BytesIO()
+    frames[0].save(buf, fmt, save_all=True, append_images=frames[1:], duration=[90, 100, 110, 120, 130, 140], loop=0)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "AVIF"])  # APNG, animated WebP, AVIF sequence
+def test_other_animations_become_an_animated_gif_with_every_frame_and_its_timing(fmt):
+    result = convert(_animation(fmt), profile="clicksend")
+    assert result.mime == "image/gif" and result.frames == 6
+    out = opened(result)
+    assert out.n_frames == 6
+    assert [out.seek(i) or out.info["duration"] for i in range(6)] == [90, 100, 110, 120, 130, 140]
+    out.seek(5)
+    assert abs(out.convert("RGB").getpixel((80, 60))[0] - 250) < 12
+
+
+def test_an_animation_for_a_profile_without_gif_is_its_first_frame_and_says_so(tmp_path):
+    from mediaprep.profiles import load_file
+
+    (tmp_path / "jpeg-only.toml").write_text(
+        'name = "jpeg-only"\ntitle = "t"\nkind = "provider"\nsource = "s"\n'
+        '[media.image]\naccept = ["image/jpeg"]\nconvert = ["image/png"]\nmax_bytes = 100000\n[targets.image]\nformat = "jpeg"\n'
+    )
+    result = convert(_animation("PNG"), profile=load_file(tmp_path / "jpeg-only.toml"))
+    assert result.mime == "image/jpeg" and result.frames == 1
+    assert opened(result).convert("RGB").getpixel((80, 60))[0] < 12
+    assert any("first frame" in n for n in result.notes)
+
+
+def test_a_heic_with_several_pictures_uses_the_first_and_says_so():
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    pictures = [Image.new("RGB", (120, 80), c) for c in ("red", "green", "blue")]
+    buf = io.BytesIO()
+    pictures[0].save(buf, "HEIF", save_all=True, append_images=pictures[1:])
+    result = convert(buf.getvalue(), budget=20000)
+    assert opened(result).convert("RGB").getpixel((60, 40))[0] > 200
+    assert any("3 pictures" in n for n in result.notes)
+
+
 def test_animation_that_cannot_fit_becomes_its_first_frame_and_says_so():
     result = convert(MEDIA / "animated.gif", budget=3000)
     assert result.mime == "image/jpeg" and result.frames == 1 and result.bytes <= 3000

@@ -89,6 +89,7 @@ def _load(im: Image.Image, n_frames: int, size: tuple[int, int], step: int) -> t
     durations: list[int] = []
     for i in range(n_frames):
         im.seek(i)
+        im.load()  # AVIF reports a frame's duration once the frame is loaded
         duration = int(im.info.get("duration", 100) or 100)
         if i % step:
             durations[-1] += duration

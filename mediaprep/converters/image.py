@@ -17,6 +17,11 @@ from .jpeg import fit_jpeg, useful_long_side
 from .jpeg_segments import without_metadata
 from .picture import decode, orientation
 
+# Formats whose frames are an animation (GIF, WebP, APNG, AVIF sequences). A TIFF's or a HEIC's
+# further pictures are pages or a burst: the first is used, with a note.
+ANIMATED = frozenset({"image/gif", "image/webp", "image/png", "image/avif"})
+
+
 def convert_image(
     data: bytes,
     mime: str,
@@ -48,7 +53,7 @@ def convert_image(
                                           "source's, not re-encoded",), **base)
 
     notes: list[str] = []
-    if mime in ("image/gif", "image/webp") and frames > 1:
+    if mime in ANIMATED and frames > 1:
         if target.keep_gif and "image/gif" in accepts:
             result, why = fit_animation(im, frames, budget, target, settings)
             if result is not None:

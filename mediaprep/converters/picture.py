@@ -31,6 +31,8 @@ def decode(data: bytes, mime: str, settings: Settings, max_long_side: int) -> tu
             pages = int(getattr(im, "n_frames", 1) or 1)
             if pages > 1 and mime == "image/tiff":
                 notes.append(f"the TIFF has {pages} pages; the first is used")
+            elif pages > 1 and mime in ("image/heic", "image/heif"):
+                notes.append(f"the file holds {pages} pictures; the first is used")
             im.seek(0)
             if mime == "image/jpeg":
                 # Decode at 1/2, 1/4 or 1/8 scale when that still covers the target size.
