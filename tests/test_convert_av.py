@@ -216,6 +216,22 @@ def test_an_avi_from_an_old_camera_is_converted_like_any_clip(tmp_path):
     assert info.video_codec == "h264" and info.has_audio and abs(info.duration - 3) < 0.2
 
 
+@pytest.mark.parametrize("offset, container", [("0.023", "matroska"), ("1.5", "mp4")])
+def test_a_clip_whose_picture_starts_after_its_sound_is_converted(tmp_path, offset, container):
+    # Matroska from ffmpeg or OBS starts the picture a frame late; an edited mp4 can start it later.
+    # Both passes of the two-pass encode must see the same frames (x264 refused the second pass).
+    import subprocess
+
+    clip = tmp_path / f"late.{'mkv' if container == 'matroska' else 'mp4'}"
+    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-itsoffset", offset, "-f", "lavfi",
+                    "-i", "testsrc2=s=320x240:r=30:d=4", "-f", "lavfi", "-i", "sine=f=300:d=4",
+                    "-c:v", "libx264", "-c:a", "aac", "-f", container, str(clip)], check=True, timeout=120)
+    result = convert(clip, budget=150000)
+    info = inspect(result.data).media
+    assert result.mime == "video/mp4" and result.bytes <= 150000 and result.encodes >= 1
+    assert info.has_audio and abs(info.duration - (4 + float(offset))) < 0.2
+
+
 def test_a_small_clip_with_a_big_budget_is_not_inflated():
     # 320x240 at 25 fps: past ~0.2 bits per pixel and frame more bytes buy nothing a phone shows.
     source = (MEDIA / "portrait.mov").stat().st_size  # rotated by metadata: it must be re-encoded

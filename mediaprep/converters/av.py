@@ -418,7 +418,11 @@ def _input(job: _Job):
 
 
 def _picture(stream, frame: _Frame):
-    v = stream.video.filter("scale", frame.width, frame.height).filter("fps", fps=frame.fps)
+    # start_time=0: a picture that starts after the sound (Matroska's first frame at 23 ms, an
+    # edit) is filled from 0 here, in the graph. Left to the output, the mp4 muxer's constant rate
+    # filled it in the second pass but not in the analysis pass to null, and x264 refused the
+    # second pass for one frame more than its statistics.
+    v = stream.video.filter("scale", frame.width, frame.height).filter("fps", fps=frame.fps, start_time=0)
     if frame.pad:
         v = v.filter("pad", frame.pad[0], frame.pad[1], "(ow-iw)/2", "(oh-ih)/2")
     return v.filter("format", "yuv420p")
