@@ -66,7 +66,10 @@ def run_ffmpeg(
     # stop the group: ffmpeg then ends itself after this much CPU time. It counts every thread, so
     # it is the wall-clock limit times the cores, and never fires before the watch below.
     cpu_limit = min(math.ceil(max(1.0, end - started) * (os.cpu_count() or 1)) + 1, _MAX_TIMELIMIT)
-    argv = [exe, "-nostdin", "-hide_banner", "-y", "-nostats", "-timelimit", str(cpu_limit), "-progress", "pipe:1",
+    # -v warning: the error's last lines are then the cause, not x264's closing statistics (which
+    # come after it, at info level). A run's own -v (a decode check's -v error) comes later and wins.
+    argv = [exe, "-nostdin", "-hide_banner", "-v", "warning", "-y", "-nostats", "-timelimit", str(cpu_limit),
+            "-progress", "pipe:1",
             *stream.get_args()]
     watch = _Watch(on_progress, started)
     with tempfile.TemporaryFile() as errors:

@@ -44,3 +44,26 @@ def test_ffmpeg_is_found_without_a_system_install():
 def test_a_configured_ffmpeg_that_does_not_exist_is_a_coded_error():
     with pytest.raises(ToolMissing):
         find_ffmpeg(Settings(ffmpeg="/nonexistent/ffmpeg"))
+
+
+def test_a_failed_ffmpeg_run_names_its_cause_not_the_encoders_closing_statistics(tmp_path):
+    # The second pass of a two-pass encode fed other frames than its analysis pass: x264 stops with
+    # a one-line cause, and then prints a dozen lines of statistics at info level.
+    import ffmpeg
+
+    from mediaprep.errors import ToolFailed
+    from mediaprep.ffmpeg_runner import run_ffmpeg
+
+    settings = Settings()
+    log = tmp_path / "pass"
+    for n, seconds in ((1, 1), (2, 2)):
+        source = ffmpeg.input(f"testsrc2=s=160x120:r=10:d={seconds}", f="lavfi")
+        out = "-" if n == 1 else str(tmp_path / "out.mp4")
+        stream = source.output(out, f="null" if n == 1 else "mp4", vcodec="libx264", passlogfile=str(log),
+                               **{"pass": n, "b:v": "100k"})
+        if n == 1:
+            run_ffmpeg(stream, settings)
+            continue
+        with pytest.raises(ToolFailed) as e:
+            run_ffmpeg(stream, settings)
+    assert "stats" in str(e.value) and "kb/s" not in str(e.value)
