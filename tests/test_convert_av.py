@@ -252,6 +252,47 @@ def test_a_lossy_sound_is_not_re_encoded_far_above_its_own_bitrate():
     assert inspect(convert(MEDIA / "speech.wav", profile="sinch").data).media.bit_rate >= 90_000
 
 
+def _stream_kinds(data: bytes, tmp_path: Path) -> list[str]:
+    """'Video' / 'Audio' for every stream in the file, as ffmpeg lists them (covers included)."""
+    import re
+    import subprocess
+
+    path = tmp_path / "streams"
+    path.write_bytes(data)
+    said = subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-hide_banner", "-i", str(path)],
+                          capture_output=True, timeout=60).stderr.decode()
+    return re.findall(r"Stream #0:\d+\S*: (Video|Audio)", said)
+
+
+def test_an_mp3_with_a_cover_picture_comes_out_as_its_sound_alone(tmp_path):
+    # Music and podcast mp3s carry cover art (here a 4000x3000 photo): ffmpeg's own choice kept
+    # the picture in the output, and the file's bitrate (cover included) hid the sound's own.
+    import subprocess
+
+    song = tmp_path / "song.mp3"
+    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=f=440:d=6",
+                    "-i", str(MEDIA / "photo.jpg"), "-map", "0:a", "-map", "1:v", "-c:a", "libmp3lame", "-b:a", "64k",
+                    "-c:v", "copy", "-disposition:v", "attached_pic", str(song)], check=True, timeout=60)
+    assert _stream_kinds(song.read_bytes(), tmp_path) == ["Audio", "Video"]
+    result = convert(song, profile="sinch")
+    assert _stream_kinds(result.data, tmp_path) == ["Audio"]
+    assert result.bytes < 6.2 * 80_000 / 8 * 1.05  # at most the first rate a quarter over 64 kbit/s
+    assert any("the source is 64 kbit/s" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "3gp"])
+def test_a_clip_with_two_sound_tracks_sends_the_first_alone(tmp_path, fmt):
+    import subprocess
+
+    clip = tmp_path / "two.mov"
+    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:d=4",
+                    "-f", "lavfi", "-i", "sine=f=440:d=4", "-f", "lavfi", "-i", "sine=f=880:d=4",
+                    "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-c:a", "aac", str(clip)],
+                   check=True, timeout=60)
+    result = convert(clip, budget=150000, format=fmt)
+    assert _stream_kinds(result.data, tmp_path) == ["Video", "Audio"]
+
+
 def _elementary_video(data: bytes, tmp_path: Path) -> bytes:
     import subprocess
 

@@ -96,7 +96,7 @@ def convert_audio(
                 raise _too_long(budget, AMR_MODES[-1][1] * 8 / 1000, duration)
             out = tmp / "out.amr"
             for encodes, (mode, _) in enumerate(modes, 1):
-                stream = input_stream(src, DEMUXER_BY_MIME[mime]).output(
+                stream = _first_sound(input_stream(src, DEMUXER_BY_MIME[mime])).output(
                     str(out), t=duration, ac=1, ar=8000, acodec="libopencore_amrnb", **{"b:a": f"{mode}k"}, f="amr"
                 )
                 done = run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
@@ -112,7 +112,7 @@ def convert_audio(
         encodes = 0
         while True:
             rate = 16000 if kbps <= 24 else (22050 if kbps <= 48 else 44100)
-            stream = input_stream(src, DEMUXER_BY_MIME[mime]).output(
+            stream = _first_sound(input_stream(src, DEMUXER_BY_MIME[mime])).output(
                 str(out), t=duration, ac=1, ar=rate, acodec="libmp3lame", **{"b:a": f"{kbps}k"},
                 map_metadata=-1, f="mp3",
             )
@@ -151,9 +151,12 @@ _LOSSLESS = {"flac", "alac", "wavpack", "ape", "tta", "mlp", "truehd"}
 def _lossy_kbps(facts: MediaFacts) -> float | None:
     """The bitrate of a lossy sound-only source, in kbit/s (None when lossless or unknown)."""
     codec = facts.audio_codec or ""
-    if facts.has_video or not facts.bit_rate or codec.startswith("pcm_") or codec in _LOSSLESS:
+    # The smaller: the file's rate counts a cover picture too, and a Vorbis or Opus header gives a
+    # nominal rate that a simple sound stays far under.
+    rate = min((r for r in (facts.audio_bit_rate, facts.bit_rate) if r), default=None)
+    if facts.has_video or not rate or codec.startswith("pcm_") or codec in _LOSSLESS:
         return None
-    return facts.bit_rate / 1000
+    return rate / 1000
 
 
 def convert_video(
@@ -417,6 +420,12 @@ def _input(job: _Job):
     return input_stream(job.src, DEMUXER_BY_MIME[job.mime])
 
 
+def _first_sound(stream):
+    # The sound the facts describe. Left to ffmpeg, an mp3 kept its cover picture (a 6 s clip with
+    # a 6000x3400 cover came out at 10 MB), and a clip with two sound tracks kept both.
+    return stream["a:0"]
+
+
 def _picture(stream, frame: _Frame):
     # start_time=0: a picture that starts after the sound (Matroska's first frame at 23 ms, an
     # edit) is filled from 0 here, in the graph. Left to the output, the mp4 muxer's constant rate
@@ -458,7 +467,7 @@ def _first_pass(job: _Job, frame: _Frame, passlog: Path, v_kbps: float, audio_fi
     outputs = [ffmpeg.output(_picture(inp, frame), "-", f="null", **_x264(frame, v_kbps, passlog), **common,
                              **{"pass": 1})]
     if audio_file is not None:
-        outputs.append(ffmpeg.output(inp.audio, str(audio_file), f="amr" if use_amr else "mp4",
+        outputs.append(ffmpeg.output(_first_sound(inp), str(audio_file), f="amr" if use_amr else "mp4",
                                      **_sound(a_kbps, use_amr), **common))
     run_ffmpeg(ffmpeg.merge_outputs(*outputs), job.settings, on_progress=job.on_progress, deadline=job.deadline)
 
@@ -487,7 +496,7 @@ def _encode_h263(job: _Job, frame: _Frame, out: Path, v_kbps: float, a_kbps: flo
     streams = [_picture(inp, frame)]
     audio_opts: dict[str, object] = {}
     if job.facts.has_audio:
-        streams.append(inp.audio)
+        streams.append(_first_sound(inp))
         audio_opts = _sound(a_kbps, use_amr)
     stream = ffmpeg.output(*streams, str(out), f="3gp", vcodec="h263", **{"b:v": f"{int(v_kbps)}k"},
                            **audio_opts, t=job.duration, map_metadata=-1)

@@ -49,7 +49,8 @@ class MediaFacts:
     rotation: int = 0
     sample_rate: int | None = None
     channels: int | None = None
-    bit_rate: int | None = None
+    bit_rate: int | None = None  # the whole file's: a cover picture or a second track counts too
+    audio_bit_rate: int | None = None  # the first sound's alone, where the container says
     probed_with: str = ""
     # Only ffprobe reports these; what needs them (copying streams as they are) does without.
     video_profile: str | None = None
@@ -111,6 +112,7 @@ def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -
         sample_rate=int(audio["sample_rate"]) if audio and audio.get("sample_rate") else None,
         channels=audio.get("channels") if audio else None,
         bit_rate=int(fmt["bit_rate"]) if fmt.get("bit_rate") else None,
+        audio_bit_rate=int(audio["bit_rate"]) if audio and str(audio.get("bit_rate", "")).isdigit() else None,
         probed_with="ffprobe",
         video_profile=video.get("profile") if video else None,
         pix_fmt=video.get("pix_fmt") if video else None,
@@ -141,6 +143,7 @@ _STREAM = re.compile(r"^\s*Stream #\d+:\d+\S*: (Video|Audio): (\w+)(.*)$")
 _SIZE = re.compile(r", (\d{2,5})x(\d{2,5})")
 _FPS = re.compile(r", ([\d.]+) fps")
 _HZ = re.compile(r", (\d+) Hz, ([^,]+)")
+_KBPS = re.compile(r", (\d+) kb/s")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
 _CHANNELS = {"mono": 1, "stereo": 2, "5.1": 6, "5.1(side)": 6, "7.1": 8}
 
@@ -190,6 +193,7 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
         sample_rate=int(hz.group(1)) if hz else None,
         channels=_CHANNELS.get(hz.group(2).strip()) if hz else None,
         bit_rate=int(b.group(1)) * 1000 if b else None,
+        audio_bit_rate=int(k.group(1)) * 1000 if (k := _KBPS.search(audio_line[1]) if audio_line else None) else None,
         probed_with="ffmpeg",
     )
 
