@@ -1,3 +1,4 @@
+import math
 import os
 import shutil
 import time
@@ -71,6 +72,18 @@ def test_amr_when_the_encoder_exists():
     assert inspect(result.data).media.audio_codec == "amr_nb"
 
 
+@pytest.mark.parametrize("budget", [7859, 9000, 30000])
+def test_amr_sound_gives_way_to_the_picture_on_a_tight_budget(budget):
+    # The 2 s clip for the oldest handsets with AMR-NB. At 7859 B the sound's fixed 7.95 kbit/s
+    # left the picture under its floor, and the refusal said "2.0 s cannot fit ... the longest that
+    # fits is 2.1 s"; a lower AMR mode leaves the picture its 16 kbit/s and it fits.
+    import imageio_ffmpeg
+
+    settings = Settings(ffmpeg=imageio_ffmpeg.get_ffmpeg_exe())
+    result = convert(MEDIA / "clip.mp4", profile="legacy-30k", budget=budget, settings=settings)
+    assert inspect(result.data).media.audio_codec == "amr_nb" and result.bytes <= budget
+
+
 def test_amr_without_the_encoder_is_tool_missing_and_3gp_falls_back_to_aac(tmp_path):
     # Debian's own ffmpeg has no AMR-NB (it comes with libavcodec-extra): an ffmpeg that lists no
     # such encoder is a tool that is missing, not one that failed.
@@ -103,6 +116,31 @@ def test_too_small_a_budget_says_the_longest_duration_that_fits_and_trimming_is_
     assert trimmed.bytes <= 12000
     assert inspect(trimmed.data).media.duration < 2.0
     assert any("trimmed" in n for n in trimmed.notes)
+
+
+def test_a_clip_that_cannot_fit_even_at_the_coarsest_h263_says_how_long_would_and_that_fits(tmp_path):
+    # Busy, noisy pictures for the oldest handsets: even H.263's coarsest quantiser is over.
+    import subprocess
+
+    busy = tmp_path / "busy.mp4"
+    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=s=320x240:r=30:d=9,noise=alls=60:allf=t", "-f", "lavfi", "-i", "sine=f=300:d=9",
+                    "-c:v", "libx264", "-c:a", "aac", str(busy)], check=True, timeout=120)
+    with pytest.raises(CannotFit) as e:
+        convert(busy, profile="legacy-30k")
+    longest = e.value.details["longest_seconds"]
+    assert f"about {math.floor(longest * 10) / 10:.1f} s would fit" in e.value.message and 1 < longest < 9
+    trimmed = convert(busy, profile="legacy-30k", max_duration=longest)
+    assert trimmed.bytes <= 30000 and trimmed.mime == "video/3gpp"
+
+
+def test_h263_for_the_oldest_handsets_gets_the_frame_its_budget_carries():
+    # ffmpeg's H.263 rate control overspent the first second several times over, so a 2 s clip at
+    # 30 kB had to drop to 128x96; a constant quantiser spends evenly and fits QCIF.
+    result = convert(MEDIA / "clip.mp4", profile="legacy-30k")
+    info = inspect(result.data).media
+    assert info.video_codec == "h263" and (result.width, result.height) == (176, 144)
+    assert 0.85 * 30000 <= result.bytes <= 30000
 
 
 def test_wrong_format_for_the_kind_is_a_usage_error():

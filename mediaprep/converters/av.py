@@ -3,8 +3,9 @@
 The bitrate comes from the budget, the duration, the audio share and the container's overhead; the
 size is verified after encoding and the encode repeated lower until it fits. Resolution and frame
 rate follow the bitrate (no 1080p at 100 kbit/s), within the profile's floors, and x264's
-analysis pass can move a starved picture to a smaller frame; when even the floors do not fit, the
-error says the longest duration that would, unless the caller allowed trimming.
+analysis pass can move a starved picture to a smaller frame. H.263 (for the oldest handsets) is
+sized by its quantiser instead (h263.py). When even the floors do not fit, the error says the
+longest duration that would, unless the caller allowed trimming.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..inspection.media import DEMUXER_BY_MIME, MediaFacts, media_facts
 from ..profiles import AudioTarget, VideoTarget
 from ..settings import Settings
 from ..tools import find_ffmpeg, run
+from .h263 import first_quantiser, next_quantiser
 from .remux import can_copy, copy_streams
 
 MP3_KBPS = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128)
@@ -45,8 +47,9 @@ H263_BITS_PER_PIXEL = 0.08  # H.263 needs several times what H.264 does
 # Past this per pixel and frame a re-encode is as good as it gets (H.264: about x264's CRF 18 on
 # phone video); more only makes the file bigger. Without it a 73 kB clip given a 1 MB budget came
 # out at 669 kB, no better to look at.
-ENOUGH_BITS_PER_PIXEL = {"h264": 0.2, "h263": 1.0}
+ENOUGH_BITS_PER_PIXEL = 0.2
 MAX_RETRIES = 4
+H263_MAX_ENCODES = 10  # over every frame size tried; a search takes 2 to 4 per size
 FIXED_BYTES = 2000
 DECODED_SHARE = 0.5  # fewer frames (or seconds) than this share of the asked duration: a damaged stream
 
@@ -188,9 +191,10 @@ def convert_video(
         a_kbps: float = 0 if not facts.has_audio else max(audio_floor, min(48, round(total_kbps * 0.15)))
         use_amr = fmt == "3gp" and facts.has_audio and has_encoder("libopencore_amrnb", settings)
         if use_amr:
-            a_kbps = 12.2 if total_kbps > 80 else 7.95  # AMR-NB modes (kbit/s)
+            a_kbps = _amr_mode(total_kbps, target)
         if total_kbps - a_kbps < target.min_video_kbps:
-            raise _too_long(budget, target.min_video_kbps + audio_floor, duration, fixed=FIXED_BYTES)
+            raise _too_long(budget, target.min_video_kbps + (a_kbps if use_amr else audio_floor), duration,
+                            fixed=FIXED_BYTES)
         h263 = fmt == "3gp" and target.codec == "h263"
         layout = _Layout(budget, duration, _audio_estimate(a_kbps, duration, use_amr) if facts.has_audio else 0,
                          per_frame=9 if fmt == "3gp" else 18, aim=AIM[fmt])
@@ -199,73 +203,67 @@ def convert_video(
         sized_for = v_kbps = layout.video_kbps(fps)
         out = tmp / f"out.{fmt}"
         passlog = tmp / "pass"
-        audio_file = (tmp / ("audio.amr" if use_amr else "audio.m4a")) if facts.has_audio and not h263 else None
+        audio_file = (tmp / ("audio.amr" if use_amr else "audio.m4a")) if facts.has_audio else None
         job = _Job(src, mime, facts, duration, settings, on_progress, deadline)
+        if h263:
+            return _fit_h263(job, layout, _Frame(fmt, width, height, pad, fps), out, a_kbps, use_amr, notes)
         encodes = 0
         analysed = None  # the frame size and rate the first-pass statistics describe
         resized = False  # the analysis has already moved to a smaller frame
+        size = 0  # of the last encode
         for _ in range(MAX_RETRIES + 1):
             if v_kbps < target.min_video_kbps:
                 break
             frame = _Frame(fmt, width, height, pad, fps)
-            if h263:
-                # H.263 runs one pass: its two-pass rate control aborts on low bitrates ("bitrate too low").
-                done = _encode_h263(job, frame, out, _capped(v_kbps, frame, h263, target), a_kbps, use_amr)
-                if facts.has_audio and encodes == 0:  # a retry changes the picture, not the sound
-                    _check_sound(out, "video/3gpp", settings)
-            else:
-                if analysed != (width, height, fps):
-                    # x264's second pass needs statistics of the same frames: a new size or rate, a new
-                    # first pass. The first one also encodes the sound, once, so its size is known exactly.
-                    first_audio = audio_file if audio_file is not None and not audio_file.exists() else None
-                    _first_pass(job, frame, passlog, _capped(v_kbps, frame, h263, target), first_audio, a_kbps,
-                                use_amr)
-                    encodes += 1
-                    analysed = (width, height, fps)
-                    if first_audio is not None:
-                        _check_sound(first_audio, "audio/amr" if use_amr else "audio/mp4", settings)
-                        layout.audio_bytes = first_audio.stat().st_size
-                        v_kbps = layout.video_kbps(fps)
-                    if not resized and (_mean_qp(passlog) or 0) > STARVED_QP.get(fmt, math.inf):
-                        # Starved at this size: analyse a smaller frame once (never back up again).
-                        resized = True
-                        smaller = _geometry(facts, v_kbps * SMALLER_FRAME, target, fmt)
-                        if smaller[:2] != (width, height):
-                            width, height, fps, pad = smaller
-                            sized_for = v_kbps = layout.video_kbps(fps)
-                            continue
-                done = _second_pass(job, frame, out, passlog, _capped(v_kbps, frame, h263, target), audio_file)
+            if analysed != (width, height, fps):
+                # x264's second pass needs statistics of the same frames: a new size or rate, a new
+                # first pass. The first one also encodes the sound, once, so its size is known exactly.
+                first_audio = audio_file if audio_file is not None and not audio_file.exists() else None
+                _first_pass(job, frame, passlog, _capped(v_kbps, frame, target), first_audio, a_kbps, use_amr)
+                encodes += 1
+                analysed = (width, height, fps)
+                if first_audio is not None:
+                    _check_sound(first_audio, "audio/amr" if use_amr else "audio/mp4", settings)
+                    layout.audio_bytes = first_audio.stat().st_size
+                    v_kbps = layout.video_kbps(fps)
+                if not resized and (_mean_qp(passlog) or 0) > STARVED_QP.get(fmt, math.inf):
+                    # Starved at this size: analyse a smaller frame once (never back up again).
+                    resized = True
+                    smaller = _geometry(facts, v_kbps * SMALLER_FRAME, target, fmt)
+                    if smaller[:2] != (width, height):
+                        width, height, fps, pad = smaller
+                        sized_for = v_kbps = layout.video_kbps(fps)
+                        continue
+            done = _second_pass(job, frame, out, passlog, _capped(v_kbps, frame, target), audio_file)
             encodes += 1
             _check_decoded_frames(done, duration, fps)
             size = out.stat().st_size
             if size <= budget:
-                out_w, out_h = pad or (width, height)
-                sound = f"audio {a_kbps} kbit/s" if facts.has_audio else "no audio"
-                used = _capped(v_kbps, frame, h263, target)
+                used = _capped(v_kbps, frame, target)
                 video = f"video {v_kbps:.0f} kbit/s" if used >= v_kbps else (
                     f"video {used:.0f} kbit/s (all this frame size can use; the budget allowed more)")
-                notes.append(f"{out_w}x{out_h} at {fps} fps, {video}, {sound}")
-                mime_out = "video/3gpp" if fmt == "3gp" else "video/mp4"
-                return AvResult(out.read_bytes(), mime_out, "video", out_w, out_h, duration, encodes, tuple(notes))
+                return _result(job, out.read_bytes(), frame, video, a_kbps, encodes, notes)
             # Over: scale the video by how far it missed what it was given, and aim a little lower.
             given = layout.video_bytes(fps)
+            asked = v_kbps
             v_kbps *= given / max(1, given + size - layout.budget * layout.aim) * 0.99
-            if pad is not None and pad != H263_SIZES[0]:
-                # H.263's rate control cannot go low at a large frame: a smaller frame first.
-                smaller = H263_SIZES[H263_SIZES.index(pad) - 1]
-                scale = min(smaller[0] / pad[0], smaller[1] / pad[1])
-                width, height, pad = _even(width * scale), _even(height * scale), smaller
-            elif not h263 and v_kbps < 0.85 * sized_for:
+            if v_kbps < 0.85 * sized_for:
                 # Far below what the frame size was chosen for: choose again (and analyse again).
                 width, height, fps, pad = _geometry(facts, v_kbps, target, fmt)
                 sized_for = v_kbps
-        raise CannotFit(f"the encode stays over {budget} bytes at the lowest video bitrate the profile allows")
+            if v_kbps < target.min_video_kbps and asked > target.min_video_kbps * 1.1:
+                # A far miss (busy, noisy pictures) still earns one try at the floor before giving up.
+                v_kbps = target.min_video_kbps
+        if size:
+            raise _over_at_the_floor(budget, duration, size)
+        raise _too_long(budget, target.min_video_kbps + audio_floor, duration, fixed=FIXED_BYTES)
 
 
 # Share of the budget aimed at. x264's second pass lands within about +-2 % of its bitrate (main,
 # mp4) and up to 3 % over (baseline, 3gp) on the benchmark clips: aiming there saves most retries.
 AIM = {"mp4": 0.975, "3gp": 0.965}
 CONTAINER_BYTES = 1200  # ftyp, moov and track headers, mdat header
+LONGEST_MARGIN = 0.9  # a shorter clip is not exactly proportionally smaller (headers, the first key frame)
 AAC_SLACK = 1.2  # ffmpeg's AAC encoder spends up to a fifth over its bitrate on speech at 16-48 kbit/s
 
 
@@ -297,10 +295,9 @@ def _aac_rate(a_kbps: float) -> int:
     return 16000 if a_kbps <= 24 else (22050 if a_kbps <= 40 else 44100)
 
 
-def _capped(v_kbps: float, frame: _Frame, h263: bool, target: VideoTarget) -> float:
+def _capped(v_kbps: float, frame: _Frame, target: VideoTarget) -> float:
     """The bitrate to ask for: no more than the frame can use, never under the profile's floor."""
-    width, height = frame.pad or (frame.width, frame.height)
-    enough = ENOUGH_BITS_PER_PIXEL["h263" if h263 else "h264"] * width * height * frame.fps / 1000
+    enough = ENOUGH_BITS_PER_PIXEL * frame.width * frame.height * frame.fps / 1000
     return min(v_kbps, max(enough, target.min_video_kbps))
 
 
@@ -361,6 +358,69 @@ def _duration(facts: MediaFacts, max_duration: float | None) -> float:
     assert facts.duration is not None
     duration = min(facts.duration, max_duration) if max_duration else facts.duration
     return max(0.1, duration)
+
+
+def _fit_h263(job: _Job, layout: _Layout, frame: _Frame, out: Path, a_kbps: float, use_amr: bool,
+              notes: list[str]) -> AvResult:
+    """The finest constant quantiser that fits, on the frame chosen or, when even the coarsest is
+    over, on the smaller H.263 frames in turn."""
+    encodes = 0
+    while True:
+        pixels = frame.pad[0] * frame.pad[1] * frame.fps
+        tried: dict[int, int] = {}
+        best: tuple[int, bytes] | None = None
+        q: int | None = first_quantiser(layout.video_kbps(frame.fps) * 1000 / pixels)
+        while q is not None and encodes < H263_MAX_ENCODES:
+            done = _encode_h263(job, frame, out, q, a_kbps, use_amr)
+            encodes += 1
+            if job.facts.has_audio and encodes == 1:  # a new quantiser changes the picture, not the sound
+                _check_sound(out, "video/3gpp", job.settings)
+            _check_decoded_frames(done, job.duration, frame.fps)
+            tried[q] = out.stat().st_size
+            if tried[q] <= layout.budget and (best is None or q < best[0]):
+                best = (q, out.read_bytes())
+            q = next_quantiser(tried, layout.budget, layout.audio_bytes + CONTAINER_BYTES)
+        if best is not None:
+            video_kbps = max(0, len(best[1]) - layout.audio_bytes) * 8 / job.duration / 1000
+            video = f"video {video_kbps:.0f} kbit/s (H.263 quantiser {best[0]})"
+            return _result(job, best[1], frame, video, a_kbps, encodes, notes)
+        if frame.pad == H263_SIZES[0] or encodes >= H263_MAX_ENCODES:
+            if not tried:
+                raise CannotFit(f"no H.263 encode fitted {layout.budget} bytes in {encodes} tries")
+            raise _over_at_the_floor(layout.budget, job.duration, tried[max(tried)],
+                                     f"at H.263's coarsest quantiser ({max(tried)}) and {frame.pad[0]}x{frame.pad[1]}")
+        smaller = H263_SIZES[H263_SIZES.index(frame.pad) - 1]
+        scale = min(smaller[0] / frame.pad[0], smaller[1] / frame.pad[1])
+        frame = _Frame(frame.fmt, _even(frame.width * scale), _even(frame.height * scale), smaller, frame.fps)
+
+
+def _result(job: _Job, data: bytes, frame: _Frame, video: str, a_kbps: float, encodes: int,
+            notes: list[str]) -> AvResult:
+    out_w, out_h = frame.pad or (frame.width, frame.height)
+    sound = f"audio {a_kbps} kbit/s" if job.facts.has_audio else "no audio"
+    notes.append(f"{out_w}x{out_h} at {frame.fps} fps, {video}, {sound}")
+    mime = "video/3gpp" if frame.fmt == "3gp" else "video/mp4"
+    return AvResult(data, mime, "video", out_w, out_h, job.duration, encodes, tuple(notes))
+
+
+def _amr_mode(total_kbps: float, target: VideoTarget) -> float:
+    """The AMR-NB mode for a clip's sound: 12.2 kbit/s where there is plenty, 7.95 below that, and
+    lower still where the picture would otherwise fall under its floor (never under the sound's)."""
+    top = 12.2 if total_kbps > 80 else 7.95
+    modes = [mode for mode, _ in AMR_MODES if target.min_audio_kbps <= mode <= top] or [AMR_MODES[-1][0]]
+    return next((mode for mode in modes if total_kbps - mode >= target.min_video_kbps), modes[-1])
+
+
+def _over_at_the_floor(budget: int, duration: float, size: int,
+                       floor: str = "at the lowest video bitrate the profile allows") -> CannotFit:
+    # The encoder could not get down to the floor it was given (busy pictures, H.263's rate
+    # control): the bytes it did spend per second say how long a clip would fit, with a margin.
+    longest = duration * budget / size * LONGEST_MARGIN
+    return CannotFit(
+        f"the encode stays over {budget} bytes {floor} ({size} bytes for "
+        f"{duration:.1f} s); about {math.floor(longest * 10) / 10:.1f} s would fit (pass max_duration to trim)",
+        longest_seconds=longest,
+    )
 
 
 def _too_long(budget: int, floor_kbps: float, duration: float, *, fixed: int = 0) -> CannotFit:
@@ -488,7 +548,7 @@ def _second_pass(job: _Job, frame: _Frame, out: Path, passlog: Path, v_kbps: flo
     return run_ffmpeg(stream, job.settings, on_progress=job.on_progress, deadline=job.deadline)
 
 
-def _encode_h263(job: _Job, frame: _Frame, out: Path, v_kbps: float, a_kbps: float,
+def _encode_h263(job: _Job, frame: _Frame, out: Path, quantiser: int, a_kbps: float,
                  use_amr: bool) -> dict[str, str]:
     import ffmpeg
 
@@ -498,6 +558,6 @@ def _encode_h263(job: _Job, frame: _Frame, out: Path, v_kbps: float, a_kbps: flo
     if job.facts.has_audio:
         streams.append(_first_sound(inp))
         audio_opts = _sound(a_kbps, use_amr)
-    stream = ffmpeg.output(*streams, str(out), f="3gp", vcodec="h263", **{"b:v": f"{int(v_kbps)}k"},
+    stream = ffmpeg.output(*streams, str(out), f="3gp", vcodec="h263", **{"q:v": quantiser},
                            **audio_opts, t=job.duration, map_metadata=-1)
     return run_ffmpeg(stream, job.settings, on_progress=job.on_progress, deadline=job.deadline)
