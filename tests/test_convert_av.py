@@ -143,6 +143,35 @@ def test_h263_for_the_oldest_handsets_gets_the_frame_its_budget_carries():
     assert 0.85 * 30000 <= result.bytes <= 30000
 
 
+def _lavfi_clip(path: Path, size: str, seconds: float) -> Path:
+    import subprocess
+
+    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    f"testsrc2=s={size}:d={seconds}", "-f", "lavfi", "-i", f"sine=d={seconds}", "-c:v", "libx264",
+                    "-c:a", "aac", str(path)], check=True, timeout=60)
+    return path
+
+
+def test_h263_stays_within_the_profiles_height_and_never_scales_a_small_picture_up(tmp_path):
+    # 30 kB for 0.3 s could carry 704x576, which no old handset plays; legacy-30k says 144 lines.
+    short = convert(_lavfi_clip(tmp_path / "short.mp4", "320x240", 0.3), profile="legacy-30k")
+    assert (short.width, short.height) == (176, 144) and short.bytes <= 30000
+    # A 120x90 picture goes into the smallest legal frame that holds it, at its own size.
+    small = convert(_lavfi_clip(tmp_path / "small.mp4", "120x90", 2), profile="legacy-30k")
+    assert (small.width, small.height) == (128, 96) and small.bytes <= 30000
+
+
+def test_a_clip_or_sound_of_a_frame_or_two_is_converted_not_called_damaged(tmp_path):
+    one_frame = convert(_lavfi_clip(tmp_path / "blink.mp4", "320x240", 0.04), budget=50000)
+    assert one_frame.mime == "video/mp4" and inspect(one_frame.data).media.has_video
+    import subprocess
+
+    click = tmp_path / "click.wav"
+    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=d=0.02",
+                    str(click)], check=True, timeout=60)
+    assert convert(click, profile="sinch").mime == "audio/mpeg"
+
+
 def test_wrong_format_for_the_kind_is_a_usage_error():
     with pytest.raises(UsageError):
         convert(MEDIA / "speech.mp3", budget=9000, format="mp4")
