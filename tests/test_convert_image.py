@@ -437,6 +437,59 @@ def test_animation_that_cannot_fit_becomes_its_first_frame_and_says_so():
     assert any("first frame" in n for n in result.notes)
 
 
+def _qr_like(size: int = 580) -> Image.Image:
+    """Black and white modules, as a QR code or a diagram: hard edges a JPEG rings around."""
+    rng = np.random.default_rng(5)
+    modules = rng.integers(0, 2, (29, 29), dtype=np.uint8) * 255
+    return Image.fromarray(modules).resize((size, size), Image.Resampling.NEAREST).convert("1")
+
+
+def test_a_black_and_white_picture_is_sent_as_a_lossless_gif_with_nothing_else(tmp_path):
+    from PIL import PngImagePlugin
+
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Comment", "made at 51.5007,-0.1246")
+    buf = io.BytesIO()
+    _qr_like().save(buf, "PNG", pnginfo=text)
+    for profile in ("clicksend", "clicksend+legacy-30k"):
+        result = convert(buf.getvalue(), profile=profile)
+        assert result.mime == "image/gif" and result.bytes <= result.budget and result.encodes == 1
+        assert opened(result).convert("L").tobytes() == _qr_like().convert("L").tobytes()
+        assert b"51.5007" not in result.data and any("every pixel as it was" in n for n in result.notes)
+
+
+def test_a_palette_picture_with_transparency_is_flattened_on_white_in_its_palette():
+    im = Image.new("P", (60, 40), 0)
+    im.putpalette([200, 0, 0, 0, 0, 200, 0, 150, 0] + [0] * 759)
+    im.paste(1, (0, 0, 20, 40))  # blue: fully transparent
+    im.paste(2, (20, 0, 40, 40))  # green: half transparent
+    buf = io.BytesIO()
+    im.save(buf, "PNG", transparency=bytes([255, 0, 128]))
+    result = convert(buf.getvalue(), profile="clicksend")
+    out = opened(result).convert("RGB")
+    assert result.mime == "image/gif" and "transparency" not in opened(result).info
+    assert out.getpixel((10, 20)) == (255, 255, 255)
+    assert out.getpixel((30, 20)) == tuple(round(c * 128 / 255 + 255 * 127 / 255) for c in (0, 150, 0))
+    assert out.getpixel((50, 20)) == (200, 0, 0)
+
+
+def test_a_few_colour_picture_goes_to_jpeg_where_the_profile_takes_no_gif_or_the_gif_does_not_fit(tmp_path):
+    from mediaprep.profiles import load_file
+
+    (tmp_path / "jpeg-only.toml").write_text(
+        'name = "jpeg-only"\ntitle = "t"\nkind = "provider"\nsource = "s"\n'
+        '[media.image]\naccept = ["image/jpeg"]\nconvert = ["image/png"]\nmax_bytes = 100000\n'
+        '[targets.image]\nformat = "jpeg"\n'
+    )
+    buf = io.BytesIO()
+    _qr_like().save(buf, "PNG")
+    assert convert(buf.getvalue(), profile=load_file(tmp_path / "jpeg-only.toml")).mime == "image/jpeg"
+    big = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 2, (900, 900), dtype=np.uint8) * 255).convert("1").save(big, "PNG")
+    result = convert(big.getvalue(), profile="clicksend+legacy-30k")  # noise: no GIF fits 30 kB
+    assert result.mime == "image/jpeg" and result.bytes <= 30000
+
+
 def test_profile_without_jpeg_refuses_rather_than_sending_the_wrong_type(tmp_path):
     from mediaprep.profiles import load_file
 
@@ -476,6 +529,15 @@ def test_an_animation_with_a_damaged_frame_is_a_coded_error_e341(budget):
     damaged[-1000:-990] = b"\xff" * 10  # inside the last frame's picture data; the trailer is kept
     with pytest.raises(CorruptInput) as e:
         convert(bytes(damaged), profile="clicksend", budget=budget)
+    assert e.value.provider_code == "E341"
+
+
+def test_a_still_gif_with_damaged_picture_data_is_a_coded_error_e341():
+    data = (MEDIA / "still.gif").read_bytes()
+    at = len(data) - 648  # inside the last LZW data sub-blocks (found by scripts/fuzz.py)
+    damaged = data[:at] + b"\x85\x12\x00J\xf0\xbf\xa3" + data[at + 2 :]
+    with pytest.raises(CorruptInput) as e:
+        convert(damaged, profile="clicksend")
     assert e.value.provider_code == "E341"
 
 

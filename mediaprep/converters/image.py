@@ -15,6 +15,7 @@ from . import Converted
 from .gif import fit_animation, is_clean_gif
 from .jpeg import fit_jpeg, useful_long_side
 from .jpeg_segments import without_metadata
+from .palette import lossless_gif
 from .picture import decode, orientation
 
 # Formats whose frames are an animation (GIF, WebP, APNG, AVIF sequences). A TIFF's or a HEIC's
@@ -64,6 +65,12 @@ def convert_image(
             notes.append(f"the animation could not fit ({why}); its first frame is sent as a JPEG")
         else:
             notes.append("the profile does not take animated GIF; the first frame is sent as a JPEG")
+
+    if frames == 1 and "image/gif" in accepts:
+        gif = lossless_gif(im, budget, target.max_long_side)
+        if gif is not None:
+            return Converted(data=gif[0], mime="image/gif", passed_through=False, width=im.width, height=im.height,
+                             frames=1, scale=1.0, encodes=1, notes=tuple(gif[1]), **base)
 
     if "image/jpeg" not in accepts:
         raise NotAllowed(f"the picture needs re-encoding, and the profile takes no JPEG (it takes {sorted(accepts)})")
