@@ -3,8 +3,9 @@
 ffmpeg's one-pass rate control for H.263 overspends at the start of a clip (a 1.2 s clip asked
 for 16 kbit/s came out at 20 kB, eight times over), and its two-pass control aborts at low rates.
 A constant quantiser spends evenly: the file shrinks steadily from 2 (finest) to 31 (coarsest),
-so a few encodes find the finest quantiser that fits. On a 5 s phone clip at 30 kB the rate
-control had to drop to 128x96 and still did not fit; quantiser 31 fits at 176x144.
+so a few encodes find the finest quantiser that fits. A 5 s cut of the benchmark's landscape clip
+at 30 kB did not fit at all (the rate control dropped to 128x96 and was still over); the search
+fits it at 176x144 (benchmarks/video_legacy.py).
 """
 
 from __future__ import annotations
