@@ -7,8 +7,8 @@ from typing import Any
 
 from PIL import Image
 
-from ..errors import CorruptInput, MediaprepError, NotAllowed
-from ..inspection.image import CORRUPT_IMAGE_CODE, open_image
+from ..errors import MediaprepError, NotAllowed
+from ..inspection.image import damaged, open_image
 from ..profiles import ImageTarget
 from ..settings import Settings
 from . import Converted
@@ -40,7 +40,7 @@ def convert_image(
     except MediaprepError:
         raise
     except Exception as exc:
-        raise CorruptInput(f"image data is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
+        raise damaged(exc) from None
     source_long = max(im.size)
     base: dict[str, Any] = {"source_mime": mime, "source_bytes": len(data), "budget": budget, "kind": "image"}
 

@@ -12,8 +12,7 @@ import io
 
 from PIL import Image
 
-from ..errors import CorruptInput
-from ..inspection.image import CORRUPT_IMAGE_CODE
+from ..inspection.image import damaged
 from .picture import orientation
 
 
@@ -27,9 +26,8 @@ def lossless_gif(im: Image.Image, budget: int, max_long_side: int) -> tuple[byte
         return None  # turning the pixels or converting their colour is the JPEG path's work
     try:
         im.load()
-    # Pillow reports damaged data with several exception types; all mean "damaged".
     except Exception as exc:
-        raise CorruptInput(f"image data is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
+        raise damaged(exc) from None
     notes: list[str] = []
     clean = im.copy()
     if im.mode == "P":

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from PIL import Image, ImageCms
 
 from ..errors import CorruptInput, DecompressionBomb
-from ..inspection.image import CORRUPT_IMAGE_CODE, open_image
+from ..inspection.image import damaged, open_image
 from ..settings import Settings
 
 _SRGB = ImageCms.createProfile("sRGB")
@@ -49,9 +49,8 @@ def decode(data: bytes, mime: str, settings: Settings, max_long_side: int) -> tu
         raise DecompressionBomb(f"image is too large to decode safely: {exc}") from None
     except (CorruptInput, DecompressionBomb):
         raise
-    # Pillow's decoders fail on hostile data with many exception types; all mean "damaged".
     except Exception as exc:
-        raise CorruptInput(f"image data is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
+        raise damaged(exc) from None
     # Shrink-on-load lands within a factor of two above the target; a picture that close is
     # kept as it is (the search resizes anyway), saving a full-size resample.
     if max(im.size) > max_long_side * 1.3:

@@ -29,6 +29,12 @@ EXIF_ORIENTATION = 0x0112
 CORRUPT_IMAGE_CODE = "E341"
 
 
+def damaged(exc: BaseException) -> CorruptInput:
+    """What any failure to decode a picture becomes: Pillow's decoders fail on hostile data with
+    many exception types (struct.error, IndexError, ...), and every one means the same thing."""
+    return CorruptInput(f"image data is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE)
+
+
 @dataclass(frozen=True)
 class ImageFacts:
     format: str
@@ -80,10 +86,8 @@ def image_facts(data: bytes, mime: str, settings: Settings) -> ImageFacts:
                 return _facts(im, mime, settings.max_frames)
         except Image.DecompressionBombWarning as exc:
             raise DecompressionBomb(f"image is too large to decode safely: {exc}") from None
-        # Pillow's decoders fail on hostile data with many exception types (struct.error,
-        # IndexError, ...); every one of them means the same thing here.
         except Exception as exc:
-            raise CorruptInput(f"image data is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
+            raise damaged(exc) from None
 
 
 def _facts(im: Image.Image, mime: str, max_frames: int) -> ImageFacts:
