@@ -410,14 +410,21 @@ def test_other_animations_become_an_animated_gif_with_every_frame_and_its_timing
     assert abs(out.convert("RGB").getpixel((80, 60))[0] - 250) < 12
 
 
-def test_an_animation_for_a_profile_without_gif_is_its_first_frame_and_says_so(tmp_path):
+@pytest.fixture
+def jpeg_only(tmp_path):
+    """A provider that takes JPEG and no GIF (every bundled profile takes both)."""
     from mediaprep.profiles import load_file
 
     (tmp_path / "jpeg-only.toml").write_text(
         'name = "jpeg-only"\ntitle = "t"\nkind = "provider"\nsource = "s"\n'
-        '[media.image]\naccept = ["image/jpeg"]\nconvert = ["image/png"]\nmax_bytes = 100000\n[targets.image]\nformat = "jpeg"\n'
+        '[media.image]\naccept = ["image/jpeg"]\nconvert = ["image/png"]\nmax_bytes = 100000\n'
+        '[targets.image]\nformat = "jpeg"\n'
     )
-    result = convert(_animation("PNG"), profile=load_file(tmp_path / "jpeg-only.toml"))
+    return load_file(tmp_path / "jpeg-only.toml")
+
+
+def test_an_animation_for_a_profile_without_gif_is_its_first_frame_and_says_so(jpeg_only):
+    result = convert(_animation("PNG"), profile=jpeg_only)
     assert result.mime == "image/jpeg" and result.frames == 1
     assert opened(result).convert("RGB").getpixel((80, 60))[0] < 12
     assert any("first frame" in n for n in result.notes)
@@ -465,17 +472,10 @@ def test_a_palette_picture_with_transparency_is_flattened_on_white_in_its_palett
     assert out.getpixel((50, 20)) == (200, 0, 0)
 
 
-def test_a_few_colour_picture_goes_to_jpeg_where_the_profile_takes_no_gif_or_the_gif_does_not_fit(tmp_path):
-    from mediaprep.profiles import load_file
-
-    (tmp_path / "jpeg-only.toml").write_text(
-        'name = "jpeg-only"\ntitle = "t"\nkind = "provider"\nsource = "s"\n'
-        '[media.image]\naccept = ["image/jpeg"]\nconvert = ["image/png"]\nmax_bytes = 100000\n'
-        '[targets.image]\nformat = "jpeg"\n'
-    )
+def test_a_few_colour_picture_goes_to_jpeg_where_the_profile_takes_no_gif_or_the_gif_does_not_fit(jpeg_only):
     buf = io.BytesIO()
     _qr_like().save(buf, "PNG")
-    assert convert(buf.getvalue(), profile=load_file(tmp_path / "jpeg-only.toml")).mime == "image/jpeg"
+    assert convert(buf.getvalue(), profile=jpeg_only).mime == "image/jpeg"
     big = io.BytesIO()
     Image.fromarray(np.random.default_rng(1).integers(0, 2, (900, 900), dtype=np.uint8) * 255).convert("1").save(big, "PNG")
     result = convert(big.getvalue(), profile="clicksend+legacy-30k")  # noise: no GIF fits 30 kB
