@@ -419,3 +419,37 @@ def test_a_clip_with_surround_sound_is_re_encoded_not_copied(tmp_path):
     assert inspect(surround).media.channels == 6
     result = convert(surround, profile="sinch")
     assert result.encodes > 0 and inspect(result.data).media.channels == 1
+
+
+# How people's sounds arrive: a phone's recorder (m4a, 3gp, amr), a voice note (ogg/opus),
+# a Mac (aiff), a browser (webm), an editor's export (wav, flac), a raw stream (adts aac).
+SOUNDS = {
+    "memo.m4a": ["-ac", "1", "-c:a", "aac", "-f", "ipod"],
+    "recorder.3gp": ["-ac", "1", "-ar", "8000", "-c:a", "aac", "-f", "3gp"],
+    "note.amr": ["-ac", "1", "-ar", "8000", "-c:a", "libopencore_amrnb", "-b:a", "12.2k", "-f", "amr"],
+    "voice.ogg": ["-ac", "1", "-c:a", "libopus", "-b:a", "24k", "-f", "ogg"],
+    "song.ogg": ["-c:a", "libvorbis", "-f", "ogg"],
+    "garageband.aiff": ["-c:a", "pcm_s16be", "-f", "aiff"],
+    "browser.webm": ["-c:a", "libopus", "-f", "webm"],
+    "export.wav": ["-c:a", "pcm_s16le", "-f", "wav"],
+    "export.flac": ["-c:a", "flac", "-f", "flac"],
+    "raw.aac": ["-c:a", "aac", "-f", "adts"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SOUNDS))
+def test_every_kind_of_sound_people_send_becomes_an_mp3_of_the_same_length(tmp_path, name):
+    import subprocess
+
+    import imageio_ffmpeg
+
+    source = tmp_path / name
+    # The wheel's ffmpeg has every encoder these need (AMR-NB and Opus among them).
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-f", "lavfi",
+                    "-i", "sine=f=440:d=3", *SOUNDS[name], str(source)], check=True, timeout=60)
+    info = inspect(source)
+    assert info.kind == "audio" and info.error is None, (info.mime, info.error)
+    assert not info.extension_mismatch
+    result = convert(source, budget=40000)
+    assert result.mime == "audio/mpeg" and result.bytes <= 40000
+    assert inspect(result.data).media.duration == pytest.approx(3.0, abs=0.15)

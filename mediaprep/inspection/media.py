@@ -33,6 +33,7 @@ DEMUXER_BY_MIME = {
     "audio/ogg": "ogg",
     "audio/amr": "amr",
     "audio/flac": "flac",
+    "audio/aiff": "aiff",
 }
 
 
