@@ -392,23 +392,31 @@ WANTED_ENCODERS = {
 }
 
 
+WANTED_FILTERS = {
+    "zscale": "HDR phone video (HLG, PQ) tone-mapped to SDR (Debian's ffmpeg and the wheel have it)",
+}
+
+
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from .converters.av import encoders_of
+    from .converters.av import encoders_of, filters_of
     from .tools import find_ffmpeg, find_ffprobe, run
 
     ffmpeg_path = find_ffmpeg(settings)
     version = run([ffmpeg_path, "-hide_banner", "-version"], timeout=settings.tool_timeout)
     names = encoders_of(ffmpeg_path, settings.tool_timeout)
     present = {name: name in names for name in WANTED_ENCODERS}
+    filters = filters_of(ffmpeg_path, settings.tool_timeout)
+    filters_present = {name: name in filters for name in WANTED_FILTERS}
     report: dict[str, Any] = {
         "ffmpeg": ffmpeg_path,
         "version": version.stdout.decode("utf-8", "replace").splitlines()[0] if version.stdout else "",
         "ffprobe": find_ffprobe(settings),
         "encoders": present,
+        "filters": filters_present,
         # Optional: only converters.objects.pdf_thumbnail draws with it.
         "pdftoppm": shutil.which("pdftoppm"),
     }
-    missing = [name for name, ok in present.items() if not ok]
+    missing = [name for name, ok in {**present, **filters_present}.items() if not ok]
     if args.json:
         _print_json({**report, "missing": missing})
     else:
@@ -417,6 +425,8 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
         print(f"pdftoppm: {report['pdftoppm'] or 'none (optional: PDF first-page pictures; Debian: poppler-utils)'}")
         for name, why in WANTED_ENCODERS.items():
             print(f"  {'ok     ' if name in names else 'MISSING'} {name:<18} {why}")
+        for name, why in WANTED_FILTERS.items():
+            print(f"  {'ok     ' if name in filters else 'MISSING'} {name:<18} {why}")
     return EXIT_OK if not missing else EXIT_PROBLEMS
 
 

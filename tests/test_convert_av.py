@@ -215,6 +215,7 @@ def test_doctor_names_the_ffmpeg_and_what_it_lacks(cli):
     out = r.json()
     assert out["ffmpeg"] == imageio_ffmpeg.get_ffmpeg_exe() and "ffmpeg version" in out["version"]
     assert out["encoders"]["libx264"] and out["encoders"]["libopencore_amrnb"]
+    assert out["filters"] == {"zscale": True}
     assert r.code == (1 if out["missing"] else 0)
     assert out["pdftoppm"] == shutil.which("pdftoppm")  # optional: reported, never a failure
 
@@ -453,3 +454,76 @@ def test_every_kind_of_sound_people_send_becomes_an_mp3_of_the_same_length(tmp_p
     result = convert(source, budget=40000)
     assert result.mime == "audio/mpeg" and result.bytes <= 40000
     assert inspect(result.data).media.duration == pytest.approx(3.0, abs=0.15)
+
+
+def _hlg_clip(tmp_path: Path) -> tuple[Path, Path]:
+    """An SDR clip and the same clip as an iPhone records it: HEVC 10-bit, BT.2020, HLG, with the
+    SDR picture's white at HLG's reference white (75 %, BT.2408)."""
+    import subprocess
+
+    ffmpeg_exe = find_ffmpeg(Settings())
+    sdr, hlg = tmp_path / "sdr.mp4", tmp_path / "iphone.mov"
+    subprocess.run([ffmpeg_exe, "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=480x270:d=2:r=30",
+                    "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", str(sdr)], check=True, timeout=60)
+    subprocess.run([ffmpeg_exe, "-nostdin", "-v", "error", "-i", str(sdr), "-vf",
+                    "zscale=tin=bt709:min=bt709:pin=bt709:npl=203:t=arib-std-b67:m=2020_ncl:p=2020:r=tv,"
+                    "format=yuv420p10le", "-c:v", "libx265", "-x265-params", "log-level=error", "-crf", "16",
+                    "-color_primaries", "bt2020", "-color_trc", "arib-std-b67", "-colorspace", "bt2020nc",
+                    "-tag:v", "hvc1", str(hlg)], check=True, timeout=120)
+    return sdr, hlg
+
+
+def _frame_rgb(data: bytes, tmp_path: Path, name: str):
+    import subprocess
+
+    import numpy as np
+
+    clip = tmp_path / name
+    clip.write_bytes(data)
+    raw = subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-ss", "1", "-i", str(clip),
+                          "-frames:v", "1", "-vf", "scale=240:136:out_color_matrix=bt709", "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], capture_output=True, check=True, timeout=60).stdout
+    return np.frombuffer(raw, np.uint8).reshape(136, 240, 3).astype(float)
+
+
+@pytest.mark.parametrize("probe", ["ffprobe", "ffmpeg"])
+def test_an_hdr_phone_clip_is_tone_mapped_to_sdr_not_sent_washed_out(tmp_path, probe):
+    sdr, hlg = _hlg_clip(tmp_path)
+    settings = Settings(probe=probe)
+    facts = inspect(hlg, settings=settings).media
+    assert (facts.color_transfer, facts.color_primaries, facts.hdr) == ("arib-std-b67", "bt2020", True)
+    result = convert(hlg, budget=150000, settings=settings)
+    assert "HDR (HLG) picture tone-mapped to SDR (BT.709)" in result.notes
+    out = inspect(result.data, settings=Settings(probe="ffprobe")).media
+    assert (out.color_transfer, out.color_primaries) == ("bt709", "bt709")
+    # Sent as it was, the picture lost a third of its saturation and was off by ~70 levels a pixel.
+    error = abs(_frame_rgb(result.data, tmp_path, "out.mp4") - _frame_rgb(sdr.read_bytes(), tmp_path, "sdr.mp4"))
+    assert error.mean() < 30
+
+
+def test_without_zscale_an_hdr_clip_still_converts_and_says_its_colours_are_flat(tmp_path):
+    sdr, hlg = _hlg_clip(tmp_path)
+    real = find_ffmpeg(Settings())
+    wrapper = tmp_path / "ffmpeg-without-zscale"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'case " $* " in *" -filters "*) "{real}" "$@" | grep -v zscale; exit 0;; esac\n'
+        f'exec "{real}" "$@"\n')
+    wrapper.chmod(0o755)
+    result = convert(hlg, budget=150000, settings=Settings(ffmpeg=str(wrapper)))
+    assert result.bytes <= 150000
+    assert any("without tone mapping" in note and "no zscale" in note for note in result.notes)
+
+
+def test_an_hdr_clip_that_would_otherwise_be_copied_is_tone_mapped(tmp_path):
+    import subprocess
+
+    # H.264 main, 4:2:0, AAC-LC, fits: everything copying asks for, but its picture is HLG.
+    hlg = tmp_path / "hlg-main.mp4"
+    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(MEDIA / "clip.mp4"),
+                    "-c:a", "copy", "-c:v", "libx264", "-profile:v", "main", "-pix_fmt", "yuv420p",
+                    "-color_primaries", "bt2020", "-color_trc", "arib-std-b67", "-colorspace", "bt2020nc",
+                    str(hlg)], check=True, timeout=60)
+    assert inspect(hlg).media.hdr
+    result = convert(hlg, profile="sinch")
+    assert result.encodes > 0 and inspect(result.data).media.color_transfer == "bt709"

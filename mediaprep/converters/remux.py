@@ -30,6 +30,8 @@ def can_copy(facts: MediaFacts, mime: str, fmt: str, target: VideoTarget, size: 
         return False  # 2 %: what dropping the source's metadata can save
     if facts.video_codec != "h264" or facts.video_profile not in PLAYABLE_PROFILES or facts.pix_fmt != "yuv420p":
         return False
+    if facts.hdr:
+        return False  # tone mapping to SDR is an encode
     if facts.audio_codec is not None and (
         facts.audio_codec != "aac" or facts.audio_profile != "LC"
         or (facts.channels or 0) > 2 or (facts.sample_rate or 0) > 48000  # surround, studio rates

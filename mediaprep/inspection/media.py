@@ -37,6 +37,9 @@ DEMUXER_BY_MIME = {
 }
 
 
+HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
+
+
 @dataclass(frozen=True)
 class MediaFacts:
     duration: float | None
@@ -57,6 +60,15 @@ class MediaFacts:
     video_profile: str | None = None
     pix_fmt: str | None = None
     audio_profile: str | None = None
+    # The picture's colour, as ffmpeg names it: HDR phone video says smpte2084 (PQ) or
+    # arib-std-b67 (HLG) here and needs tone mapping before it is sent as SDR.
+    color_transfer: str | None = None
+    color_primaries: str | None = None
+    color_matrix: str | None = None
+
+    @property
+    def hdr(self) -> bool:
+        return self.color_transfer in HDR_TRANSFERS
 
 
 def media_facts(data: bytes, mime: str, path: Path | None, settings: Settings) -> MediaFacts:
@@ -118,6 +130,9 @@ def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -
         video_profile=video.get("profile") if video else None,
         pix_fmt=video.get("pix_fmt") if video else None,
         audio_profile=audio.get("profile") if audio else None,
+        color_transfer=video.get("color_transfer") if video else None,
+        color_primaries=video.get("color_primaries") if video else None,
+        color_matrix=video.get("color_space") if video else None,
     )
 
 
@@ -145,6 +160,9 @@ _SIZE = re.compile(r", (\d{2,5})x(\d{2,5})")
 _FPS = re.compile(r", ([\d.]+) fps")
 _HZ = re.compile(r", (\d+) Hz, ([^,]+)")
 _KBPS = re.compile(r", (\d+) kb/s")
+# "yuv420p10le(tv, bt2020nc/bt2020/arib-std-b67, progressive)": matrix/primaries/transfer, or one
+# name when all three are the same.
+_COLOUR = re.compile(r", [a-z0-9]+\((?:tv|pc)?(?:, )?([\w-]+(?:/[\w-]+/[\w-]+)?)[,)]")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
 _CHANNELS = {"mono": 1, "stereo": 2, "5.1": 6, "5.1(side)": 6, "7.1": 8}
 
@@ -181,6 +199,8 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
     size = _SIZE.search(video_line[1]) if video_line else None
     fps = _FPS.search(video_line[1]) if video_line else None
     hz = _HZ.search(audio_line[1]) if audio_line else None
+    colour = _COLOUR.search(video_line[1]) if video_line else None
+    matrix, primaries, transfer = _colour_names(colour.group(1)) if colour else (None, None, None)
     return MediaFacts(
         duration=duration,
         has_video=video_line is not None,
@@ -196,7 +216,18 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
         bit_rate=int(b.group(1)) * 1000 if b else None,
         audio_bit_rate=int(k.group(1)) * 1000 if (k := _KBPS.search(audio_line[1]) if audio_line else None) else None,
         probed_with="ffmpeg",
+        color_transfer=transfer,
+        color_primaries=primaries,
+        color_matrix=matrix,
     )
+
+
+def _colour_names(text: str) -> tuple[str | None, str | None, str | None]:
+    names = text.split("/")
+    if len(names) == 3:
+        return names[0], names[1], names[2]
+    # One name: all three the same (bt709), or a field order such as "progressive".
+    return (text, text, text) if text.startswith("bt") else (None, None, None)
 
 
 def _float(value: object) -> float | None:
