@@ -1,5 +1,6 @@
 import math
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -322,7 +323,6 @@ def test_a_lossy_sound_is_not_re_encoded_far_above_its_own_bitrate():
 
 def _stream_kinds(data: bytes, tmp_path: Path) -> list[str]:
     """'Video' / 'Audio' for every stream in the file, as ffmpeg lists them (covers included)."""
-    import re
     import subprocess
 
     path = tmp_path / "streams"
@@ -527,3 +527,23 @@ def test_an_hdr_clip_that_would_otherwise_be_copied_is_tone_mapped(tmp_path):
     assert inspect(hlg).media.hdr
     result = convert(hlg, profile="sinch")
     assert result.encodes > 0 and inspect(result.data).media.color_transfer == "bt709"
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_a_clip_whose_picture_ends_before_its_sound_holds_its_last_frame(tmp_path, container):
+    import subprocess
+
+    # A voice message over a short picture: 2 s of picture, 6 s of sound. It was called damaged
+    # ("only 60 of about 180 frames decoded").
+    clip = tmp_path / f"short-picture.{container}"
+    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:d=2",
+                    "-f", "lavfi", "-i", "sine=f=440:d=6", "-c:v", "libx264", "-c:a", "aac", str(clip)],
+                   check=True, timeout=60)
+    assert inspect(clip).media.video_duration == pytest.approx(2.0, abs=0.05)
+    result = convert(clip, budget=100000)
+    out = tmp_path / "out.mp4"
+    out.write_bytes(result.data)
+    said = subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-i", str(out), "-map", "0:v", "-f", "null", "-"],
+                          capture_output=True, timeout=60).stderr.decode()
+    assert inspect(result.data).media.duration == pytest.approx(6.0, abs=0.1)
+    assert re.findall(r"time=(\d+:\d+:[\d.]+)", said)[-1] >= "00:00:05.9"  # the picture runs to the end

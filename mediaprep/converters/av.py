@@ -51,6 +51,7 @@ ENOUGH_BITS_PER_PIXEL = 0.2
 MAX_RETRIES = 4
 H263_MAX_ENCODES = 10  # over every frame size tried; a search takes 2 to 4 per size
 FIXED_BYTES = 2000
+PICTURE_GAP = 0.25  # seconds the picture may end before the sound without its last frame being held
 DECODED_SHARE = 0.5  # fewer frames (or seconds) than this share of the asked duration: a damaged stream
 
 
@@ -520,6 +521,13 @@ def _picture(stream, frame: _Frame, job: _Job):
         v = _to_sdr(v, job.facts)
     if frame.pad:
         v = v.filter("pad", frame.pad[0], frame.pad[1], "(ow-iw)/2", "(oh-ih)/2")
+    gap = job.duration - (job.facts.video_duration or job.duration)
+    if gap > PICTURE_GAP:
+        # The picture ends before the sound (a voice message over a still, an edit): its last
+        # frame is held to the end, as a player would, so the frame count is the clip's and not
+        # taken for damage. Only the gap the container states is filled, so a damaged stream
+        # still decodes too few frames.
+        v = v.filter("tpad", stop_mode="clone", stop_duration=f"{gap:.3f}")
     return v.filter("format", "yuv420p")
 
 

@@ -8,6 +8,7 @@ mp4 is never interpreted and can never make ffmpeg open another file or URL.
 from __future__ import annotations
 
 import json
+import math
 import re
 import tempfile
 from dataclasses import dataclass
@@ -65,6 +66,9 @@ class MediaFacts:
     color_transfer: str | None = None
     color_primaries: str | None = None
     color_matrix: str | None = None
+    # The picture's own length where the container says (ffprobe only); a clip's picture can end
+    # before its sound.
+    video_duration: float | None = None
 
     @property
     def hdr(self) -> bool:
@@ -133,7 +137,20 @@ def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -
         color_transfer=video.get("color_transfer") if video else None,
         color_primaries=video.get("color_primaries") if video else None,
         color_matrix=video.get("color_space") if video else None,
+        video_duration=_stream_duration(video) if video else None,
     )
+
+
+def _stream_duration(stream: dict) -> float | None:
+    # mp4 and mov give the stream's duration; Matroska and WebM only a tag, "00:00:02.023000000".
+    seconds = _float(stream.get("duration"))
+    if seconds is None:
+        parts = str((stream.get("tags") or {}).get("DURATION", "")).split(":")
+        try:
+            seconds = int(parts[0]) * 3600 + int(parts[1]) * 60 + float(parts[2]) if len(parts) == 3 else None
+        except ValueError:
+            return None
+    return seconds if seconds is not None and 0 < seconds < math.inf else None
 
 
 def _is_cover(stream: dict) -> bool:
