@@ -181,6 +181,8 @@ def _inspection_line(info: Inspection) -> str:
             parts.append(f"{m.video_codec} {m.width}x{m.height}")
             if m.rotation:
                 parts.append(f"rotated {m.rotation}")
+            if m.hdr:
+                parts.append(f"HDR {m.hdr}")
         if m.has_audio:
             parts.append(f"{m.audio_codec}")
     if info.object:

@@ -487,11 +487,12 @@ def _frame_rgb(data: bytes, tmp_path: Path, name: str):
 
 
 @pytest.mark.parametrize("probe", ["ffprobe", "ffmpeg"])
-def test_an_hdr_phone_clip_is_tone_mapped_to_sdr_not_sent_washed_out(tmp_path, probe):
+def test_an_hdr_phone_clip_is_tone_mapped_to_sdr_not_sent_washed_out(tmp_path, probe, cli):
     sdr, hlg = _hlg_clip(tmp_path)
     settings = Settings(probe=probe)
     facts = inspect(hlg, settings=settings).media
-    assert (facts.color_transfer, facts.color_primaries, facts.hdr) == ("arib-std-b67", "bt2020", True)
+    assert (facts.color_transfer, facts.color_primaries, facts.hdr) == ("arib-std-b67", "bt2020", "HLG")
+    assert "HDR HLG" in cli("inspect", str(hlg), env={"MEDIAPREP_PROBE": probe}).stdout
     result = convert(hlg, budget=150000, settings=settings)
     assert "HDR (HLG) picture tone-mapped to SDR (BT.709)" in result.notes
     out = inspect(result.data, settings=Settings(probe="ffprobe")).media

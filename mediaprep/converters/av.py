@@ -217,11 +217,10 @@ def convert_video(
         out = tmp / f"out.{fmt}"
         passlog = tmp / "pass"
         audio_file = (tmp / ("audio.amr" if use_amr else "audio.m4a")) if facts.has_audio else None
-        tone_map = facts.hdr and has_filter("zscale", settings)
+        tone_map = facts.hdr is not None and has_filter("zscale", settings)
         if facts.hdr:
-            kind = "HLG" if facts.color_transfer == "arib-std-b67" else "PQ"
-            notes.append(f"HDR ({kind}) picture tone-mapped to SDR (BT.709)" if tone_map else
-                         f"HDR ({kind}) picture sent without tone mapping: this ffmpeg has no zscale filter, "
+            notes.append(f"HDR ({facts.hdr}) picture tone-mapped to SDR (BT.709)" if tone_map else
+                         f"HDR ({facts.hdr}) picture sent without tone mapping: this ffmpeg has no zscale filter, "
                          "so its colours will look flat")
         job = _Job(src, mime, facts, duration, settings, on_progress, deadline, tone_map)
         if h263:

@@ -38,7 +38,7 @@ DEMUXER_BY_MIME = {
 }
 
 
-HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
+HDR_TRANSFERS = {"arib-std-b67": "HLG", "smpte2084": "PQ"}
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,9 @@ class MediaFacts:
     video_duration: float | None = None
 
     @property
-    def hdr(self) -> bool:
-        return self.color_transfer in HDR_TRANSFERS
+    def hdr(self) -> str | None:
+        """"HLG" or "PQ" for an HDR picture, else None."""
+        return HDR_TRANSFERS.get(self.color_transfer or "")
 
 
 def media_facts(data: bytes, mime: str, path: Path | None, settings: Settings) -> MediaFacts:
