@@ -138,6 +138,19 @@ def test_a_stream_that_cannot_be_decoded_is_corrupt_input_and_writes_nothing(cli
         convert(BROKEN / "truncated.mp4", budget=40000)
 
 
+def test_a_picture_whose_sample_table_is_lost_is_corrupt_input_not_a_tool_failure(tmp_path):
+    # HEVC carries its pixel format in hvcC, so the probe is content; with the sample sizes (stsz)
+    # gone, not one frame decodes. The analysis pass "succeeded" on nothing, and the second pass
+    # failed as tool.failed ("can't open stats file"). Found by fuzzing.
+    clip = make(tmp_path, "hevc.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:d=1", "-c:v", "libx265",
+                "-x265-params", "log-level=error")
+    broken = tmp_path / "no-sample-sizes.mp4"
+    broken.write_bytes(clip.read_bytes().replace(b"stsz", b"xtsz", 1))
+    with pytest.raises(CorruptInput) as e:
+        convert(broken, budget=100000)
+    assert "video stream is damaged: only 0 of" in e.value.message
+
+
 @pytest.mark.parametrize("fmt, profile", [("mp4", None), ("3gp", None), ("3gp", "legacy-30k")])  # legacy: H.263
 def test_a_clip_whose_sound_cannot_be_decoded_is_corrupt_input_never_a_silent_clip(tmp_path, fmt, profile):
     # The picture is whole; every audio packet is noise (ffmpeg's noise filter, packets copied).

@@ -237,8 +237,12 @@ def convert_video(
                 # x264's second pass needs statistics of the same frames: a new size or rate, a new
                 # first pass. The first one also encodes the sound, once, so its size is known exactly.
                 first_audio = audio_file if audio_file is not None and not audio_file.exists() else None
-                _first_pass(job, frame, passlog, _capped(v_kbps, frame, target), first_audio, a_kbps, use_amr)
+                analysis = _first_pass(job, frame, passlog, _capped(v_kbps, frame, target), first_audio, a_kbps,
+                                       use_amr)
                 encodes += 1
+                # A picture that decodes to nothing leaves no statistics: say so here, not as the
+                # second pass's "can't open stats file".
+                _check_decoded_frames(analysis, duration, fps)
                 analysed = (width, height, fps)
                 if first_audio is not None:
                     _check_sound(first_audio, "audio/amr" if use_amr else "audio/mp4", settings)
@@ -569,7 +573,7 @@ def _sound(a_kbps: float, use_amr: bool) -> dict[str, object]:
 
 
 def _first_pass(job: _Job, frame: _Frame, passlog: Path, v_kbps: float, audio_file: Path | None,
-                a_kbps: float, use_amr: bool) -> None:
+                a_kbps: float, use_amr: bool) -> dict[str, str]:
     import ffmpeg
 
     inp = _input(job)
@@ -579,7 +583,7 @@ def _first_pass(job: _Job, frame: _Frame, passlog: Path, v_kbps: float, audio_fi
     if audio_file is not None:
         outputs.append(ffmpeg.output(_first_sound(inp), str(audio_file), f="amr" if use_amr else "mp4",
                                      **_sound(a_kbps, use_amr), **common))
-    run_ffmpeg(ffmpeg.merge_outputs(*outputs), job.settings, on_progress=job.on_progress, deadline=job.deadline)
+    return run_ffmpeg(ffmpeg.merge_outputs(*outputs), job.settings, on_progress=job.on_progress, deadline=job.deadline)
 
 
 def _second_pass(job: _Job, frame: _Frame, out: Path, passlog: Path, v_kbps: float,
