@@ -542,6 +542,7 @@ def test_a_clip_whose_picture_ends_before_its_sound_holds_its_last_frame(tmp_pat
                    check=True, timeout=60)
     assert inspect(clip).media.video_duration == pytest.approx(2.0, abs=0.05)
     result = convert(clip, budget=100000)
+    assert any("its last frame is held to the end" in note for note in result.notes)
     out = tmp_path / "out.mp4"
     out.write_bytes(result.data)
     said = subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-i", str(out), "-map", "0:v", "-f", "null", "-"],

@@ -222,6 +222,8 @@ def convert_video(
             notes.append(f"HDR ({facts.hdr}) picture tone-mapped to SDR (BT.709)" if tone_map else
                          f"HDR ({facts.hdr}) picture sent without tone mapping: this ffmpeg has no zscale filter, "
                          "so its colours will look flat")
+        if held := _held_seconds(facts, duration):
+            notes.append(f"the picture ends {held:.1f} s before the sound; its last frame is held to the end")
         job = _Job(src, mime, facts, duration, settings, on_progress, deadline, tone_map)
         if h263:
             return _fit_h263(job, layout, _Frame(fmt, width, height, pad, fps), out, a_kbps, use_amr, notes)
@@ -524,14 +526,21 @@ def _picture(stream, frame: _Frame, job: _Job):
         v = _to_sdr(v, job.facts)
     if frame.pad:
         v = v.filter("pad", frame.pad[0], frame.pad[1], "(ow-iw)/2", "(oh-ih)/2")
-    gap = job.duration - (job.facts.video_duration or job.duration)
-    if gap > PICTURE_GAP:
-        # The picture ends before the sound (a voice message over a still, an edit): its last
-        # frame is held to the end, as a player would, so the frame count is the clip's and not
-        # taken for damage. Only the gap the container states is filled, so a damaged stream
-        # still decodes too few frames.
-        v = v.filter("tpad", stop_mode="clone", stop_duration=f"{gap:.3f}")
+    held = _held_seconds(job.facts, job.duration)
+    if held:
+        v = v.filter("tpad", stop_mode="clone", stop_duration=f"{held:.3f}")
     return v.filter("format", "yuv420p")
+
+
+def _held_seconds(facts: MediaFacts, duration: float) -> float:
+    """How long the picture's last frame is held because the picture ends before the sound.
+
+    A voice message over a still, an edit: held, as a player would, the frame count is the
+    clip's and not taken for damage. Only the gap the container states is filled, so a damaged
+    stream still decodes too few frames.
+    """
+    gap = duration - (facts.video_duration or duration)
+    return gap if gap > PICTURE_GAP else 0.0
 
 
 def _to_sdr(v, facts: MediaFacts):
