@@ -337,7 +337,6 @@ class _Job:
     tone_map: bool = False  # HDR picture to SDR (BT.709) on the way
 
 
-
 @dataclass(frozen=True)
 class _Frame:
     fmt: str
