@@ -542,10 +542,25 @@ def test_a_clip_whose_picture_ends_before_its_sound_holds_its_last_frame(tmp_pat
                    check=True, timeout=60)
     assert inspect(clip).media.video_duration == pytest.approx(2.0, abs=0.05)
     result = convert(clip, budget=100000)
-    assert any("its last frame is held to the end" in note for note in result.notes)
+    assert any("picture ends 4.0 s before the sound; its last frame is held to the end" in note
+               for note in result.notes)
     out = tmp_path / "out.mp4"
     out.write_bytes(result.data)
     said = subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-i", str(out), "-map", "0:v", "-f", "null", "-"],
                           capture_output=True, timeout=60).stderr.decode()
     assert inspect(result.data).media.duration == pytest.approx(6.0, abs=0.1)
     assert re.findall(r"time=(\d+:\d+:[\d.]+)", said)[-1] >= "00:00:05.9"  # the picture runs to the end
+
+
+def test_a_silent_screen_recording_is_its_picture_with_nothing_held(tmp_path):
+    import subprocess
+
+    # A phone's screen recording: frames only when the screen changed, no sound. ffprobe gives the
+    # stream 7.1 s against the file's 9.03 s; with no sound there is nothing to hold a frame for.
+    clip = tmp_path / "screen.mp4"
+    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=s=240x428:d=10:r=30", "-vf", "select='lt(mod(t,5),1)+eq(mod(n,30),0)'",
+                    "-vsync", "vfr", "-c:v", "libx264", str(clip)], check=True, timeout=60)
+    result = convert(clip, budget=100000)
+    assert not any("held" in note for note in result.notes)
+    assert inspect(result.data).media.duration == pytest.approx(inspect(clip).media.duration, abs=0.1)

@@ -223,7 +223,8 @@ def convert_video(
                          f"HDR ({facts.hdr}) picture sent without tone mapping: this ffmpeg has no zscale filter, "
                          "so its colours will look flat")
         if held := _held_seconds(facts, duration):
-            notes.append(f"the picture ends {held:.1f} s before the sound; its last frame is held to the end")
+            notes.append(f"the container says the picture ends {held:.1f} s before the sound; "
+                         "its last frame is held to the end")
         job = _Job(src, mime, facts, duration, settings, on_progress, deadline, tone_map)
         if h263:
             return _fit_h263(job, layout, _Frame(fmt, width, height, pad, fps), out, a_kbps, use_amr, notes)
@@ -538,6 +539,8 @@ def _held_seconds(facts: MediaFacts, duration: float) -> float:
     clip's and not taken for damage. Only the gap the container states is filled, so a damaged
     stream still decodes too few frames.
     """
+    if not facts.has_audio:
+        return 0.0  # the clip is its picture; a longer container duration is only a rounded tail
     gap = duration - (facts.video_duration or duration)
     return gap if gap > PICTURE_GAP else 0.0
 
