@@ -82,6 +82,15 @@ class ImageTarget:
     min_quality: int = 10
     keep_gif: bool = True  # an animated GIF stays a GIF where the profile takes GIF
     progressive: bool = True  # progressive JPEG is smaller; some old handsets only show baseline
+    # False where max_long_side is what the handsets can decode (OMA's 640x480), not only what a
+    # screen shows: then no picture is longer, whatever its shape.
+    stretch_elongated: bool = True
+
+    def long_side_for(self, size: tuple[int, int]) -> int:
+        """max_long_side for a picture of this shape (longer for one more elongated than 2:1)."""
+        from .quality import stretched
+
+        return stretched(self.max_long_side, size) if self.stretch_elongated else self.max_long_side
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,15 @@ candidate (size, quality) pairs; the benchmark uses the same function.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PIL import Image
 
 DISPLAY_LONG_SIDE = 1080
+# A picture more elongated than a phone's screen (a long screenshot, a panorama, a banner) is read
+# zoomed to its short side and scrolled, not fitted whole by its long side.
+SCREEN_ASPECT = 2.0
 _C1 = (0.01 * 255) ** 2
 _C2 = (0.03 * 255) ** 2
 _WIN = 7
@@ -29,6 +34,14 @@ def luma(
     if im.size != size:
         im = im.resize(size, resample)
     return np.asarray(im, dtype=dtype)
+
+
+def stretched(long_side: int, size: tuple[int, int]) -> int:
+    """``long_side`` for a picture of this shape: beyond 2:1 it grows so that the picture keeps the
+    area a 2:1 one has, and its short side stops shrinking with its length. A 1170x12000 chat
+    screenshot capped at 1600 px came out 156 px wide, its text 4 px high."""
+    aspect = max(size) / max(1, min(size))
+    return round(long_side * math.sqrt(max(1.0, aspect / SCREEN_ASPECT)))
 
 
 def display_size(size: tuple[int, int], long_side: int = DISPLAY_LONG_SIDE) -> tuple[int, int]:

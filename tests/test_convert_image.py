@@ -602,3 +602,40 @@ def test_a_picture_already_in_srgb_keeps_its_pixels():
     tagged = convert(tagged_png((200, 60, 60), srgb), profile="clicksend", budget=30000)
     assert tagged.data == plain.data
     assert not any("converted to sRGB" in note for note in tagged.notes)
+
+
+def _chat_screenshot(width: int, height: int) -> bytes:
+    from PIL import ImageDraw
+
+    im = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(im)
+    for i, y in enumerate(range(10, height - 80, 95)):
+        left = 15 if i % 2 else width // 3
+        draw.rectangle((left, y, left + width * 2 // 3 - 20, y + 75), fill=(230, 230, 235) if i % 2 else (0, 132, 255))
+        draw.text((left + 10, y + 12), f"message {i}: see you at 7pm by the station?", fill="black", font_size=17)
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("profile, least_width", [("clicksend", 2.0), ("legacy-30k", 1.0)])
+def test_a_long_screenshot_keeps_a_readable_width_where_the_handsets_allow(profile, least_width):
+    # A scrolling capture, 585x6000 (about 1:10): fitting its long side in 1600 px left it 156 px
+    # wide. It keeps the area a 2:1 picture has, except where the profile's side limit is what its
+    # handsets can decode (legacy-30k: 640x480).
+    limits = load_profile(profile).targets.image
+    result = convert(_chat_screenshot(585, 6000), profile=profile)
+    shape_fit = limits.max_long_side * 585 / 6000
+    assert result.width >= shape_fit * least_width - 1 and result.bytes <= load_profile(profile).media["image"].max_bytes
+    if profile == "legacy-30k":
+        assert max(result.width, result.height) <= limits.max_long_side
+
+
+def test_a_photo_of_ordinary_shape_keeps_its_side_limit():
+    # 2:1 and under (every photo, 16:9 video stills): the profile's max_long_side, as before.
+    im = Image.new("RGB", (3000, 1500), "white")
+    noise = Image.effect_noise((3000, 1500), 60).convert("RGB")
+    buf = io.BytesIO()
+    Image.blend(im, noise, 0.5).save(buf, "JPEG", quality=95)
+    result = convert(buf.getvalue(), profile="sinch")
+    assert max(result.width, result.height) <= load_profile("sinch").targets.image.max_long_side

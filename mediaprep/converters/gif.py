@@ -37,7 +37,7 @@ def fit_animation(
     if n_frames > settings.max_frames:
         return None, f"{n_frames} frames, over the {settings.max_frames} frame limit"
     notes: list[str] = []
-    work_long = min(max(im.size), target.max_long_side)
+    work_long = min(max(im.size), target.long_side_for(im.size))
     scale = work_long / max(im.size)
     work_size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
     pre_step = max(1, -(-n_frames * work_size[0] * work_size[1] // MAX_HELD_PIXELS))

@@ -67,7 +67,7 @@ def convert_image(
             notes.append("the profile does not take animated GIF; the first frame is sent as a JPEG")
 
     if frames == 1 and "image/gif" in accepts:
-        gif = lossless_gif(im, budget, target.max_long_side)
+        gif = lossless_gif(im, budget, target.long_side_for(im.size))
         if gif is not None:
             return Converted(data=gif[0], mime="image/gif", passed_through=False, width=im.width, height=im.height,
                              frames=1, scale=1.0, encodes=1, notes=tuple(gif[1]), **base)
@@ -75,7 +75,7 @@ def convert_image(
     if "image/jpeg" not in accepts:
         raise NotAllowed(f"the picture needs re-encoding, and the profile takes no JPEG (it takes {sorted(accepts)})")
     aspect = max(im.size) / max(1, min(im.size))
-    needed = max(target.min_long_side, min(target.max_long_side, useful_long_side(budget, aspect)))
+    needed = max(target.min_long_side, min(target.long_side_for(im.size), useful_long_side(budget, aspect)))
     pixels, decode_notes = decode(data, mime, settings, needed)
     fit = fit_jpeg(pixels, budget, target, settings.image_effort)
     return Converted(
@@ -110,7 +110,7 @@ def _as_it_is(
     """
     if mime not in ("image/jpeg", "image/gif") or mime not in accepts or verdict == "convert":
         return None
-    if max(im.size) > target.max_long_side or frames > settings.max_frames:
+    if max(im.size) > target.long_side_for(im.size) or frames > settings.max_frames:
         return None
     if mime == "image/gif":
         if (frames > 1 and not target.keep_gif) or not is_clean_gif(data):

@@ -46,7 +46,7 @@ from PIL import Image
 
 from ..errors import CannotFit
 from ..profiles import ImageTarget
-from ..quality import BlockSSIM, display_size, luma
+from ..quality import DISPLAY_LONG_SIDE, BlockSSIM, display_size, luma, stretched
 from .picture import resize_long_side
 
 MAX_QUALITY = 95  # above this libjpeg spends bytes a phone screen cannot show
@@ -158,7 +158,7 @@ class _Search:
         self.budget = budget
         self.target = target
         self.encodes = 0
-        self.ref_size = display_size(source.size)
+        self.ref_size = display_size(source.size, stretched(DISPLAY_LONG_SIDE, source.size))
         # A Future: the reference is built on the worker thread while the probe encodes.
         self.metric: Future | None = None
         if scored:
