@@ -639,3 +639,14 @@ def test_a_photo_of_ordinary_shape_keeps_its_side_limit():
     Image.blend(im, noise, 0.5).save(buf, "JPEG", quality=95)
     result = convert(buf.getvalue(), profile="sinch")
     assert max(result.width, result.height) <= load_profile("sinch").targets.image.max_long_side
+
+
+@pytest.mark.parametrize("profile, size", [("legacy-30k", (800, 600)), ("clicksend", (2080, 1560)),
+                                           ("sinch", (2080, 1560))])
+def test_a_picture_a_little_over_the_profiles_side_limit_is_brought_within_it(profile, size):
+    # Decoding keeps a picture up to 1.3x the size it needs; the search then started from it, and
+    # legacy-30k (640x480, what its handsets decode) sent 733x550.
+    buf = io.BytesIO()
+    Image.effect_noise(size, 5).convert("RGB").save(buf, "PNG")
+    result = convert(buf.getvalue(), profile=profile)
+    assert max(result.width, result.height) <= load_profile(profile).targets.image.max_long_side
