@@ -105,6 +105,8 @@ class VideoTarget:
     format: str = "mp4"
     # "h264" (baseline in 3gp, main in mp4) or "h263" (3gp only, for the oldest handsets).
     codec: str = "h264"
+    # Lines of the frame: in mp4 held landscape (its short side: 720 allows 1280x720 and 720x1280),
+    # in 3gp (older handsets) its height.
     max_height: int = 720
     min_height: int = 144
     max_fps: int = 30

@@ -564,3 +564,33 @@ def test_a_silent_screen_recording_is_its_picture_with_nothing_held(tmp_path):
     result = convert(clip, budget=100000)
     assert not any("held" in note for note in result.notes)
     assert inspect(result.data).media.duration == pytest.approx(inspect(clip).media.duration, abs=0.1)
+
+
+def test_a_portrait_clip_gets_the_frame_a_landscape_one_would(tmp_path):
+    import subprocess
+
+    # Exported from an editor: portrait in its pixels, 720x1280, H.264 high (so it is encoded).
+    # The profile's 720 lines are the frame's short side; read as its height the clip was 404x720.
+    clip = tmp_path / "portrait.mp4"
+    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=s=720x1280:d=2", "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "high",
+                    str(clip)], check=True, timeout=60)
+    result = convert(clip, budget=400000)
+    assert (result.width, result.height) == (720, 1280)
+    landscape = tmp_path / "landscape.mp4"
+    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=s=1280x720:d=2", "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "high",
+                    str(landscape)], check=True, timeout=60)
+    assert (convert(landscape, budget=400000).width, convert(landscape, budget=400000).height) == (1280, 720)
+
+
+def test_a_portrait_clip_that_fits_and_plays_everywhere_is_copied(tmp_path):
+    import subprocess
+
+    clip = tmp_path / "portrait-main.mp4"
+    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=s=720x1280:d=2", "-f", "lavfi", "-i", "sine=d=2", "-c:v", "libx264", "-crf", "30",
+                    "-profile:v", "main", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip)],
+                   check=True, timeout=60)
+    result = convert(clip, profile="sinch")
+    assert result.encodes == 0 and (result.width, result.height) == (720, 1280)

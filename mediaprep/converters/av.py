@@ -481,15 +481,28 @@ def _geometry(facts: MediaFacts, v_kbps: float, target: VideoTarget, fmt: str):
     top_fps = max(1, min(round(src_fps), target.max_fps))
     min_fps = min(target.min_fps, top_fps)
     rates = sorted({r for r in (top_fps, 24, 15, min_fps) if min_fps <= r <= top_fps}, reverse=True)
-    top = min(h, target.max_height)
+    # In mp4 the profile's lines are the frame's short side: a portrait clip at 720p is 720x1280,
+    # as phones record it, the same macroblocks as 1280x720 (read as its height it was capped at
+    # 404x720, a third of the pixels). Such a frame steps through the ladder on either side, so it
+    # keeps the sizes it had and gains the larger ones. 3gp, for older handsets, keeps the height:
+    # there the larger portrait frames starved baseline's analysis (portrait-20s at 600 kB: one
+    # encode more and 0.002 less SSIM, benchmarks/video.py).
+    portrait = h > w and fmt == "mp4"
+    top = min(min(w, h) if portrait else h, target.max_height)
     floor = min(target.min_height, top)
-    heights = [top] + [x for x in HEIGHTS if floor <= x < top]
+    sides = [top] + [x for x in HEIGHTS if floor <= x < top]
+    frames = [(_even(w * x / h), _even(x)) for x in sides]
+    smallest = (_even(w * floor / h), _even(floor))
+    if portrait:
+        frames = sorted({(_even(x), _even(h * x / w)) for x in sides} |
+                        {(_even(w * x / h), _even(x)) for x in HEIGHTS if floor <= w * x / h <= top and x <= h},
+                        reverse=True)
+        smallest = frames[-1]
     for fps in rates:
-        for height in heights:
-            width = _even(w * height / h)
+        for width, height in frames:
             if v_kbps * 1000 / (width * height * fps) >= BITS_PER_PIXEL:
-                return width, _even(height), fps, None
-    return _even(w * floor / h), _even(floor), min_fps, None
+                return width, height, fps, None
+    return *smallest, min_fps, None
 
 
 def _mean_qp(passlog: Path) -> float | None:
