@@ -88,7 +88,7 @@ class ImageTarget:
 
     def long_side_for(self, size: tuple[int, int]) -> int:
         """max_long_side for a picture of this shape (longer for one more elongated than 2:1)."""
-        from .quality import stretched
+        from .quality import stretched  # here, not at the top: loading a profile need not load numpy
 
         return stretched(self.max_long_side, size) if self.stretch_elongated else self.max_long_side
 
