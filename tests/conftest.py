@@ -17,6 +17,17 @@ MESSAGES = FIXTURES / "messages"
 SOURCES = ROOT / "profiles" / "sources"
 
 
+def make(tmp: Path, name: str, *args: str, ffmpeg: str | None = None) -> Path:
+    """``tmp / name`` written by ffmpeg from ``args`` (the system's ffmpeg unless one is given)."""
+    from mediaprep import Settings
+    from mediaprep.tools import find_ffmpeg
+
+    out = tmp / name
+    subprocess.run([ffmpeg or find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-y", *args, str(out)],
+                   check=True, timeout=120)
+    return out
+
+
 @dataclass
 class CliResult:
     code: int

@@ -14,17 +14,9 @@ from mediaprep import Settings, convert, inspect
 from mediaprep.errors import CannotFit, CorruptInput, EmptyInput, InputTooLarge, ToolTimeout, UnsupportedType
 from mediaprep.ffmpeg_runner import input_stream, run_ffmpeg
 from mediaprep.inspection.media import media_facts
-from mediaprep.tools import find_ffmpeg
 
-from .conftest import BROKEN, MEDIA
+from .conftest import BROKEN, MEDIA, make
 from .test_convert_av import children_of
-
-
-def make(tmp: Path, name: str, *args: str) -> Path:
-    out = tmp / name
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-y", *args, str(out)],
-                   check=True, timeout=120)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from mediaprep import Settings, convert, inspect
 from mediaprep.errors import CannotFit, CorruptInput, ToolTimeout, UnsupportedType, UsageError
 from mediaprep.tools import find_ffmpeg
 
-from .conftest import BROKEN, MEDIA
+from .conftest import BROKEN, MEDIA, make
 
 
 def children_of(pid: int) -> list[int]:
@@ -121,12 +121,8 @@ def test_too_small_a_budget_says_the_longest_duration_that_fits_and_trimming_is_
 
 def test_a_clip_that_cannot_fit_even_at_the_coarsest_h263_says_how_long_would_and_that_fits(tmp_path):
     # Busy, noisy pictures for the oldest handsets: even H.263's coarsest quantiser is over.
-    import subprocess
-
-    busy = tmp_path / "busy.mp4"
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc2=s=320x240:r=30:d=9,noise=alls=60:allf=t", "-f", "lavfi", "-i", "sine=f=300:d=9",
-                    "-c:v", "libx264", "-c:a", "aac", str(busy)], check=True, timeout=120)
+    busy = make(tmp_path, "busy.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=9,noise=alls=60:allf=t", "-f",
+                "lavfi", "-i", "sine=f=300:d=9", "-c:v", "libx264", "-c:a", "aac")
     with pytest.raises(CannotFit) as e:
         convert(busy, profile="legacy-30k")
     longest = e.value.details["longest_seconds"]
@@ -145,12 +141,8 @@ def test_h263_for_the_oldest_handsets_gets_the_frame_its_budget_carries():
 
 
 def _lavfi_clip(path: Path, size: str, seconds: float) -> Path:
-    import subprocess
-
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i",
-                    f"testsrc2=s={size}:d={seconds}", "-f", "lavfi", "-i", f"sine=d={seconds}", "-c:v", "libx264",
-                    "-c:a", "aac", str(path)], check=True, timeout=60)
-    return path
+    return make(path.parent, path.name, "-f", "lavfi", "-i", f"testsrc2=s={size}:d={seconds}", "-f", "lavfi",
+                "-i", f"sine=d={seconds}", "-c:v", "libx264", "-c:a", "aac")
 
 
 def test_h263_stays_within_the_profiles_height_and_never_scales_a_small_picture_up(tmp_path):
@@ -165,11 +157,7 @@ def test_h263_stays_within_the_profiles_height_and_never_scales_a_small_picture_
 def test_a_clip_or_sound_of_a_frame_or_two_is_converted_not_called_damaged(tmp_path):
     one_frame = convert(_lavfi_clip(tmp_path / "blink.mp4", "320x240", 0.04), budget=50000)
     assert one_frame.mime == "video/mp4" and inspect(one_frame.data).media.has_video
-    import subprocess
-
-    click = tmp_path / "click.wav"
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=d=0.02",
-                    str(click)], check=True, timeout=60)
+    click = make(tmp_path, "click.wav", "-f", "lavfi", "-i", "sine=d=0.02")
     assert convert(click, profile="sinch").mime == "audio/mpeg"
 
 
@@ -272,12 +260,8 @@ def test_a_very_long_time_limit_is_taken_as_it_is():
 
 def test_an_avi_from_an_old_camera_is_converted_like_any_clip(tmp_path):
     # Motion JPEG in AVI with PCM sound: what dashcams and compact cameras still write.
-    import subprocess
-
-    avi = tmp_path / "camera.avi"
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=640x480:r=15",
-                    "-f", "lavfi", "-i", "sine=f=300:r=22050", "-t", "3", "-c:v", "mjpeg", "-q:v", "5",
-                    "-c:a", "pcm_s16le", str(avi)], check=True, timeout=120)
+    avi = make(tmp_path, "camera.avi", "-f", "lavfi", "-i", "testsrc2=s=640x480:r=15", "-f", "lavfi", "-i",
+               "sine=f=300:r=22050", "-t", "3", "-c:v", "mjpeg", "-q:v", "5", "-c:a", "pcm_s16le")
     assert inspect(avi).kind == "video"
     result = convert(avi, profile="sinch")
     info = inspect(result.data).media
@@ -289,12 +273,9 @@ def test_an_avi_from_an_old_camera_is_converted_like_any_clip(tmp_path):
 def test_a_clip_whose_picture_starts_after_its_sound_is_converted(tmp_path, offset, container):
     # Matroska from ffmpeg or OBS starts the picture a frame late; an edited mp4 can start it later.
     # Both passes of the two-pass encode must see the same frames (x264 refused the second pass).
-    import subprocess
-
-    clip = tmp_path / f"late.{'mkv' if container == 'matroska' else 'mp4'}"
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-itsoffset", offset, "-f", "lavfi",
-                    "-i", "testsrc2=s=320x240:r=30:d=4", "-f", "lavfi", "-i", "sine=f=300:d=4",
-                    "-c:v", "libx264", "-c:a", "aac", "-f", container, str(clip)], check=True, timeout=120)
+    clip = make(tmp_path, f"late.{'mkv' if container == 'matroska' else 'mp4'}", "-itsoffset", offset, "-f", "lavfi",
+                "-i", "testsrc2=s=320x240:r=30:d=4", "-f", "lavfi", "-i", "sine=f=300:d=4", "-c:v", "libx264", "-c:a",
+                "aac", "-f", container)
     result = convert(clip, budget=150000)
     info = inspect(result.data).media
     assert result.mime == "video/mp4" and result.bytes <= 150000 and result.encodes >= 1
@@ -335,12 +316,9 @@ def _stream_kinds(data: bytes, tmp_path: Path) -> list[str]:
 def test_an_mp3_with_a_cover_picture_comes_out_as_its_sound_alone(tmp_path):
     # Music and podcast mp3s carry cover art (here a 4000x3000 photo): ffmpeg's own choice kept
     # the picture in the output, and the file's bitrate (cover included) hid the sound's own.
-    import subprocess
-
-    song = tmp_path / "song.mp3"
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=f=440:d=6",
-                    "-i", str(MEDIA / "photo.jpg"), "-map", "0:a", "-map", "1:v", "-c:a", "libmp3lame", "-b:a", "64k",
-                    "-c:v", "copy", "-disposition:v", "attached_pic", str(song)], check=True, timeout=60)
+    song = make(tmp_path, "song.mp3", "-f", "lavfi", "-i", "sine=f=440:d=6", "-i", str(MEDIA / "photo.jpg"), "-map",
+                "0:a", "-map", "1:v", "-c:a", "libmp3lame", "-b:a", "64k", "-c:v", "copy", "-disposition:v",
+                "attached_pic")
     assert _stream_kinds(song.read_bytes(), tmp_path) == ["Audio", "Video"]
     result = convert(song, profile="sinch")
     assert _stream_kinds(result.data, tmp_path) == ["Audio"]
@@ -350,13 +328,9 @@ def test_an_mp3_with_a_cover_picture_comes_out_as_its_sound_alone(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["mp4", "3gp"])
 def test_a_clip_with_two_sound_tracks_sends_the_first_alone(tmp_path, fmt):
-    import subprocess
-
-    clip = tmp_path / "two.mov"
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:d=4",
-                    "-f", "lavfi", "-i", "sine=f=440:d=4", "-f", "lavfi", "-i", "sine=f=880:d=4",
-                    "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-c:a", "aac", str(clip)],
-                   check=True, timeout=60)
+    clip = make(tmp_path, "two.mov", "-f", "lavfi", "-i", "testsrc2=s=320x240:d=4", "-f", "lavfi", "-i",
+                "sine=f=440:d=4", "-f", "lavfi", "-i", "sine=f=880:d=4", "-map", "0", "-map", "1", "-map", "2", "-c:v",
+                "libx264", "-c:a", "aac")
     result = convert(clip, budget=150000, format=fmt)
     assert _stream_kinds(result.data, tmp_path) == ["Video", "Audio"]
 
@@ -371,13 +345,9 @@ def _elementary_video(data: bytes, tmp_path: Path) -> bytes:
 
 
 def test_a_clip_that_already_fits_and_plays_everywhere_is_copied_not_re_encoded(tmp_path):
-    import subprocess
-
     # H.264 main + AAC-LC, 320x240, well under sinch's 1 MB, with where and what it was in its metadata.
-    tagged = tmp_path / "tagged.mp4"
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(MEDIA / "clip.mp4"), "-c", "copy",
-                    "-metadata", "location=+51.5007-000.1246/", "-metadata", "title=Secret Meeting", str(tagged)],
-                   check=True, timeout=60)
+    tagged = make(tmp_path, "tagged.mp4", "-i", str(MEDIA / "clip.mp4"), "-c", "copy", "-metadata",
+                  "location=+51.5007-000.1246/", "-metadata", "title=Secret Meeting")
     assert b"loci" in tagged.read_bytes() and b"Secret Meeting" in tagged.read_bytes()  # 3GPP location box
     result = convert(tagged, profile="sinch")
     assert result.encodes == 0 and result.mime == "video/mp4" and result.bytes <= 1_000_000
@@ -396,12 +366,8 @@ def test_a_clip_a_phone_might_not_play_as_it_is_is_re_encoded(name, why):
 
 
 def test_a_clip_whose_picture_is_damaged_is_not_copied_as_it_is(tmp_path):
-    import subprocess
-
     # The container and its index are fine, so only decoding shows the damage; a copy must not hide it.
-    damaged = tmp_path / "damaged.mp4"
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(MEDIA / "clip.mp4"), "-c", "copy",
-                    "-bsf:v", "noise=amount=2000", str(damaged)], check=True, timeout=60)
+    damaged = make(tmp_path, "damaged.mp4", "-i", str(MEDIA / "clip.mp4"), "-c", "copy", "-bsf:v", "noise=amount=2000")
     try:
         result = convert(damaged, profile="sinch")
     except CorruptInput:
@@ -410,13 +376,9 @@ def test_a_clip_whose_picture_is_damaged_is_not_copied_as_it_is(tmp_path):
 
 
 def test_a_clip_with_surround_sound_is_re_encoded_not_copied(tmp_path):
-    import subprocess
-
     # H.264 main and AAC-LC, but six channels: phones play mono or stereo.
-    surround = tmp_path / "surround.mp4"
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(MEDIA / "clip.mp4"),
-                    "-f", "lavfi", "-i", "sine=f=300:r=48000", "-map", "0:v", "-map", "1:a", "-c:v", "copy",
-                    "-c:a", "aac", "-ac", "6", "-t", "2", str(surround)], check=True, timeout=60)
+    surround = make(tmp_path, "surround.mp4", "-i", str(MEDIA / "clip.mp4"), "-f", "lavfi", "-i", "sine=f=300:r=48000",
+                    "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-ac", "6", "-t", "2")
     assert inspect(surround).media.channels == 6
     result = convert(surround, profile="sinch")
     assert result.encodes > 0 and inspect(result.data).media.channels == 1
@@ -440,14 +402,11 @@ SOUNDS = {
 
 @pytest.mark.parametrize("name", sorted(SOUNDS))
 def test_every_kind_of_sound_people_send_becomes_an_mp3_of_the_same_length(tmp_path, name):
-    import subprocess
-
     import imageio_ffmpeg
 
-    source = tmp_path / name
     # The wheel's ffmpeg has every encoder these need (AMR-NB and Opus among them).
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-f", "lavfi",
-                    "-i", "sine=f=440:d=3", *SOUNDS[name], str(source)], check=True, timeout=60)
+    source = make(tmp_path, name, "-f", "lavfi", "-i", "sine=f=440:d=3", *SOUNDS[name],
+                  ffmpeg=imageio_ffmpeg.get_ffmpeg_exe())
     info = inspect(source)
     assert info.kind == "audio" and info.error is None, (info.mime, info.error)
     assert not info.extension_mismatch
@@ -459,17 +418,12 @@ def test_every_kind_of_sound_people_send_becomes_an_mp3_of_the_same_length(tmp_p
 def _hlg_clip(tmp_path: Path) -> tuple[Path, Path]:
     """An SDR clip and the same clip as an iPhone records it: HEVC 10-bit, BT.2020, HLG, with the
     SDR picture's white at HLG's reference white (75 %, BT.2408)."""
-    import subprocess
-
-    ffmpeg_exe = find_ffmpeg(Settings())
-    sdr, hlg = tmp_path / "sdr.mp4", tmp_path / "iphone.mov"
-    subprocess.run([ffmpeg_exe, "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=480x270:d=2:r=30",
-                    "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", str(sdr)], check=True, timeout=60)
-    subprocess.run([ffmpeg_exe, "-nostdin", "-v", "error", "-i", str(sdr), "-vf",
-                    "zscale=tin=bt709:min=bt709:pin=bt709:npl=203:t=arib-std-b67:m=2020_ncl:p=2020:r=tv,"
-                    "format=yuv420p10le", "-c:v", "libx265", "-x265-params", "log-level=error", "-crf", "16",
-                    "-color_primaries", "bt2020", "-color_trc", "arib-std-b67", "-colorspace", "bt2020nc",
-                    "-tag:v", "hvc1", str(hlg)], check=True, timeout=120)
+    sdr = make(tmp_path, "sdr.mp4", "-f", "lavfi", "-i", "testsrc2=s=480x270:d=2:r=30",
+               "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p")
+    hlg = make(tmp_path, "iphone.mov", "-i", str(sdr), "-vf",
+               "zscale=tin=bt709:min=bt709:pin=bt709:npl=203:t=arib-std-b67:m=2020_ncl:p=2020:r=tv,format=yuv420p10le",
+               "-c:v", "libx265", "-x265-params", "log-level=error", "-crf", "16", "-color_primaries", "bt2020",
+               "-color_trc", "arib-std-b67", "-colorspace", "bt2020nc", "-tag:v", "hvc1")
     return sdr, hlg
 
 
@@ -517,14 +471,10 @@ def test_without_zscale_an_hdr_clip_still_converts_and_says_its_colours_are_flat
 
 
 def test_an_hdr_clip_that_would_otherwise_be_copied_is_tone_mapped(tmp_path):
-    import subprocess
-
     # H.264 main, 4:2:0, AAC-LC, fits: everything copying asks for, but its picture is HLG.
-    hlg = tmp_path / "hlg-main.mp4"
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(MEDIA / "clip.mp4"),
-                    "-c:a", "copy", "-c:v", "libx264", "-profile:v", "main", "-pix_fmt", "yuv420p",
-                    "-color_primaries", "bt2020", "-color_trc", "arib-std-b67", "-colorspace", "bt2020nc",
-                    str(hlg)], check=True, timeout=60)
+    hlg = make(tmp_path, "hlg-main.mp4", "-i", str(MEDIA / "clip.mp4"), "-c:a", "copy", "-c:v", "libx264",
+               "-profile:v", "main", "-pix_fmt", "yuv420p", "-color_primaries", "bt2020", "-color_trc", "arib-std-b67",
+               "-colorspace", "bt2020nc")
     assert inspect(hlg).media.hdr
     result = convert(hlg, profile="sinch")
     assert result.encodes > 0 and inspect(result.data).media.color_transfer == "bt709"
@@ -536,10 +486,8 @@ def test_a_clip_whose_picture_ends_before_its_sound_holds_its_last_frame(tmp_pat
 
     # A voice message over a short picture: 2 s of picture, 6 s of sound. It was called damaged
     # ("only 60 of about 180 frames decoded").
-    clip = tmp_path / f"short-picture.{container}"
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:d=2",
-                    "-f", "lavfi", "-i", "sine=f=440:d=6", "-c:v", "libx264", "-c:a", "aac", str(clip)],
-                   check=True, timeout=60)
+    clip = make(tmp_path, f"short-picture.{container}", "-f", "lavfi", "-i", "testsrc2=s=320x240:d=2", "-f", "lavfi",
+                "-i", "sine=f=440:d=6", "-c:v", "libx264", "-c:a", "aac")
     assert inspect(clip).media.video_duration == pytest.approx(2.0, abs=0.05)
     result = convert(clip, budget=100000)
     assert any("picture ends 4.0 s before the sound; its last frame is held to the end" in note
@@ -553,44 +501,31 @@ def test_a_clip_whose_picture_ends_before_its_sound_holds_its_last_frame(tmp_pat
 
 
 def test_a_silent_screen_recording_is_its_picture_with_nothing_held(tmp_path):
-    import subprocess
-
     # A phone's screen recording: frames only when the screen changed, no sound. ffprobe gives the
     # stream 7.1 s against the file's 9.03 s; with no sound there is nothing to hold a frame for.
-    clip = tmp_path / "screen.mp4"
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc2=s=240x428:d=10:r=30", "-vf", "select='lt(mod(t,5),1)+eq(mod(n,30),0)'",
-                    "-vsync", "vfr", "-c:v", "libx264", str(clip)], check=True, timeout=60)
+    clip = make(tmp_path, "screen.mp4", "-f", "lavfi", "-i", "testsrc2=s=240x428:d=10:r=30", "-vf",
+                "select='lt(mod(t,5),1)+eq(mod(n,30),0)'", "-vsync", "vfr", "-c:v", "libx264")
     result = convert(clip, budget=100000)
     assert not any("held" in note for note in result.notes)
     assert inspect(result.data).media.duration == pytest.approx(inspect(clip).media.duration, abs=0.1)
 
 
 def test_a_portrait_clip_gets_the_frame_a_landscape_one_would(tmp_path):
-    import subprocess
-
     # Exported from an editor: portrait in its pixels, 720x1280, H.264 high (so it is encoded).
     # The profile's 720 lines are the frame's short side; read as its height the clip was 404x720.
-    clip = tmp_path / "portrait.mp4"
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc2=s=720x1280:d=2", "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "high",
-                    str(clip)], check=True, timeout=60)
+    clip = make(tmp_path, "portrait.mp4", "-f", "lavfi", "-i", "testsrc2=s=720x1280:d=2", "-c:v", "libx264", "-preset",
+                "ultrafast", "-profile:v", "high")
     result = convert(clip, budget=400000)
     assert (result.width, result.height) == (720, 1280)
-    landscape = tmp_path / "landscape.mp4"
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc2=s=1280x720:d=2", "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "high",
-                    str(landscape)], check=True, timeout=60)
-    assert (convert(landscape, budget=400000).width, convert(landscape, budget=400000).height) == (1280, 720)
+    landscape = make(tmp_path, "landscape.mp4", "-f", "lavfi", "-i", "testsrc2=s=1280x720:d=2", "-c:v", "libx264",
+                     "-preset", "ultrafast", "-profile:v", "high")
+    turned = convert(landscape, budget=400000)
+    assert (turned.width, turned.height) == (1280, 720)
 
 
 def test_a_portrait_clip_that_fits_and_plays_everywhere_is_copied(tmp_path):
-    import subprocess
-
-    clip = tmp_path / "portrait-main.mp4"
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc2=s=720x1280:d=2", "-f", "lavfi", "-i", "sine=d=2", "-c:v", "libx264", "-crf", "30",
-                    "-profile:v", "main", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip)],
-                   check=True, timeout=60)
+    clip = make(tmp_path, "portrait-main.mp4", "-f", "lavfi", "-i", "testsrc2=s=720x1280:d=2", "-f", "lavfi", "-i",
+                "sine=d=2", "-c:v", "libx264", "-crf", "30", "-profile:v", "main", "-pix_fmt", "yuv420p", "-c:a",
+                "aac")
     result = convert(clip, profile="sinch")
     assert result.encodes == 0 and (result.width, result.height) == (720, 1280)
