@@ -222,10 +222,11 @@ def convert_video(
             notes.append(f"HDR ({facts.hdr}) picture tone-mapped to SDR (BT.709)" if tone_map else
                          f"HDR ({facts.hdr}) picture sent without tone mapping: this ffmpeg has no zscale filter, "
                          "so its colours will look flat")
-        if held := _held_seconds(facts, duration):
+        held = _held_seconds(facts, duration)
+        if held:
             notes.append(f"the container says the picture ends {held:.1f} s before the sound; "
                          "its last frame is held to the end")
-        job = _Job(src, mime, facts, duration, settings, on_progress, deadline, tone_map)
+        job = _Job(src, mime, facts, duration, settings, on_progress, deadline, tone_map, held)
         if h263:
             return _fit_h263(job, layout, _Frame(fmt, width, height, pad, fps), out, a_kbps, use_amr, notes)
         encodes = 0
@@ -336,6 +337,7 @@ class _Job:
     on_progress: Callable | None
     deadline: float
     tone_map: bool = False  # HDR picture to SDR (BT.709) on the way
+    held: float = 0.0  # seconds the picture's last frame is held (_held_seconds)
 
 
 @dataclass(frozen=True)
@@ -491,13 +493,14 @@ def _geometry(facts: MediaFacts, v_kbps: float, target: VideoTarget, fmt: str):
     top = min(min(w, h) if portrait else h, target.max_height)
     floor = min(target.min_height, top)
     sides = [top] + [x for x in HEIGHTS if floor <= x < top]
-    frames = [(_even(w * x / h), _even(x)) for x in sides]
-    smallest = (_even(w * floor / h), _even(floor))
     if portrait:
         frames = sorted({(_even(x), _even(h * x / w)) for x in sides} |
                         {(_even(w * x / h), _even(x)) for x in HEIGHTS if floor <= w * x / h <= top and x <= h},
                         reverse=True)
         smallest = frames[-1]
+    else:
+        frames = [(_even(w * x / h), _even(x)) for x in sides]
+        smallest = (_even(w * floor / h), _even(floor))
     for fps in rates:
         for width, height in frames:
             if v_kbps * 1000 / (width * height * fps) >= BITS_PER_PIXEL:
@@ -539,9 +542,8 @@ def _picture(stream, frame: _Frame, job: _Job):
         v = _to_sdr(v, job.facts)
     if frame.pad:
         v = v.filter("pad", frame.pad[0], frame.pad[1], "(ow-iw)/2", "(oh-ih)/2")
-    held = _held_seconds(job.facts, job.duration)
-    if held:
-        v = v.filter("tpad", stop_mode="clone", stop_duration=f"{held:.3f}")
+    if job.held:
+        v = v.filter("tpad", stop_mode="clone", stop_duration=f"{job.held:.3f}")
     return v.filter("format", "yuv420p")
 
 
