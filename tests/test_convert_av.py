@@ -529,3 +529,25 @@ def test_a_portrait_clip_that_fits_and_plays_everywhere_is_copied(tmp_path):
                 "aac")
     result = convert(clip, profile="sinch")
     assert result.encodes == 0 and (result.width, result.height) == (720, 1280)
+
+
+def test_a_clip_stored_in_stretched_pixels_goes_out_in_square_ones_of_the_shape_it_is_shown(tmp_path, cli):
+    # HDV and some editors store 16:9 in pixels 4/3 wide (HDV's 1440x1080 went out 960x720 flagged
+    # 16:9: squeezed to 4:3 on handsets that ignore the flag). This one plays everywhere and fits,
+    # yet it is re-encoded: a copy would keep the stretched pixels.
+    clip = make(tmp_path, "hdv.mp4", "-f", "lavfi", "-i", "testsrc2=s=960x720:d=2", "-vf", "setsar=4/3", "-c:v",
+                "libx264", "-crf", "35", "-profile:v", "main", "-pix_fmt", "yuv420p")
+    assert "h264 960x720  shown 1280x720" in cli("inspect", str(clip)).stdout
+    result = convert(clip, profile="sinch")
+    assert result.encodes > 0 and (result.width, result.height) == (1280, 720)
+    assert inspect(result.data).media.pixel_aspect == 1
+    # Turned by its metadata as well: NTSC DV's 720x480 in pixels 8/9 wide is 640x480, upright 480x640.
+    import imageio_ffmpeg
+
+    wheel = imageio_ffmpeg.get_ffmpeg_exe()  # Debian 12's ffmpeg cannot write the rotation
+    dv = make(tmp_path, "dv.mp4", "-f", "lavfi", "-i", "testsrc2=s=720x480:d=2", "-vf", "setsar=8/9", "-c:v",
+              "libx264", "-preset", "ultrafast")
+    turned = make(tmp_path, "turned.mp4", "-display_rotation", "-90", "-i", str(dv), "-c", "copy", ffmpeg=wheel)
+    upright = convert(turned, budget=300000)
+    assert (upright.width, upright.height) == (480, 640)
+    assert inspect(upright.data).media.pixel_aspect == 1

@@ -8,7 +8,7 @@ from mediaprep import Settings, inspect
 from mediaprep.errors import EmptyInput, NotAFile, SourceNotFound, UnreadableInput
 from mediaprep.tools import find_ffprobe
 
-from .conftest import BROKEN, MEDIA
+from .conftest import BROKEN, MEDIA, make
 
 
 @pytest.mark.parametrize(
@@ -102,6 +102,13 @@ def test_rotation_metadata_is_reported(probe_settings):
     m = inspect(MEDIA / "portrait.mov", settings=probe_settings).media
     assert m.rotation == 90
     assert (m.width, m.height) == (320, 240)  # stored pixels; the flag says how to show them
+
+
+def test_stretched_pixels_are_reported(probe_settings, tmp_path):
+    clip = make(tmp_path, "hdv.mp4", "-f", "lavfi", "-i", "testsrc2=s=480x270:d=1", "-vf", "setsar=4/3")
+    m = inspect(clip, settings=probe_settings).media
+    assert (m.width, m.height, m.pixel_aspect) == (480, 270, pytest.approx(4 / 3))
+    assert inspect(MEDIA / "clip.mp4", settings=probe_settings).media.pixel_aspect == 1
 
 
 def test_3gp_codecs(probe_settings):

@@ -462,6 +462,9 @@ def _too_long(budget: int, floor_kbps: float, duration: float, *, fixed: int = 0
 
 def _geometry(facts: MediaFacts, v_kbps: float, target: VideoTarget, fmt: str):
     w, h = facts.width or 320, facts.height or 240
+    # Sized as it is shown: HDV's 1440x1080 in 4:3 pixels is a 16:9 picture; the output's pixels
+    # are square (_picture).
+    w = max(2, round(w * facts.pixel_aspect))
     if facts.rotation in (90, 270):
         w, h = h, w  # ffmpeg turns the pixels upright before scaling
     src_fps = facts.fps or 30
@@ -537,7 +540,11 @@ def _picture(stream, frame: _Frame, job: _Job):
     # edit) is filled from 0 here, in the graph. Left to the output, the mp4 muxer's constant rate
     # filled it in the second pass but not in the analysis pass to null, and x264 refused the
     # second pass for one frame more than its statistics.
-    v = stream.video.filter("scale", frame.width, frame.height).filter("fps", fps=frame.fps, start_time=0)
+    # setsar=1: square pixels, as a handset that ignores the aspect flag shows them. Left to scale,
+    # a clip stored in 4:3 pixels went out 960x720 flagged 16:9 (squeezed on such a handset), and
+    # every frame rounded to even sides carried a stray flag such as 405:404.
+    v = (stream.video.filter("scale", frame.width, frame.height).filter("setsar", 1)
+         .filter("fps", fps=frame.fps, start_time=0))
     if job.tone_map:
         v = _to_sdr(v, job.facts)
     if frame.pad:

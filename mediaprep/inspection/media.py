@@ -69,6 +69,8 @@ class MediaFacts:
     # The picture's own length where the container says (ffprobe only); a clip's picture can end
     # before its sound.
     video_duration: float | None = None
+    # Width over height of one stored pixel: 4/3 for HDV's 1440x1080 shown as 16:9, 1 nearly always.
+    pixel_aspect: float = 1.0
 
     @property
     def hdr(self) -> str | None:
@@ -139,7 +141,18 @@ def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -
         color_primaries=video.get("color_primaries") if video else None,
         color_matrix=video.get("color_space") if video else None,
         video_duration=_stream_duration(video) if video else None,
+        pixel_aspect=_pixel_aspect(str(video.get("sample_aspect_ratio", ""))) if video else 1.0,
     )
+
+
+def _pixel_aspect(text: str) -> float:
+    """"4:3" as 4/3; 1 for what says nothing ("0:1", "N/A", "") or is not a sane shape."""
+    num, _, den = text.partition(":")
+    try:
+        ratio = int(num) / int(den)
+    except (ValueError, ZeroDivisionError):
+        return 1.0
+    return ratio if 0.1 <= ratio <= 10 else 1.0
 
 
 def _stream_duration(stream: dict) -> float | None:
@@ -175,6 +188,7 @@ _DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _BITRATE = re.compile(r"Duration: .*?bitrate: (\d+) kb/s")
 _STREAM = re.compile(r"^\s*Stream #\d+:\d+\S*: (Video|Audio): (\w+)(.*)$")
 _SIZE = re.compile(r", (\d{2,5})x(\d{2,5})")
+_SAR = re.compile(r"\[SAR (\d+:\d+) DAR")
 _FPS = re.compile(r", ([\d.]+) fps")
 _HZ = re.compile(r", (\d+) Hz, ([^,]+)")
 _KBPS = re.compile(r", (\d+) kb/s")
@@ -218,6 +232,7 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
     fps = _FPS.search(video_line[1]) if video_line else None
     hz = _HZ.search(audio_line[1]) if audio_line else None
     colour = _COLOUR.search(video_line[1]) if video_line else None
+    sar = _SAR.search(video_line[1]) if video_line else None
     matrix, primaries, transfer = _colour_names(colour.group(1)) if colour else (None, None, None)
     return MediaFacts(
         duration=duration,
@@ -237,6 +252,7 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
         color_transfer=transfer,
         color_primaries=primaries,
         color_matrix=matrix,
+        pixel_aspect=_pixel_aspect(sar.group(1)) if sar else 1.0,
     )
 
 
