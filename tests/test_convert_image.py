@@ -368,6 +368,56 @@ def test_16_bit_png_is_scaled_not_clipped():
     assert 100 < out.getpixel((128, 32)) < 160  # mid-grey stays mid-grey
 
 
+def test_floating_point_grey_is_scaled_not_made_black():
+    # Editors' 32-bit and instruments' TIFFs hold grey as floats from 0 to 1; a plain convert gave
+    # every pixel 0 or 1 of 255: a black picture.
+    gradient = np.tile(np.linspace(0, 1, 256, dtype=np.float32), (64, 1))
+    buf = io.BytesIO()
+    Image.fromarray(gradient, "F").save(buf, "TIFF")
+    result = convert(buf.getvalue(), budget=20000)
+    out = np.asarray(opened(result).convert("L"), dtype=float)
+    assert np.abs(out - gradient * 255).mean() < 3
+    assert "floating-point grey scaled to 8 bits" in result.notes
+
+
+def float_rgb_tiff(width: int = 2, height: int = 2) -> bytes:
+    """A baseline TIFF of 32-bit floating-point RGB, which Pillow cannot decode."""
+    import struct
+
+    values_at = 8 + 2 + 10 * 12 + 4  # after the header and the one directory of 10 entries
+    pixels = bytes(width * height * 12)
+    entries = [
+        struct.pack("<HHIHH", 256, 3, 1, width, 0),
+        struct.pack("<HHIHH", 257, 3, 1, height, 0),
+        struct.pack("<HHII", 258, 3, 3, values_at),  # BitsPerSample: 32, 32, 32
+        struct.pack("<HHIHH", 259, 3, 1, 1, 0),  # no compression
+        struct.pack("<HHIHH", 262, 3, 1, 2, 0),  # RGB
+        struct.pack("<HHII", 273, 4, 1, values_at + 12),  # where the pixels are
+        struct.pack("<HHIHH", 277, 3, 1, 3, 0),
+        struct.pack("<HHIHH", 278, 3, 1, height, 0),
+        struct.pack("<HHII", 279, 4, 1, len(pixels)),
+        struct.pack("<HHII", 339, 3, 3, values_at + 6),  # SampleFormat: 3, IEEE floating point
+    ]
+    directory = struct.pack("<H", len(entries)) + b"".join(entries) + bytes(4)
+    return b"II*\0" + struct.pack("<I", 8) + directory + struct.pack("<6H", 32, 32, 32, 3, 3, 3) + pixels
+
+
+def test_a_picture_layout_pillow_cannot_decode_is_unsupported_not_corrupt():
+    data = float_rgb_tiff()
+    assert inspect(data).mime == "image/tiff"
+    with pytest.raises(UnsupportedType, match="floating-point"):
+        convert(data, budget=20000)
+
+
+def test_an_unreadable_picture_says_why_not_which_python_object_failed():
+    # Pillow's "cannot identify image file <_io.BytesIO object at 0x7f...>" said nothing a person can use.
+    data = bytearray(png_header_only(64, 64))
+    data[29] ^= 0xFF  # the header chunk's checksum
+    with pytest.raises(CorruptInput) as caught:
+        convert(bytes(data), budget=20000)
+    assert "object at" not in str(caught.value) and caught.value.provider_code == "E341"
+
+
 @pytest.mark.parametrize("fmt, said", [("TIFF", "3 pages"), ("HEIF", "3 pictures")])  # pages; a HEIC burst
 def test_a_file_of_several_pictures_uses_the_first_and_says_so(fmt, said):
     import pillow_heif

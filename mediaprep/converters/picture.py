@@ -135,7 +135,12 @@ def _to_output_mode(im: Image.Image, notes: list[str]) -> Image.Image:
         notes.append("16-bit grey scaled to 8 bits")
         return im.convert("I").point(lambda v: v / 257).convert("L")
     if mode == "F":
-        return im.convert("L")
+        # Floating-point grey (32-bit exports from editors and instruments) is usually 0..1 and a
+        # plain convert made it black; otherwise its range says which scale it was written in.
+        high = float(im.getextrema()[1] or 0)
+        scale = 255.0 if high <= 1 else 1.0 if high <= 255 else 1 / 257 if high <= 65535 else 255 / high
+        notes.append("floating-point grey scaled to 8 bits")
+        return im.point(lambda v: v * scale).convert("L")
     if mode == "1":
         return im.convert("L")
     if mode in ("P", "PA"):

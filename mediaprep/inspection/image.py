@@ -66,7 +66,13 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
             im = Image.open(io.BytesIO(data), formats=[fmt])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DecompressionBomb(f"image is too large to decode safely: {exc}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except UnidentifiedImageError:
+        reason = _why_unreadable(data, fmt)
+        if reason == "unknown pixel mode":
+            raise UnsupportedType(f"this {mime} stores its pixels in a layout mediaprep cannot decode "
+                                  "(for example floating-point colour)") from None
+        raise CorruptInput(f"cannot read {mime} image: {reason}", provider_code=CORRUPT_IMAGE_CODE) from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise CorruptInput(f"cannot read {mime} image: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
     pixels = im.width * im.height
     if pixels > settings.max_image_pixels:
@@ -75,6 +81,18 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
             f"{settings.max_image_pixels / 1e6:.1f} MP ceiling"
         )
     return im
+
+
+def _why_unreadable(data: bytes, fmt: str) -> str:
+    # Pillow's own "cannot identify image file <_io.BytesIO object at 0x...>" hides the reason its
+    # decoder gave; asking that decoder again brings it back ("unknown pixel mode", "not a PNG file").
+    factory = Image.OPEN.get(fmt, (None,))[0]
+    try:
+        if factory is not None:
+            factory(io.BytesIO(data))
+    except Exception as exc:
+        return str(exc) or type(exc).__name__
+    return "the decoder does not recognise it"
 
 
 def image_facts(data: bytes, mime: str, settings: Settings) -> ImageFacts:
