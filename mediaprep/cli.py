@@ -181,6 +181,8 @@ def _inspection_line(info: Inspection) -> str:
             parts.append(f"{m.video_codec} {m.width}x{m.height}")
             if m.pixel_aspect != 1 and m.width and m.height:
                 parts.append(f"shown {round(m.width * m.pixel_aspect)}x{m.height}")
+            if m.interlaced:
+                parts.append("interlaced")
             if m.rotation:
                 parts.append(f"rotated {m.rotation}")
             if m.hdr:

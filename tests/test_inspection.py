@@ -111,6 +111,13 @@ def test_stretched_pixels_are_reported(probe_settings, tmp_path):
     assert inspect(MEDIA / "clip.mp4", settings=probe_settings).media.pixel_aspect == 1
 
 
+def test_interlaced_fields_are_reported(probe_settings, tmp_path):
+    clip = make(tmp_path, "fields.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=50:d=1", "-vf",
+                "tinterlace=mode=interleave_top,setfield=tff", "-c:v", "libx264", "-flags", "+ildct+ilme")
+    assert inspect(clip, settings=probe_settings).media.interlaced
+    assert not inspect(MEDIA / "clip.mp4", settings=probe_settings).media.interlaced
+
+
 def test_3gp_codecs(probe_settings):
     m = inspect(MEDIA / "clip.3gp", settings=probe_settings).media
     assert (m.video_codec, m.audio_codec) == ("h263", "amr_nb")

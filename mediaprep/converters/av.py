@@ -222,6 +222,8 @@ def convert_video(
             notes.append(f"HDR ({facts.hdr}) picture tone-mapped to SDR (BT.709)" if tone_map else
                          f"HDR ({facts.hdr}) picture sent without tone mapping: this ffmpeg has no zscale filter, "
                          "so its colours will look flat")
+        if facts.interlaced:
+            notes.append("interlaced picture: its fields are joined into whole frames")
         held = _held_seconds(facts, duration)
         if held:
             notes.append(f"the container says the picture ends {held:.1f} s before the sound; "
@@ -536,15 +538,20 @@ def _first_sound(stream):
 
 
 def _picture(stream, frame: _Frame, job: _Job):
+    # bwdif turns the frames the decoder calls interlaced (camcorders, DV, broadcast) into whole
+    # ones, each at its first field's moment; scaled as they were, moving edges came out combed.
+    # Every clip goes through it: DV says nothing about its fields until it is decoded, and
+    # progressive frames pass untouched (the fixtures' encodes are byte-identical with and without).
+    v = stream.video.filter("bwdif", mode="send_frame", deint="interlaced")
+    # setsar=1: square pixels, as a handset that ignores the aspect flag shows them. Left to scale,
+    # a clip stored in 4:3 pixels went out 960x720 flagged 16:9 (squeezed on such a handset), and
+    # every frame rounded to even sides carried a stray flag such as 405:404.
+    v = v.filter("scale", frame.width, frame.height).filter("setsar", 1)
     # start_time=0: a picture that starts after the sound (Matroska's first frame at 23 ms, an
     # edit) is filled from 0 here, in the graph. Left to the output, the mp4 muxer's constant rate
     # filled it in the second pass but not in the analysis pass to null, and x264 refused the
     # second pass for one frame more than its statistics.
-    # setsar=1: square pixels, as a handset that ignores the aspect flag shows them. Left to scale,
-    # a clip stored in 4:3 pixels went out 960x720 flagged 16:9 (squeezed on such a handset), and
-    # every frame rounded to even sides carried a stray flag such as 405:404.
-    v = (stream.video.filter("scale", frame.width, frame.height).filter("setsar", 1)
-         .filter("fps", fps=frame.fps, start_time=0))
+    v = v.filter("fps", fps=frame.fps, start_time=0)
     if job.tone_map:
         v = _to_sdr(v, job.facts)
     if frame.pad:

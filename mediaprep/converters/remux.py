@@ -38,8 +38,8 @@ def can_copy(facts: MediaFacts, mime: str, fmt: str, target: VideoTarget, size: 
     ):
         return False
     width, height = facts.width or 0, facts.height or 0
-    if facts.pixel_aspect != 1:
-        return False  # shown stretched, which only an encode can put in the pixels
+    if facts.pixel_aspect != 1 or facts.interlaced:
+        return False  # stretched pixels or fields: only an encode makes whole, square-pixelled frames
     if facts.rotation or width % 2 or height % 2 or not width or not height:
         return False  # rotation must be in the pixels, which only an encode does
     return min(width, height) <= target.max_height and (facts.fps or 0) <= target.max_fps + 0.5

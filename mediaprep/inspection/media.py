@@ -38,6 +38,7 @@ DEMUXER_BY_MIME = {
 }
 
 
+INTERLACED_ORDERS = frozenset({"tt", "bb", "tb", "bt"})  # ffprobe's field_order; "progressive" or none else
 HDR_TRANSFERS = {"arib-std-b67": "HLG", "smpte2084": "PQ"}
 
 
@@ -71,6 +72,9 @@ class MediaFacts:
     video_duration: float | None = None
     # Width over height of one stored pixel: 4/3 for HDV's 1440x1080 shown as 16:9, 1 nearly always.
     pixel_aspect: float = 1.0
+    # Two fields per frame, taken a moment apart (camcorders, broadcast, DV): shown as they are,
+    # anything that moves is combed.
+    interlaced: bool = False
 
     @property
     def hdr(self) -> str | None:
@@ -142,6 +146,7 @@ def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -
         color_matrix=video.get("color_space") if video else None,
         video_duration=_stream_duration(video) if video else None,
         pixel_aspect=_pixel_aspect(str(video.get("sample_aspect_ratio", ""))) if video else 1.0,
+        interlaced=bool(video) and video.get("field_order") in INTERLACED_ORDERS,
     )
 
 
@@ -188,6 +193,8 @@ _DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _BITRATE = re.compile(r"Duration: .*?bitrate: (\d+) kb/s")
 _STREAM = re.compile(r"^\s*Stream #\d+:\d+\S*: (Video|Audio): (\w+)(.*)$")
 _SIZE = re.compile(r", (\d{2,5})x(\d{2,5})")
+# "yuv420p(top first)", "yuv420p(tv, bt709, bottom coded first (swapped))"
+_FIELDS = re.compile(r"\((?:[^()]*, )?(?:top|bottom) (?:coded )?first")
 _SAR = re.compile(r"\[SAR (\d+:\d+) DAR")
 _FPS = re.compile(r", ([\d.]+) fps")
 _HZ = re.compile(r", (\d+) Hz, ([^,]+)")
@@ -253,6 +260,7 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
         color_primaries=primaries,
         color_matrix=matrix,
         pixel_aspect=_pixel_aspect(sar.group(1)) if sar else 1.0,
+        interlaced=bool(video_line and _FIELDS.search(video_line[1])),
     )
 
 
