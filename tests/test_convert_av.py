@@ -416,6 +416,21 @@ def test_every_kind_of_sound_people_send_becomes_an_mp3_of_the_same_length(tmp_p
     assert inspect(result.data).media.duration == pytest.approx(3.0, abs=0.15)
 
 
+@pytest.mark.parametrize("probe", ["ffprobe", "ffmpeg"])
+def test_a_sound_whose_length_is_only_guessed_is_measured_not_cut(tmp_path, probe):
+    # A VBR mp3 with no Xing header (streams, some recorders): ffmpeg guesses its length from the
+    # first frames' bitrate. Noise first then a tone, 40 s, was guessed at 26 s and cut there.
+    mp3 = make(tmp_path, "stream.mp3", "-f", "lavfi", "-i", "anoisesrc=d=20:a=0.3", "-f", "lavfi", "-i",
+               "sine=f=300:d=20", "-filter_complex", "[0][1]concat=n=2:v=0:a=1", "-c:a", "libmp3lame", "-q:a", "2",
+               "-write_xing", "0")
+    settings = Settings(probe=probe)
+    facts = inspect(mp3, settings=settings).media
+    assert facts.duration == pytest.approx(40, abs=0.1)
+    assert facts.bit_rate == pytest.approx(mp3.stat().st_size * 8 / 40, rel=0.01)  # not from the guess
+    result = convert(mp3, budget=300000, settings=settings)
+    assert result.bytes <= 300000 and inspect(result.data).media.duration == pytest.approx(40, abs=0.15)
+
+
 def _hlg_clip(tmp_path: Path) -> tuple[Path, Path]:
     """An SDR clip and the same clip as an iPhone records it: HEVC 10-bit, BT.2020, HLG, with the
     SDR picture's white at HLG's reference white (75 %, BT.2408)."""

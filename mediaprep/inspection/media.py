@@ -11,7 +11,7 @@ import json
 import math
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import CorruptInput, ToolFailed, UnsupportedType
@@ -101,12 +101,21 @@ def _probe_path(path: Path, demuxer: str, settings: Settings) -> MediaFacts:
     # "file:" keeps a name such as "-rf.mp4" from ever being read as an option.
     target = f"file:{path}"
     if ffprobe:
-        return _with_ffprobe(ffprobe, target, demuxer, settings)
-    return _with_ffmpeg(find_ffmpeg(settings), target, demuxer, settings)
+        facts, estimated = _with_ffprobe(ffprobe, target, demuxer, settings)
+    else:
+        facts, estimated = _with_ffmpeg(find_ffmpeg(settings), target, demuxer, settings)
+    counted = _counted_duration(target, demuxer, settings) if estimated else None
+    if counted:
+        # The bitrates were worked out from the guessed length too; the first frame's, which an
+        # mp3 stream reports, says nothing about a VBR file.
+        facts = replace(facts, duration=counted, bit_rate=int(path.stat().st_size * 8 / counted),
+                        audio_bit_rate=None)
+    return facts
 
 
-def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -> MediaFacts:
-    argv = [ffprobe, "-v", "error", "-protocol_whitelist", "file", "-f", demuxer,
+def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -> tuple[MediaFacts, bool]:
+    """The facts, and whether ffprobe had to guess the duration."""
+    argv = [ffprobe, "-v", "warning", "-protocol_whitelist", "file", "-f", demuxer,
             "-print_format", "json", "-show_format", "-show_streams", target]
     done = run(argv, timeout=settings.tool_timeout)
     if done.returncode != 0:
@@ -123,6 +132,7 @@ def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -
     fmt = info.get("format") or {}
     # Stream durations are missing in some containers; the format's is always there when any is.
     duration = _float(fmt.get("duration")) or _float((video or audio or {}).get("duration"))
+    estimated = _ESTIMATED in done.stderr
     return MediaFacts(
         duration=duration,
         has_video=video is not None,
@@ -147,7 +157,7 @@ def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -
         video_duration=_stream_duration(video) if video else None,
         pixel_aspect=_pixel_aspect(str(video.get("sample_aspect_ratio", ""))) if video else 1.0,
         interlaced=bool(video) and video.get("field_order") in INTERLACED_ORDERS,
-    )
+    ), estimated
 
 
 def _pixel_aspect(text: str) -> float:
@@ -158,6 +168,22 @@ def _pixel_aspect(text: str) -> float:
     except (ValueError, ZeroDivisionError):
         return 1.0
     return ratio if 0.1 <= ratio <= 10 else 1.0
+
+
+# What ffmpeg says when a file has no length of its own (an mp3 without a Xing header, raw AAC)
+# and it divides the size by the first frames' bitrate: a 40 s VBR mp3 was given 26 s, and cut there.
+_ESTIMATED = b"Estimating duration from bitrate"
+
+
+def _counted_duration(target: str, demuxer: str, settings: Settings) -> float | None:
+    """The length found by reading every packet (copied, not decoded: 40 s of mp3 in 0.1 s)."""
+    argv = [find_ffmpeg(settings), "-hide_banner", "-nostdin", "-nostats", "-protocol_whitelist", "file",
+            "-f", demuxer, "-i", target, "-map", "0:a?", "-map", "0:v?", "-c", "copy", "-f", "null",
+            "-progress", "pipe:1", "-"]
+    done = run(argv, timeout=settings.tool_timeout)
+    times = re.findall(rb"^out_time_us=(\d+)$", done.stdout, re.M)
+    seconds = int(times[-1]) / 1e6 if times else 0
+    return seconds if done.returncode == 0 and seconds > 0 else None
 
 
 def _stream_duration(stream: dict) -> float | None:
@@ -206,7 +232,8 @@ _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
 _CHANNELS = {"mono": 1, "stereo": 2, "5.1": 6, "5.1(side)": 6, "7.1": 8}
 
 
-def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> MediaFacts:
+def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> tuple[MediaFacts, bool]:
+    """The facts, and whether ffmpeg had to guess the duration."""
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-protocol_whitelist", "file", "-f", demuxer, "-i", target]
     # With no output ffmpeg always exits 1; whether it read the input shows in what it printed.
     text = run(argv, timeout=settings.tool_timeout).stderr.decode("utf-8", "replace")
@@ -234,6 +261,7 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
         raise CorruptInput("media has no audio or video stream")
     d = _DURATION.search(text)
     duration = int(d.group(1)) * 3600 + int(d.group(2)) * 60 + float(d.group(3)) if d else None
+    estimated = _ESTIMATED.decode() in text
     b = _BITRATE.search(text)
     size = _SIZE.search(video_line[1]) if video_line else None
     fps = _FPS.search(video_line[1]) if video_line else None
@@ -261,7 +289,7 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
         color_matrix=matrix,
         pixel_aspect=_pixel_aspect(sar.group(1)) if sar else 1.0,
         interlaced=bool(video_line and _FIELDS.search(video_line[1])),
-    )
+    ), estimated
 
 
 def _colour_names(text: str) -> tuple[str | None, str | None, str | None]:
