@@ -1,4 +1,5 @@
 import io
+import re
 import time
 
 import numpy as np
@@ -407,6 +408,22 @@ def test_a_picture_layout_pillow_cannot_decode_is_unsupported_not_corrupt():
     assert inspect(data).mime == "image/tiff"
     with pytest.raises(UnsupportedType, match="floating-point"):
         convert(data, budget=20000)
+
+
+@pytest.mark.parametrize("tag, value, said", [(50706, b"\x01\x04\0\0", "camera raw photo (DNG)"),  # DNGVersion
+                                             (254, 1, "a 256x192 preview of another")])  # NewSubfileType: reduced
+def test_a_camera_raw_is_refused_not_sent_as_its_thumbnail(tag, value, said):
+    # A DNG (a phone's ProRAW, Adobe's converter) or a Nikon or Sony raw opens as a TIFF whose
+    # first picture is a small preview: it went out as a 256x192 JPEG, without a word.
+    from PIL import TiffImagePlugin
+
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[tag] = value
+    tags.tagtype[tag] = 1 if isinstance(value, bytes) else 4
+    buf = io.BytesIO()
+    Image.new("RGB", (256, 192), "red").save(buf, "TIFF", tiffinfo=tags)
+    with pytest.raises(UnsupportedType, match=re.escape(said)):
+        convert(buf.getvalue(), budget=250000)
 
 
 def test_an_unreadable_picture_says_why_not_which_python_object_failed():

@@ -74,6 +74,8 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
         raise CorruptInput(f"cannot read {mime} image: {reason}", provider_code=CORRUPT_IMAGE_CODE) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise CorruptInput(f"cannot read {mime} image: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
+    if fmt == "TIFF":
+        _refuse_raw(im)
     pixels = im.width * im.height
     if pixels > settings.max_image_pixels:
         raise DecompressionBomb(
@@ -81,6 +83,22 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
             f"{settings.max_image_pixels / 1e6:.1f} MP ceiling"
         )
     return im
+
+
+DNG_VERSION, NEW_SUBFILE_TYPE = 50706, 254
+
+
+def _refuse_raw(im: Image.Image) -> None:
+    """A camera raw (DNG, and the TIFF-based raws of Nikon, Sony and others) opens as a TIFF, but
+    what Pillow sees is the small preview in front of the sensor data: a phone's ProRAW went out as
+    its 256x192 thumbnail, without a word."""
+    tags = getattr(im, "tag_v2", {})
+    if DNG_VERSION in tags:
+        raise UnsupportedType(f"a camera raw photo (DNG): mediaprep does not develop raw files, and all it can read "
+                              f"of it is a {im.width}x{im.height} preview; send the JPEG or HEIC the camera makes")
+    if int(tags.get(NEW_SUBFILE_TYPE, 0) or 0) & 1:
+        raise UnsupportedType(f"the TIFF's first picture is a {im.width}x{im.height} preview of another it holds "
+                              "(a camera raw?), which mediaprep cannot decode")
 
 
 def _why_unreadable(data: bytes, fmt: str) -> str:
