@@ -431,6 +431,34 @@ def test_a_sound_whose_length_is_only_guessed_is_measured_not_cut(tmp_path, prob
     assert result.bytes <= 300000 and inspect(result.data).media.duration == pytest.approx(40, abs=0.15)
 
 
+@pytest.mark.parametrize("fmt", ["mp3", "amr"])
+def test_a_sound_cut_short_is_sent_as_far_as_it_goes_and_says_so(tmp_path, fmt):
+    # A download cut off: the mp3's header still says 40 s. Most of it is there, so it is sent; the
+    # note says why it is shorter than the file claimed. (Under half is input.corrupt, test_bad_av.)
+    import imageio_ffmpeg
+
+    whole = make(tmp_path, "whole.mp3", "-f", "lavfi", "-i", "sine=f=300:d=40", "-c:a", "libmp3lame", "-q:a", "2")
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
+    assert inspect(cut).media.duration == pytest.approx(40, abs=0.1)
+    settings = Settings(ffmpeg=imageio_ffmpeg.get_ffmpeg_exe())  # the wheel's ffmpeg has AMR-NB
+    result = convert(cut, budget=300000, format=fmt, settings=settings)
+    assert inspect(result.data).media.duration == pytest.approx(24, abs=0.3)
+    assert any(re.match(r"the sound ends at 2[34].\d s, before the 40.0 s the file says", note) for note in result.notes)
+    assert not any("ends at" in note for note in convert(whole, budget=300000, format=fmt, settings=settings).notes)
+
+
+def test_a_clip_cut_short_is_sent_as_far_as_it_goes_and_says_so(tmp_path):
+    whole = make(tmp_path, "whole.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=10", "-f", "lavfi", "-i",
+                 "sine=d=10", "-c:v", "libx264", "-c:a", "aac", "-movflags", "+faststart")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 7 // 10])
+    result = convert(cut, budget=200000)
+    assert inspect(result.data).media.duration < 8
+    assert any(re.match(r"the picture ends at [67].\d s, before the 10.0 s the file says", note) for note in result.notes)
+    assert not any("ends at" in note for note in convert(whole, budget=200000).notes)
+
+
 def _hlg_clip(tmp_path: Path) -> tuple[Path, Path]:
     """An SDR clip and the same clip as an iPhone records it: HEVC 10-bit, BT.2020, HLG, with the
     SDR picture's white at HLG's reference white (75 %, BT.2408)."""

@@ -116,8 +116,9 @@ def convert_audio(
                     str(out), t=duration, ac=1, ar=8000, acodec="libopencore_amrnb", **{"b:a": f"{mode}k"}, f="amr"
                 )
                 done = run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
-                _check_decoded_seconds(done, duration)
-                if out.stat().st_size <= budget:
+                fits = out.stat().st_size <= budget
+                _check_decoded_seconds(done, duration, notes if fits else None)
+                if fits:
                     return AvResult(out.read_bytes(), "audio/amr", "audio", None, None, duration, encodes,
                                     tuple(notes + [f"AMR-NB {mode} kbit/s"]))
             raise CannotFit(f"no AMR-NB mode fits {duration:.1f} s in {budget} bytes")
@@ -133,9 +134,10 @@ def convert_audio(
                 map_metadata=-1, f="mp3",
             )
             done = run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
-            _check_decoded_seconds(done, duration)
             encodes += 1
-            if out.stat().st_size <= budget:
+            fits = out.stat().st_size <= budget
+            _check_decoded_seconds(done, duration, notes if fits else None)
+            if fits:
                 notes.append(f"mp3 mono {kbps} kbit/s, {rate} Hz")
                 if held_back:
                     notes.append(f"the source is {source_kbps:.0f} kbit/s: a higher rate would not sound better")
@@ -248,7 +250,7 @@ def convert_video(
                 encodes += 1
                 # A picture that decodes to nothing leaves no statistics: say so here, not as the
                 # second pass's "can't open stats file".
-                _check_decoded_frames(analysis, duration, fps)
+                _check_decoded_frames(analysis, duration, fps, notes if encodes == 1 else None)
                 analysed = (width, height, fps)
                 if first_audio is not None:
                     _check_sound(first_audio, "audio/amr" if use_amr else "audio/mp4", settings)
@@ -360,18 +362,25 @@ def _checked(facts: MediaFacts, settings: Settings) -> MediaFacts:
     return facts
 
 
-def _check_decoded_frames(done: dict[str, str], duration: float, fps: int) -> None:
+def _check_decoded_frames(done: dict[str, str], duration: float, fps: int, notes: list[str] | None = None) -> None:
     # ffmpeg carries on past undecodable packets; an encode made of a few survivors is not a result.
     frames = int(done.get("frame") or 0)
     expected = duration * fps
     if frames + 1 < expected * DECODED_SHARE:  # + 1: a clip of a frame or two is whole with one
         raise CorruptInput(f"the video stream is damaged: only {frames} of about {expected:.0f} frames decoded")
+    if notes is not None and frames < expected - max(0.5, duration * 0.02) * fps:
+        notes.append(f"the picture ends at {frames / fps:.1f} s, before the {duration:.1f} s the file says: "
+                     "it was cut short before it reached mediaprep")
 
 
-def _check_decoded_seconds(done: dict[str, str], duration: float) -> None:
+def _check_decoded_seconds(done: dict[str, str], duration: float, notes: list[str] | None = None) -> None:
     reached = int(done.get("out_time_us") or 0) / 1e6 if (done.get("out_time_us") or "").isdigit() else 0.0
     if reached + 0.05 < duration * DECODED_SHARE:  # a sound of one or two frames reports no time yet
         raise CorruptInput(f"the audio stream is damaged: only {reached:.1f} of {duration:.1f} s decoded")
+    if notes is not None and reached and reached < duration - max(0.5, duration * 0.02):
+        # Most of it is there (a download cut off, a recording not closed): sent, and said.
+        notes.append(f"the sound ends at {reached:.1f} s, before the {duration:.1f} s the file says: "
+                     "it was cut short before it reached mediaprep")
 
 
 def _check_sound(path: Path, mime: str, settings: Settings) -> None:
@@ -405,7 +414,7 @@ def _fit_h263(job: _Job, layout: _Layout, frame: _Frame, out: Path, a_kbps: floa
             encodes += 1
             if job.facts.has_audio and encodes == 1:  # a new quantiser changes the picture, not the sound
                 _check_sound(out, "video/3gpp", job.settings)
-            _check_decoded_frames(done, job.duration, frame.fps)
+            _check_decoded_frames(done, job.duration, frame.fps, notes if encodes == 1 else None)
             tried[q] = out.stat().st_size
             if tried[q] <= layout.budget and (best is None or q < best[0]):
                 best = (q, out.read_bytes())
