@@ -398,6 +398,8 @@ SOUNDS = {
     "export.wav": ["-c:a", "pcm_s16le", "-f", "wav"],
     "export.flac": ["-c:a", "flac", "-f", "flac"],
     "raw.aac": ["-c:a", "aac", "-f", "adts"],
+    "imessage.caf": ["-ac", "1", "-ar", "8000", "-c:a", "libopencore_amrnb", "-b:a", "12.2k", "-f", "caf"],
+    "ios-app.caf": ["-c:a", "alac", "-f", "caf"],
 }
 
 

@@ -35,6 +35,7 @@ DEMUXER_BY_MIME = {
     "audio/amr": "amr",
     "audio/flac": "flac",
     "audio/aiff": "aiff",
+    "audio/x-caf": "caf",
 }
 
 

@@ -48,6 +48,7 @@ KIND_BY_MIME = {
     "audio/amr": "audio",
     "audio/flac": "audio",
     "audio/aiff": "audio",
+    "audio/x-caf": "audio",
     "video/mp4": "video",
     "video/quicktime": "video",
     "video/3gpp": "video",
@@ -89,6 +90,7 @@ MIMES_BY_EXTENSION = {
     "aif": {"audio/aiff"},
     "aiff": {"audio/aiff"},
     "aifc": {"audio/aiff"},
+    "caf": {"audio/x-caf"},
     "mp4": {"video/mp4", "audio/mp4"},
     "m4v": {"video/mp4"},
     "mov": {"video/quicktime"},
@@ -127,6 +129,7 @@ EXTENSION_BY_MIME = {
     "audio/amr": "amr",
     "audio/flac": "flac",
     "audio/aiff": "aiff",
+    "audio/x-caf": "caf",
     "video/mp4": "mp4",
     "video/quicktime": "mov",
     "video/3gpp": "3gp",
@@ -158,6 +161,9 @@ def sniff_mime(data: bytes) -> str:
     mime = _ALIASES.get(mime, mime)
     if mime == "text/plain":
         mime = _text_object(data) or mime
+    elif mime == "application/octet-stream" and data[:6] == b"caff\0\1":
+        # Apple's Core Audio Format (iMessage voice notes, iOS apps), which libmagic does not know.
+        mime = "audio/x-caf"
     return mime
 
 
