@@ -461,6 +461,20 @@ def test_a_clip_cut_short_is_sent_as_far_as_it_goes_and_says_so(tmp_path):
     assert not any("ends at" in note for note in convert(whole, budget=200000).notes)
 
 
+@pytest.mark.parametrize("name, packets", [("recorder.ts", []), ("camcorder.mts", ["-mpegts_m2ts_mode", "1"])])
+def test_a_transport_stream_is_found_by_its_packets_and_converted(tmp_path, name, packets):
+    # libmagic calls MPEG transport streams (camcorders' AVCHD, recorders) octet-stream; their
+    # 188-byte packets (192 in .m2ts and .mts) each start with 0x47. AVCHD's sound is AC-3.
+    clip = make(tmp_path, name, "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=3", "-f", "lavfi", "-i", "sine=d=3",
+                "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "ac3", *packets, "-f", "mpegts")
+    info = inspect(clip)
+    assert (info.mime, info.kind, info.media.audio_codec) == ("video/mp2t", "video", "ac3")
+    assert not info.extension_mismatch
+    result = convert(clip, profile="sinch")
+    assert result.mime == "video/mp4" and result.bytes <= 1000000
+    assert inspect(result.data).media.duration == pytest.approx(3, abs=0.1)
+
+
 def _hlg_clip(tmp_path: Path) -> tuple[Path, Path]:
     """An SDR clip and the same clip as an iPhone records it: HEVC 10-bit, BT.2020, HLG, with the
     SDR picture's white at HLG's reference white (75 %, BT.2408)."""

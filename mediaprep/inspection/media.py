@@ -28,6 +28,7 @@ DEMUXER_BY_MIME = {
     "video/webm": "matroska",
     "video/x-matroska": "matroska",
     "video/x-msvideo": "avi",
+    "video/mp2t": "mpegts",
     "audio/mpeg": "mp3",
     "audio/wav": "wav",
     "audio/aac": "aac",

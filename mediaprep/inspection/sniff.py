@@ -57,6 +57,7 @@ KIND_BY_MIME = {
     "video/webm": "video",
     "video/x-matroska": "video",
     "video/x-msvideo": "video",
+    "video/mp2t": "video",
     "text/vcard": "contact",
     "text/calendar": "calendar",
     "application/pdf": "pdf",
@@ -102,6 +103,9 @@ MIMES_BY_EXTENSION = {
     "webm": {"video/webm"},
     "mkv": {"video/x-matroska"},
     "avi": {"video/x-msvideo"},
+    "ts": {"video/mp2t"},
+    "mts": {"video/mp2t"},
+    "m2ts": {"video/mp2t"},
     "vcf": {"text/vcard"},
     "vcard": {"text/vcard"},
     "ics": {"text/calendar"},
@@ -138,6 +142,7 @@ EXTENSION_BY_MIME = {
     "video/webm": "webm",
     "video/x-matroska": "mkv",
     "video/x-msvideo": "avi",
+    "video/mp2t": "ts",
     "text/vcard": "vcf",
     "text/calendar": "ics",
     "application/pdf": "pdf",
@@ -161,10 +166,20 @@ def sniff_mime(data: bytes) -> str:
     mime = _ALIASES.get(mime, mime)
     if mime == "text/plain":
         mime = _text_object(data) or mime
-    elif mime == "application/octet-stream" and data[:6] == b"caff\0\1":
-        # Apple's Core Audio Format (iMessage voice notes, iOS apps), which libmagic does not know.
-        mime = "audio/x-caf"
+    elif mime == "application/octet-stream":
+        mime = _unknown_to_libmagic(data) or mime
     return mime
+
+
+def _unknown_to_libmagic(data: bytes) -> str | None:
+    if data[:6] == b"caff\0\1":
+        return "audio/x-caf"  # Apple's Core Audio Format: iMessage voice notes, iOS apps
+    # MPEG transport streams (camcorders' AVCHD .mts, recorders, broadcast): packets of 188 bytes
+    # that each start with 0x47, or of 192 with a 4-byte time code first (.m2ts). Five in a row.
+    for size, start in ((188, 0), (192, 4)):
+        if len(data) >= start + size * 5 and all(data[start + size * i] == 0x47 for i in range(5)):
+            return "video/mp2t"
+    return None
 
 
 def _text_object(data: bytes) -> str | None:
