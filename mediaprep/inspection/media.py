@@ -163,13 +163,15 @@ def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -
 
 
 def _pixel_aspect(text: str) -> float:
-    """"4:3" as 4/3; 1 for what says nothing ("0:1", "N/A", "") or is not a sane shape."""
+    """"4:3" as 4/3; 1 for what says nothing ("0:1", "N/A", "") or is no real pixel's shape."""
     num, _, den = text.partition(":")
     try:
         ratio = int(num) / int(den)
     except (ValueError, ZeroDivisionError):
         return 1.0
-    return ratio if 0.1 <= ratio <= 10 else 1.0
+    # Real pixels are from 1/2 (some 1440-wide and 2:1 anamorphic) to 2 as wide as tall; a file
+    # claiming 10 would otherwise be stretched into a 12800x720 frame.
+    return ratio if 0.25 <= ratio <= 4 else 1.0
 
 
 # What ffmpeg says when a file has no length of its own (an mp3 without a Xing header, raw AAC)
