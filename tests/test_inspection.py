@@ -109,6 +109,9 @@ def test_stretched_pixels_are_reported(probe_settings, tmp_path):
     m = inspect(clip, settings=probe_settings).media
     assert (m.width, m.height, m.pixel_aspect) == (480, 270, pytest.approx(4 / 3))
     assert inspect(MEDIA / "clip.mp4", settings=probe_settings).media.pixel_aspect == 1
+    # No real pixel is ten times as wide as tall: such a flag is ignored, not made a 4800x270 frame.
+    bogus = make(tmp_path, "bogus.mp4", "-f", "lavfi", "-i", "testsrc2=s=480x270:d=1", "-vf", "setsar=10")
+    assert inspect(bogus, settings=probe_settings).media.pixel_aspect == 1
 
 
 def test_interlaced_fields_are_reported(probe_settings, tmp_path):
