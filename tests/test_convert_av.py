@@ -475,6 +475,22 @@ def test_a_transport_stream_is_found_by_its_packets_and_converted(tmp_path, name
     assert inspect(result.data).media.duration == pytest.approx(3, abs=0.1)
 
 
+@pytest.mark.parametrize("probe", ["ffprobe", "ffmpeg"])
+@pytest.mark.parametrize("streams", [["-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=3", "-c:v", "libvpx"], []])
+def test_a_browser_recording_with_no_length_in_its_header_is_measured(tmp_path, probe, streams):
+    # A web page's MediaRecorder writes WebM as it streams: no duration, no index. Such an upload
+    # was input.corrupt ("no duration that can be read").
+    out = tmp_path / "recording.webm"
+    with out.open("wb") as pipe:
+        subprocess.run([find_ffmpeg(Settings()), "-v", "error", *streams, "-f", "lavfi", "-i", "sine=d=3", "-c:a",
+                        "libopus", "-f", "webm", "pipe:1"], stdout=pipe, check=True, timeout=60)
+    settings = Settings(probe=probe)
+    facts = inspect(out, settings=settings).media
+    assert facts.duration == pytest.approx(3, abs=0.1) and facts.has_video == bool(streams)
+    result = convert(out, profile="sinch", settings=settings)
+    assert inspect(result.data).media.duration == pytest.approx(3, abs=0.1)
+
+
 def _hlg_clip(tmp_path: Path) -> tuple[Path, Path]:
     """An SDR clip and the same clip as an iPhone records it: HEVC 10-bit, BT.2020, HLG, with the
     SDR picture's white at HLG's reference white (75 %, BT.2408)."""

@@ -106,12 +106,14 @@ def _probe_path(path: Path, demuxer: str, settings: Settings) -> MediaFacts:
         facts, estimated = _with_ffprobe(ffprobe, target, demuxer, settings)
     else:
         facts, estimated = _with_ffmpeg(find_ffmpeg(settings), target, demuxer, settings)
-    counted = _counted_duration(target, demuxer, settings) if estimated else None
+    # No length at all: a browser's recording (MediaRecorder's WebM has no duration, as it was
+    # written as it streamed). A guessed one: see _ESTIMATED. Either way, reading the packets tells.
+    counted = _counted_duration(target, demuxer, settings) if estimated or not facts.duration else None
     if counted:
         # The bitrates were worked out from the guessed length too; the first frame's, which an
         # mp3 stream reports, says nothing about a VBR file.
         facts = replace(facts, duration=counted, bit_rate=int(path.stat().st_size * 8 / counted),
-                        audio_bit_rate=None)
+                        audio_bit_rate=None if estimated else facts.audio_bit_rate)
     return facts
 
 
