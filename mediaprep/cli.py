@@ -403,8 +403,14 @@ WANTED_FILTERS = {
 }
 
 
+WANTED_DECODERS = {
+    "libvpx": "transparent VP8 WebM read with its alpha, flattened on white",
+    "libvpx-vp9": "transparent VP9 WebM (stickers, overlays) read with its alpha, flattened on white",
+}
+
+
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from .converters.av import encoders_of, filters_of
+    from .converters.av import decoders_of, encoders_of, filters_of
     from .tools import find_ffmpeg, find_ffprobe, run
 
     ffmpeg_path = find_ffmpeg(settings)
@@ -413,16 +419,19 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     present = {name: name in names for name in WANTED_ENCODERS}
     filters = filters_of(ffmpeg_path, settings.tool_timeout)
     filters_present = {name: name in filters for name in WANTED_FILTERS}
+    decoders = decoders_of(ffmpeg_path, settings.tool_timeout)
+    decoders_present = {name: name in decoders for name in WANTED_DECODERS}
     report: dict[str, Any] = {
         "ffmpeg": ffmpeg_path,
         "version": version.stdout.decode("utf-8", "replace").splitlines()[0] if version.stdout else "",
         "ffprobe": find_ffprobe(settings),
         "encoders": present,
         "filters": filters_present,
+        "decoders": decoders_present,
         # Optional: only converters.objects.pdf_thumbnail draws with it.
         "pdftoppm": shutil.which("pdftoppm"),
     }
-    missing = [name for name, ok in {**present, **filters_present}.items() if not ok]
+    missing = [name for name, ok in {**present, **filters_present, **decoders_present}.items() if not ok]
     if args.json:
         _print_json({**report, "missing": missing})
     else:
@@ -433,6 +442,8 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  {'ok     ' if name in names else 'MISSING'} {name:<18} {why}")
         for name, why in WANTED_FILTERS.items():
             print(f"  {'ok     ' if name in filters else 'MISSING'} {name:<18} {why}")
+        for name, why in WANTED_DECODERS.items():
+            print(f"  {'ok     ' if name in decoders else 'MISSING'} {name:<18} {why}")
     return EXIT_OK if not missing else EXIT_PROBLEMS
 
 

@@ -206,6 +206,7 @@ def test_doctor_names_the_ffmpeg_and_what_it_lacks(cli):
     assert out["ffmpeg"] == imageio_ffmpeg.get_ffmpeg_exe() and "ffmpeg version" in out["version"]
     assert out["encoders"]["libx264"] and out["encoders"]["libopencore_amrnb"]
     assert out["filters"] == {"zscale": True}
+    assert out["decoders"] == {"libvpx": True, "libvpx-vp9": True}
     assert r.code == (1 if out["missing"] else 0)
     assert out["pdftoppm"] == shutil.which("pdftoppm")  # optional: reported, never a failure
 
@@ -489,6 +490,28 @@ def test_a_browser_recording_with_no_length_in_its_header_is_measured(tmp_path, 
     assert facts.duration == pytest.approx(3, abs=0.1) and facts.has_video == bool(streams)
     result = convert(out, profile="sinch", settings=settings)
     assert inspect(result.data).media.duration == pytest.approx(3, abs=0.1)
+
+
+@pytest.mark.parametrize("codec", ["libvpx", "libvpx-vp9"])
+def test_a_transparent_webm_is_flattened_on_white_like_a_picture(tmp_path, codec, cli):
+    # A sticker: a blue square on nothing. ffmpeg's own VP8 and VP9 decoders drop the alpha, and
+    # the colour under it showed (red here), where a transparent picture goes out on white.
+    inside = "between(X,100,219)*between(Y,80,159)"
+    sticker = make(tmp_path, "sticker.webm", "-f", "lavfi", "-i", "color=c=red:s=320x240:d=1,format=rgba,geq="
+                   f"r='if({inside},0,255)':g=0:b='if({inside},255,0)':a='if({inside},255,0)'",
+                   "-c:v", codec, "-pix_fmt", "yuva420p", "-auto-alt-ref", "0")
+    assert inspect(sticker).media.alpha
+    for fmt in ("mp4", "3gp"):
+        result = convert(sticker, budget=200000, format=fmt)
+        assert "transparent picture flattened on white" in result.notes
+        out = tmp_path / f"out.{fmt}"
+        out.write_bytes(result.data)
+        raw = subprocess.run([find_ffmpeg(Settings()), "-v", "error", "-i", str(out), "-frames:v", "1", "-vf",
+                              "scale=320:240", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                             capture_output=True, check=True, timeout=60).stdout
+        frame = [[raw[(y * 320 + x) * 3 : (y * 320 + x) * 3 + 3] for x in (5, 160)] for y in (5, 120)]
+        assert min(frame[0][0]) > 235  # the corner: white, was red
+        assert frame[1][1][2] > 200 and frame[1][1][0] < 40  # the square stays blue
 
 
 def _hlg_clip(tmp_path: Path) -> tuple[Path, Path]:

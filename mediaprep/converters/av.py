@@ -85,7 +85,17 @@ def filters_of(ffmpeg_path: str, timeout: float) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=8)
 def encoders_of(ffmpeg_path: str, timeout: float) -> frozenset[str]:
-    done = run([ffmpeg_path, "-hide_banner", "-encoders"], timeout=timeout)
+    return _codecs_listed(ffmpeg_path, timeout, "-encoders")
+
+
+@functools.lru_cache(maxsize=8)
+def decoders_of(ffmpeg_path: str, timeout: float) -> frozenset[str]:
+    return _codecs_listed(ffmpeg_path, timeout, "-decoders")
+
+
+def _codecs_listed(ffmpeg_path: str, timeout: float, option: str) -> frozenset[str]:
+    done = run([ffmpeg_path, "-hide_banner", option], timeout=timeout)
+    # " V....D libvpx   libvpx VP8 (codec vp8)": flags, then the name
     return frozenset(line.split()[1] for line in done.stdout.decode("utf-8", "replace").splitlines()
                      if len(line.split()) > 1 and line.startswith(" ") and line.split()[0][:1] in "VAS")
 
@@ -226,11 +236,15 @@ def convert_video(
                          "so its colours will look flat")
         if facts.interlaced:
             notes.append("interlaced picture: its fields are joined into whole frames")
+        alpha_decoder = _alpha_decoder(facts, settings)
+        if facts.alpha:
+            notes.append("transparent picture flattened on white" if alpha_decoder else
+                         "transparency not read (this ffmpeg has no libvpx decoder): what is hidden may show")
         held = _held_seconds(facts, duration)
         if held:
             notes.append(f"the container says the picture ends {held:.1f} s before the sound; "
                          "its last frame is held to the end")
-        job = _Job(src, mime, facts, duration, settings, on_progress, deadline, tone_map, held)
+        job = _Job(src, mime, facts, duration, settings, on_progress, deadline, tone_map, held, alpha_decoder)
         if h263:
             return _fit_h263(job, layout, _Frame(fmt, width, height, pad, fps), out, a_kbps, use_amr, notes)
         encodes = 0
@@ -342,6 +356,7 @@ class _Job:
     deadline: float
     tone_map: bool = False  # HDR picture to SDR (BT.709) on the way
     held: float = 0.0  # seconds the picture's last frame is held (_held_seconds)
+    alpha_decoder: str | None = None  # libvpx's, which reads a WebM's transparency (_alpha_decoder)
 
 
 @dataclass(frozen=True)
@@ -537,7 +552,18 @@ def _even(x: float) -> int:
 
 
 def _input(job: _Job):
-    return input_stream(job.src, DEMUXER_BY_MIME[job.mime])
+    decoder = {"c:v": job.alpha_decoder} if job.alpha_decoder else {}
+    return input_stream(job.src, DEMUXER_BY_MIME[job.mime], **decoder)
+
+
+ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+
+
+def _alpha_decoder(facts: MediaFacts, settings: Settings) -> str | None:
+    """The decoder that reads a transparent WebM's alpha (stickers, overlays). FFmpeg's own VP8 and
+    VP9 decoders drop it, and the hidden pixels show: a sticker came out on a red square."""
+    name = ALPHA_DECODERS.get(facts.video_codec or "") if facts.alpha else None
+    return name if name and name in decoders_of(find_ffmpeg(settings), settings.tool_timeout) else None
 
 
 def _first_sound(stream):
@@ -551,7 +577,13 @@ def _picture(stream, frame: _Frame, job: _Job):
     # ones, each at its first field's moment; scaled as they were, moving edges came out combed.
     # Every clip goes through it: DV says nothing about its fields until it is decoded, and
     # progressive frames pass untouched (the fixtures' encodes are byte-identical with and without).
-    v = stream.video.filter("bwdif", mode="send_frame", deint="interlaced")
+    v = stream.video
+    if job.alpha_decoder:
+        # On white, as pictures are: 255 - a * (255 - c), by negating around premultiply (which
+        # multiplies by alpha), in one graph with no second input.
+        v = (v.filter("format", "rgba").filter("negate", negate_alpha=0).filter("premultiply", inplace=1)
+             .filter("negate", negate_alpha=0))
+    v = v.filter("bwdif", mode="send_frame", deint="interlaced")
     # setsar=1: square pixels, as a handset that ignores the aspect flag shows them. Left to scale,
     # a clip stored in 4:3 pixels went out 960x720 flagged 16:9 (squeezed on such a handset), and
     # every frame rounded to even sides carried a stray flag such as 405:404.

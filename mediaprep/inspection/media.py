@@ -77,6 +77,9 @@ class MediaFacts:
     # Two fields per frame, taken a moment apart (camcorders, broadcast, DV): shown as they are,
     # anything that moves is combed.
     interlaced: bool = False
+    # A VP8 or VP9 picture with transparency (WebM stickers and overlays), which only libvpx's
+    # decoders read.
+    alpha: bool = False
 
     @property
     def hdr(self) -> str | None:
@@ -161,6 +164,7 @@ def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -
         video_duration=_stream_duration(video) if video else None,
         pixel_aspect=_pixel_aspect(str(video.get("sample_aspect_ratio", ""))) if video else 1.0,
         interlaced=bool(video) and video.get("field_order") in INTERLACED_ORDERS,
+        alpha=bool(video) and {k.lower(): v for k, v in (video.get("tags") or {}).items()}.get("alpha_mode") == "1",
     ), estimated
 
 
@@ -234,6 +238,7 @@ _KBPS = re.compile(r", (\d+) kb/s")
 # "yuv420p10le(tv, bt2020nc/bt2020/arib-std-b67, progressive)": matrix/primaries/transfer, or one
 # name when all three are the same.
 _COLOUR = re.compile(r", [a-z0-9]+\((?:tv|pc)?(?:, )?([\w-]+(?:/[\w-]+/[\w-]+)?)[,)]")
+_ALPHA = re.compile(r"^\s*alpha_mode\s*:\s*1\s*$", re.I)
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
 _CHANNELS = {"mono": 1, "stereo": 2, "5.1": 6, "5.1(side)": 6, "7.1": 8}
 
@@ -248,6 +253,7 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
         raise CorruptInput(f"cannot read media: {tail or 'ffmpeg failed'}")
     video_line = audio_line = None
     rotation = 0
+    alpha = False
     lines = text.splitlines()
     for i, line in enumerate(lines):
         m = _STREAM.match(line)
@@ -261,6 +267,7 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
                 r = _ROTATION.search(follow)
                 if r:
                     rotation = _clockwise(float(r.group(1)))
+                alpha = alpha or bool(_ALPHA.match(follow))
         elif m.group(1) == "Audio" and audio_line is None:
             audio_line = (m.group(2), m.group(3))
     if video_line is None and audio_line is None:
@@ -295,6 +302,7 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
         color_matrix=matrix,
         pixel_aspect=_pixel_aspect(sar.group(1)) if sar else 1.0,
         interlaced=bool(video_line and _FIELDS.search(video_line[1])),
+        alpha=alpha,
     ), estimated
 
 
