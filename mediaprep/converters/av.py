@@ -384,8 +384,7 @@ def _check_decoded_frames(done: dict[str, str], duration: float, fps: int, notes
     if frames + 1 < expected * DECODED_SHARE:  # + 1: a clip of a frame or two is whole with one
         raise CorruptInput(f"the video stream is damaged: only {frames} of about {expected:.0f} frames decoded")
     if notes is not None and frames < expected - max(0.5, duration * 0.02) * fps:
-        notes.append(f"the picture ends at {frames / fps:.1f} s, before the {duration:.1f} s the file says: "
-                     "it was cut short before it reached mediaprep")
+        notes.append(_cut_short("picture", frames / fps, duration))
 
 
 def _check_decoded_seconds(done: dict[str, str], duration: float, notes: list[str] | None = None) -> None:
@@ -393,9 +392,14 @@ def _check_decoded_seconds(done: dict[str, str], duration: float, notes: list[st
     if reached + 0.05 < duration * DECODED_SHARE:  # a sound of one or two frames reports no time yet
         raise CorruptInput(f"the audio stream is damaged: only {reached:.1f} of {duration:.1f} s decoded")
     if notes is not None and reached and reached < duration - max(0.5, duration * 0.02):
-        # Most of it is there (a download cut off, a recording not closed): sent, and said.
-        notes.append(f"the sound ends at {reached:.1f} s, before the {duration:.1f} s the file says: "
-                     "it was cut short before it reached mediaprep")
+        notes.append(_cut_short("sound", reached, duration))
+
+
+def _cut_short(what: str, reached: float, duration: float) -> str:
+    # Most of it is there (a download cut off, a recording not closed): sent, and said. The length
+    # is the header's, or what max_duration asked of it.
+    return (f"the {what} ends at {reached:.1f} s, before the {duration:.1f} s it should run: "
+            "the file was cut short before it reached mediaprep")
 
 
 def _check_sound(path: Path, mime: str, settings: Settings) -> None:
