@@ -106,13 +106,19 @@ class VideoTarget:
     # "h264" (baseline in 3gp, main in mp4) or "h263" (3gp only, for the oldest handsets).
     codec: str = "h264"
     # Lines of the frame: in mp4 held landscape (its short side: 720 allows 1280x720 and 720x1280),
-    # in 3gp (older handsets) its height.
+    # in 3gp (older handsets) its height. The long side is within max_long_side as well.
     max_height: int = 720
     min_height: int = 144
     max_fps: int = 30
     min_fps: int = 10
     min_video_kbps: int = 48
     min_audio_kbps: int = 12
+
+    @property
+    def max_long_side(self) -> int:
+        """The frame's long side at most: "720p" is 1280 wide. A 2.39:1 film at 720 lines would be
+        1718 wide, past what a 720p decoder takes (H.264 level 3.1's macroblocks)."""
+        return round(self.max_height * 16 / 9)
 
 
 @dataclass(frozen=True)

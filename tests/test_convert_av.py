@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mediaprep import Settings, convert, inspect
+from mediaprep import Settings, convert, inspect, load_profile
 from mediaprep.errors import CannotFit, CorruptInput, ToolTimeout, UnsupportedType, UsageError
 from mediaprep.tools import find_ffmpeg
 
@@ -620,6 +620,16 @@ def test_a_portrait_clip_gets_the_frame_a_landscape_one_would(tmp_path):
                      "-preset", "ultrafast", "-profile:v", "high")
     turned = convert(landscape, budget=400000)
     assert (turned.width, turned.height) == (1280, 720)
+
+
+def test_a_frame_wider_than_16_9_keeps_within_the_long_side_too(tmp_path):
+    # A 2.39:1 film at 720 lines would be 1718x720, past the macroblocks of the 720p a handset
+    # decodes (such a clip, H.264 main, was even copied as it was). It is 1280 wide, as 720p is.
+    film = make(tmp_path, "film.mp4", "-f", "lavfi", "-i", "testsrc2=s=1718x720:d=1", "-c:v", "libx264", "-crf", "40",
+                "-profile:v", "main", "-pix_fmt", "yuv420p")
+    result = convert(film, profile="sinch")
+    assert result.encodes > 0 and result.height == 536 and 1276 <= result.width <= 1280
+    assert load_profile("sinch").targets.video.max_long_side == 1280
 
 
 def test_a_portrait_clip_that_fits_and_plays_everywhere_is_copied(tmp_path):

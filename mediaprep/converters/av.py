@@ -523,7 +523,9 @@ def _geometry(facts: MediaFacts, v_kbps: float, target: VideoTarget, fmt: str):
     # there the larger portrait frames starved baseline's analysis (portrait-20s at 600 kB: one
     # encode more and 0.002 less SSIM, benchmarks/video.py).
     portrait = h > w and fmt == "mp4"
-    top = min(min(w, h) if portrait else h, target.max_height)
+    side = min(w, h) if portrait else h
+    # Within the long side too: a 1920x804 film is 1280x536, not 1718x720; a 3840x200 banner 1280x66.
+    top = min(side, target.max_height, round(side * target.max_long_side / max(w, h)))
     floor = min(target.min_height, top)
     sides = [top] + [x for x in HEIGHTS if floor <= x < top]
     if portrait:

@@ -42,7 +42,8 @@ def can_copy(facts: MediaFacts, mime: str, fmt: str, target: VideoTarget, size: 
         return False  # stretched pixels or fields: only an encode makes whole, square-pixelled frames
     if facts.rotation or width % 2 or height % 2 or not width or not height:
         return False  # rotation must be in the pixels, which only an encode does
-    return min(width, height) <= target.max_height and (facts.fps or 0) <= target.max_fps + 0.5
+    return (min(width, height) <= target.max_height and max(width, height) <= target.max_long_side
+            and (facts.fps or 0) <= target.max_fps + 0.5)
 
 
 def copy_streams(
