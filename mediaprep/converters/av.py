@@ -229,22 +229,10 @@ def convert_video(
         out = tmp / f"out.{fmt}"
         passlog = tmp / "pass"
         audio_file = (tmp / ("audio.amr" if use_amr else "audio.m4a")) if facts.has_audio else None
-        tone_map = facts.hdr is not None and has_filter("zscale", settings)
-        if facts.hdr:
-            notes.append(f"HDR ({facts.hdr}) picture tone-mapped to SDR (BT.709)" if tone_map else
-                         f"HDR ({facts.hdr}) picture sent without tone mapping: this ffmpeg has no zscale filter, "
-                         "so its colours will look flat")
-        if facts.interlaced:
-            notes.append("interlaced picture: its fields are joined into whole frames")
-        alpha_decoder = _alpha_decoder(facts, settings)
-        if facts.alpha:
-            notes.append("transparent picture flattened on white" if alpha_decoder else
-                         "transparency not read (this ffmpeg has no libvpx decoder): what is hidden may show")
-        held = _held_seconds(facts, duration)
-        if held:
-            notes.append(f"the container says the picture ends {held:.1f} s before the sound; "
-                         "its last frame is held to the end")
-        job = _Job(src, mime, facts, duration, settings, on_progress, deadline, tone_map, held, alpha_decoder)
+        job = _Job(src, mime, facts, duration, settings, on_progress, deadline,
+                   tone_map=facts.hdr is not None and has_filter("zscale", settings),
+                   held=_held_seconds(facts, duration), alpha_decoder=_alpha_decoder(facts, settings))
+        notes += _treatment_notes(job)
         if h263:
             return _fit_h263(job, layout, _Frame(fmt, width, height, pad, fps), out, a_kbps, use_amr, notes)
         encodes = 0
@@ -524,7 +512,7 @@ def _geometry(facts: MediaFacts, v_kbps: float, target: VideoTarget, fmt: str):
     # encode more and 0.002 less SSIM, benchmarks/video.py).
     portrait = h > w and fmt == "mp4"
     side = min(w, h) if portrait else h
-    # Within the long side too: a 1920x804 film is 1280x536, not 1718x720; a 3840x200 banner 1280x66.
+    # Within the long side too: a 1920x804 film is 1280x536, not 1718x720; a 3840x200 banner 1266x66.
     top = min(side, target.max_height, round(side * target.max_long_side / max(w, h)))
     floor = min(target.min_height, top)
     sides = [top] + [x for x in HEIGHTS if floor <= x < top]
@@ -606,6 +594,24 @@ def _picture(stream, frame: _Frame, job: _Job):
     if job.held:
         v = v.filter("tpad", stop_mode="clone", stop_duration=f"{job.held:.3f}")
     return v.filter("format", "yuv420p")
+
+
+def _treatment_notes(job: _Job) -> list[str]:
+    """What the picture goes through besides scaling, where the source asks for it."""
+    facts, notes = job.facts, []
+    if facts.hdr:
+        notes.append(f"HDR ({facts.hdr}) picture tone-mapped to SDR (BT.709)" if job.tone_map else
+                     f"HDR ({facts.hdr}) picture sent without tone mapping: this ffmpeg has no zscale filter, "
+                     "so its colours will look flat")
+    if facts.interlaced:
+        notes.append("interlaced picture: its fields are joined into whole frames")
+    if facts.alpha:
+        notes.append("transparent picture flattened on white" if job.alpha_decoder else
+                     "transparency not read (this ffmpeg has no libvpx decoder): what is hidden may show")
+    if job.held:
+        notes.append(f"the container says the picture ends {job.held:.1f} s before the sound; "
+                     "its last frame is held to the end")
+    return notes
 
 
 def _held_seconds(facts: MediaFacts, duration: float) -> float:
