@@ -175,7 +175,7 @@ def _pixel_aspect(text: str) -> float:
         ratio = int(num) / int(den)
     except (ValueError, ZeroDivisionError):
         return 1.0
-    # Real pixels are from 1/2 (some 1440-wide and 2:1 anamorphic) to 2 as wide as tall; a file
+    # Real pixels are from 1/2 to 2 as wide as tall (2:1 anamorphic, DV, HDV), so 1/4..4 leaves room; a file
     # claiming 10 would otherwise be stretched into a 12800x720 frame.
     return ratio if 0.25 <= ratio <= 4 else 1.0
 
