@@ -175,8 +175,8 @@ def _pixel_aspect(text: str) -> float:
         ratio = int(num) / int(den)
     except (ValueError, ZeroDivisionError):
         return 1.0
-    # Real pixels are from 1/2 to 2 as wide as tall (2:1 anamorphic, DV, HDV), so 1/4..4 leaves room; a file
-    # claiming 10 would otherwise be stretched into a 12800x720 frame.
+    # Real pixels are from 1/2 to 2 as wide as tall (DV, HDV, 2:1 anamorphic): 1/4..4 leaves room.
+    # A file claiming 10 would otherwise be stretched into a 12800x720 frame.
     return ratio if 0.25 <= ratio <= 4 else 1.0
 
 
