@@ -662,7 +662,7 @@ def test_a_clip_stored_in_stretched_pixels_goes_out_in_square_ones_of_the_shape_
     assert inspect(upright.data).media.pixel_aspect == 1
 
 
-def _gray_frames(path: Path, width: int, height: int) -> "np.ndarray":
+def _gray_frames(path: Path, width: int, height: int):
     import numpy as np
 
     raw = subprocess.run([find_ffmpeg(Settings()), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt",

@@ -191,7 +191,7 @@ def _counted_duration(target: str, demuxer: str, settings: Settings) -> float | 
             "-f", demuxer, "-i", target, "-map", "0:a?", "-map", "0:v?", "-c", "copy", "-f", "null",
             "-progress", "pipe:1", "-"]
     done = run(argv, timeout=settings.tool_timeout)
-    times = re.findall(rb"^out_time_us=(\d+)$", done.stdout, re.M)
+    times = re.findall(rb"^out_time_us=(\d+)$", done.stdout, re.MULTILINE)
     seconds = int(times[-1]) / 1e6 if times else 0
     return seconds if done.returncode == 0 and seconds > 0 else None
 
@@ -238,7 +238,7 @@ _KBPS = re.compile(r", (\d+) kb/s")
 # "yuv420p10le(tv, bt2020nc/bt2020/arib-std-b67, progressive)": matrix/primaries/transfer, or one
 # name when all three are the same.
 _COLOUR = re.compile(r", [a-z0-9]+\((?:tv|pc)?(?:, )?([\w-]+(?:/[\w-]+/[\w-]+)?)[,)]")
-_ALPHA = re.compile(r"^\s*alpha_mode\s*:\s*1\s*$", re.I)
+_ALPHA = re.compile(r"^\s*alpha_mode\s*:\s*1\s*$", re.IGNORECASE)
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
 _CHANNELS = {"mono": 1, "stereo": 2, "5.1": 6, "5.1(side)": 6, "7.1": 8}
 
