@@ -24,6 +24,9 @@ class Settings:
     # Checked from the header before any pixel is decoded (Pillow warns at 89.5 MP).
     max_image_pixels: int = 64_000_000
     max_frames: int = 2000
+    # A progressive JPEG has about 10 scans, each a pass over the whole picture; thousands of
+    # repeated ones (150 kB) took 36 s to decode, in-process where no timeout reaches.
+    max_jpeg_scans: int = 100
     # "best": a picture's size is chosen by comparing sizes; "fast": the size one probe predicts,
     # 60-65 % of the time for a little less quality (README, Benchmarks).
     image_effort: str = "best"
@@ -79,9 +82,9 @@ class Settings:
             raise UsageError(f"image_effort must be best or fast, not {self.image_effort!r}")
         if self.probe not in ("auto", "ffprobe", "ffmpeg"):
             raise UsageError(f"probe must be auto, ffprobe or ffmpeg, not {self.probe!r}")
-        for name in ("max_input_bytes", "max_image_pixels", "max_frames", "max_object_bytes", "max_calendar_bytes",
-                     "max_video_pixels", "tool_timeout", "encode_timeout", "stall_timeout", "s3_timeout",
-                     "url_timeout", "s3_max_attempts"):
+        for name in ("max_input_bytes", "max_image_pixels", "max_frames", "max_jpeg_scans", "max_object_bytes",
+                     "max_calendar_bytes", "max_video_pixels", "tool_timeout", "encode_timeout", "stall_timeout",
+                     "s3_timeout", "url_timeout", "s3_max_attempts"):
             value = getattr(self, name)
             # NaN compares false with everything: a NaN timeout would never run out.
             if not (value > 0 and math.isfinite(value)):

@@ -170,7 +170,7 @@ def test_metadata_hidden_between_the_scans_of_a_progressive_jpeg_is_found_and_cu
 
 
 def test_cutting_metadata_refuses_what_is_not_one_well_formed_jpeg():
-    from mediaprep.converters.jpeg_segments import without_metadata
+    from mediaprep.inspection.jpeg_segments import without_metadata
 
     data = _upright_photo_with_metadata()
     assert without_metadata(data[:40]) is None  # cut inside a segment
@@ -569,6 +569,33 @@ def test_huge_claimed_dimensions_are_refused_before_decoding():
     with pytest.raises(DecompressionBomb):
         convert(png_header_only(100_000, 100_000), budget=30000)
     assert time.monotonic() - start < 2
+
+
+def scan_bomb(repeats: int, size=(800, 600), end: bool = True) -> bytes:
+    """A progressive JPEG whose last scan is repeated: libjpeg warns and decodes every copy, each a
+    pass over the whole picture (3000 copies at 4000x3000, 150 kB, took 36 s in Pillow)."""
+    buf = io.BytesIO()
+    Image.new("RGB", size, (120, 130, 140)).save(buf, "JPEG", progressive=True)
+    data = buf.getvalue()
+    last = data[data.rindex(b"\xff\xda") : -2]
+    return data[:-2] + last * repeats + (b"\xff\xd9" if end else b"")
+
+
+@pytest.mark.parametrize("end", [True, False])  # without its end marker too
+def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding(end):
+    bomb = scan_bomb(3000, (4000, 3000), end)
+    start = time.monotonic()
+    with pytest.raises(DecompressionBomb, match="3010 scans"):
+        convert(bomb, budget=30000)
+    assert isinstance(inspect(bomb).error, DecompressionBomb)
+    assert time.monotonic() - start < 5
+
+
+def test_the_scan_limit_is_configurable_and_ordinary_progressive_jpegs_pass():
+    assert convert(scan_bomb(0), budget=30000).bytes <= 30000  # 10 scans, as Pillow writes them
+    assert convert(scan_bomb(50), budget=30000).bytes <= 30000
+    with pytest.raises(DecompressionBomb):
+        convert(scan_bomb(50), budget=30000, settings=Settings(max_jpeg_scans=20))
 
 
 def test_pixel_ceiling_is_configurable():

@@ -9,12 +9,12 @@ from PIL import Image
 
 from ..errors import MediaprepError, NotAllowed
 from ..inspection.image import damaged, open_image
+from ..inspection.jpeg_segments import without_metadata
 from ..profiles import ImageTarget
 from ..settings import Settings
 from . import Converted
 from .gif import fit_animation, is_clean_gif
 from .jpeg import fit_jpeg, useful_long_side
-from .jpeg_segments import without_metadata
 from .palette import lossless_gif
 from .picture import decode, orientation
 

@@ -10,6 +10,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import CorruptInput, DecompressionBomb, UnsupportedType
 from ..settings import Settings
+from .jpeg_segments import scan_count
 
 PILLOW_FORMAT_BY_MIME = {
     "image/jpeg": "JPEG",
@@ -76,6 +77,9 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
         raise CorruptInput(f"cannot read {mime} image: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
     if fmt == "TIFF":
         _refuse_raw(im)
+    if fmt == "JPEG" and (scans := scan_count(data)) > settings.max_jpeg_scans:
+        raise DecompressionBomb(f"the JPEG has {scans} scans (at most {settings.max_jpeg_scans}): each is a pass "
+                                "over the whole picture, a decode that would take minutes")
     pixels = im.width * im.height
     if pixels > settings.max_image_pixels:
         raise DecompressionBomb(

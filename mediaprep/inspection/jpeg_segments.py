@@ -22,34 +22,49 @@ def without_metadata(data: bytes) -> bytes | None:
     None when the file is not a well-formed JPEG from SOI to EOI, or has bytes after its EOI
     (beyond zero padding): such a file is for the full decode path to judge, not to be trimmed.
     """
-    if data[:2] != b"\xff\xd8":
+    segments, whole = _segments(data)
+    if not whole:
         return None
-    cuts: list[tuple[int, int]] = []
+    return _cut(data, [(start, end) for marker, start, end in segments
+                       if marker == _COM or (0xE0 <= marker <= 0xEF and marker not in KEPT_APP_SEGMENTS)])
+
+
+def scan_count(data: bytes) -> int:
+    """How many scans (SOS segments) the JPEG has, counted as far as it is well-formed: a hostile
+    file without its end marker counts too."""
+    return sum(marker == _SOS for marker, _, _ in _segments(data)[0])
+
+
+def _segments(data: bytes) -> tuple[list[tuple[int, int, int]], bool]:
+    """(marker, start, end) of the segments from SOI on, a scan with its entropy-coded data, and
+    whether they make one whole JPEG: up to EOI, nothing after it but zero padding."""
+    segments: list[tuple[int, int, int]] = []
+    if data[:2] != b"\xff\xd8":
+        return segments, False
     i = 2
     while True:
         if i + 2 > len(data) or data[i] != 0xFF:
-            return None
+            return segments, False
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte before a marker
             i += 1
             continue
         if marker == _EOI:
-            if data[i + 2 :].strip(b"\0"):
-                return None
-            return _cut(data, cuts)
+            return segments, not data[i + 2 :].strip(b"\0")
         if 0xD0 <= marker <= 0xD8 or marker == 0x01:
-            return None  # markers without a length belong inside scans (RSTn) or at the start only
+            return segments, False  # markers without a length belong inside scans (RSTn) or at the start
         if i + 4 > len(data):
-            return None
+            return segments, False
         end = i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")
         if end < i + 4 or end > len(data):
-            return None
+            return segments, False
         if marker == _SOS:
-            end = _scan_end(data, end)
-            if end is None:
-                return None
-        if marker == _COM or (0xE0 <= marker <= 0xEF and marker not in KEPT_APP_SEGMENTS):
-            cuts.append((i, end))
+            scan_end = _scan_end(data, end)
+            if scan_end is None:
+                segments.append((marker, i, len(data)))  # cut short inside its last scan
+                return segments, False
+            end = scan_end
+        segments.append((marker, i, end))
         i = end
 
 
