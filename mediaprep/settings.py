@@ -24,6 +24,10 @@ class Settings:
     # Checked from the header before any pixel is decoded (Pillow warns at 89.5 MP).
     max_image_pixels: int = 64_000_000
     max_frames: int = 2000
+    # Every frame of an animation is drawn on the whole canvas: a 46 kB GIF of 2000 one-pixel frames
+    # on a 64 MP canvas ran for minutes, in-process. Past this many pixels in all (frames x canvas),
+    # an animation is treated as one past max_frames: its first frame is used.
+    max_animation_pixels: int = 1_000_000_000
     # A progressive JPEG has about 10 scans, each a pass over the whole picture; thousands of
     # repeated ones (150 kB) took 36 s to decode, in-process where no timeout reaches.
     max_jpeg_scans: int = 100
@@ -82,8 +86,8 @@ class Settings:
             raise UsageError(f"image_effort must be best or fast, not {self.image_effort!r}")
         if self.probe not in ("auto", "ffprobe", "ffmpeg"):
             raise UsageError(f"probe must be auto, ffprobe or ffmpeg, not {self.probe!r}")
-        for name in ("max_input_bytes", "max_image_pixels", "max_frames", "max_jpeg_scans", "max_object_bytes",
-                     "max_calendar_bytes", "max_video_pixels", "tool_timeout", "encode_timeout", "stall_timeout",
+        for name in ("max_input_bytes", "max_image_pixels", "max_frames", "max_animation_pixels", "max_jpeg_scans",
+                     "max_object_bytes", "max_calendar_bytes", "max_video_pixels", "tool_timeout", "encode_timeout", "stall_timeout",
                      "s3_timeout", "url_timeout", "s3_max_attempts"):
             value = getattr(self, name)
             # NaN compares false with everything: a NaN timeout would never run out.

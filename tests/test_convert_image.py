@@ -598,6 +598,32 @@ def test_the_scan_limit_is_configurable_and_ordinary_progressive_jpegs_pass():
         convert(scan_bomb(50), budget=30000, settings=Settings(max_jpeg_scans=20))
 
 
+def dots_on_a_canvas(side: int, frames: int) -> bytes:
+    """An animated GIF of one-pixel frames on a side x side canvas: a few bytes a frame, but each
+    frame is drawn on the whole canvas when decoded."""
+    import struct
+
+    out = bytearray(b"GIF89a" + struct.pack("<HH", side, side) + b"\x80\0\0" + b"\0\0\0\xff\xff\xff")
+    out += b"!\xff\x0bNETSCAPE2.0\x03\x01\0\0\0"
+    for i in range(frames):
+        out += b"!\xf9\x04\0\x02\0\0\0" + b"," + struct.pack("<HHHH", i % side, 0, 1, 1) + b"\0"
+        out += b"\x02\x02\x44\x01\0"  # one pixel, LZW-coded
+    return bytes(out + b";")
+
+
+def test_an_animation_of_tiny_frames_on_a_huge_canvas_is_not_decoded_frame_by_frame():
+    # 46 kB: 2000 frames on a 64 MP canvas. Checking and fitting every frame ran for minutes.
+    bomb = dots_on_a_canvas(7999, 2000)
+    start = time.monotonic()
+    assert inspect(bomb).image.frames == 2000
+    result = convert(bomb, profile="clicksend")
+    assert result.mime == "image/jpeg" and result.frames == 1
+    assert "over the 15 frame limit for that size" in result.notes[0]
+    assert time.monotonic() - start < 30  # was minutes
+    small = convert(dots_on_a_canvas(100, 50), profile="clicksend")  # the same on a small canvas animates
+    assert small.mime == "image/gif" and small.frames > 1
+
+
 def test_pixel_ceiling_is_configurable():
     with pytest.raises(DecompressionBomb):
         convert(MEDIA / "photo.jpg", budget=30000, settings=Settings(max_image_pixels=100_000))

@@ -14,7 +14,7 @@ import io
 from PIL import Image
 
 from ..errors import CorruptInput
-from ..inspection.image import CORRUPT_IMAGE_CODE
+from ..inspection.image import CORRUPT_IMAGE_CODE, frame_limit
 from ..profiles import ImageTarget
 from ..settings import Settings
 from .jpeg import ladder
@@ -34,8 +34,9 @@ def fit_animation(
     im: Image.Image, n_frames: int, budget: int, target: ImageTarget, settings: Settings
 ) -> tuple[tuple[bytes, int, int, int, int, list[str]] | None, str]:
     """(gif bytes, width, height, frames kept, encodes, notes), or None and why it could not fit."""
-    if n_frames > settings.max_frames:
-        return None, f"{n_frames} frames, over the {settings.max_frames} frame limit"
+    limit = frame_limit(im, settings)
+    if n_frames > limit:
+        return None, f"{n_frames} frames of {im.width}x{im.height}, over the {limit} frame limit for that size"
     notes: list[str] = []
     work_long = min(max(im.size), target.long_side_for(im.size))
     scale = work_long / max(im.size)

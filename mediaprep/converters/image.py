@@ -8,7 +8,7 @@ from typing import Any
 from PIL import Image
 
 from ..errors import MediaprepError, NotAllowed
-from ..inspection.image import damaged, open_image
+from ..inspection.image import damaged, frame_limit, open_image
 from ..inspection.jpeg_segments import without_metadata
 from ..profiles import ImageTarget
 from ..settings import Settings
@@ -110,7 +110,7 @@ def _as_it_is(
     """
     if mime not in ("image/jpeg", "image/gif") or mime not in accepts or verdict == "convert":
         return None
-    if max(im.size) > target.long_side_for(im.size) or frames > settings.max_frames:
+    if max(im.size) > target.long_side_for(im.size) or frames > frame_limit(im, settings):
         return None
     if mime == "image/gif":
         if (frames > 1 and not target.keep_gif) or not is_clean_gif(data):

@@ -123,11 +123,17 @@ def image_facts(data: bytes, mime: str, settings: Settings) -> ImageFacts:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                return _facts(im, mime, settings.max_frames)
+                return _facts(im, mime, frame_limit(im, settings))
         except Image.DecompressionBombWarning as exc:
             raise DecompressionBomb(f"image is too large to decode safely: {exc}") from None
         except Exception as exc:
             raise damaged(exc) from None
+
+
+def frame_limit(im: Image.Image, settings: Settings) -> int:
+    """How many frames of this animation may be decoded: max_frames, and fewer on a large canvas
+    (each frame is drawn on all of it), so that all of them stay within max_animation_pixels."""
+    return max(1, min(settings.max_frames, settings.max_animation_pixels // max(1, im.width * im.height)))
 
 
 def _facts(im: Image.Image, mime: str, max_frames: int) -> ImageFacts:
@@ -142,7 +148,7 @@ def _facts(im: Image.Image, mime: str, max_frames: int) -> ImageFacts:
     im.load()
     if mime in ("image/gif", "image/webp"):
         # An animation is shown whole: a damaged later frame is as broken as a damaged first one.
-        # Past max_frames the converter keeps only the first frame, so only that many are checked.
+        # Past the frame limit the converter keeps only the first frame, so only that many are checked.
         for i in range(1, min(frames, max_frames)):
             im.seek(i)
             im.load()
