@@ -24,6 +24,7 @@ from .checker import Report, check
 from .converters import convert, write_atomically
 from .errors import ConvertError, InputError, MediaprepError, StorageError, StorageFailed, UsageError
 from .inspection import Inspection, inspect, read_source
+from .inspection.image import MAX_PAGES_COUNTED
 from .message import load_message
 from .profiles import Profile, available, list_profiles, load_profile
 from .settings import Settings
@@ -169,7 +170,9 @@ def _inspection_line(info: Inspection) -> str:
     parts = [info.path or "<bytes>", info.mime, info.kind, f"{info.bytes} B"]
     if info.image:
         parts.append(f"{info.image.width}x{info.image.height}")
-        if info.image.frames > 1:
+        if info.image.format == "TIFF" and info.image.frames > MAX_PAGES_COUNTED:
+            parts.append(f"more than {MAX_PAGES_COUNTED} pages")
+        elif info.image.frames > 1:
             parts.append(f"{info.image.frames} frames")
         if info.image.orientation != 1:
             parts.append(f"EXIF orientation {info.image.orientation}")

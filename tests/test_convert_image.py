@@ -624,6 +624,20 @@ def test_an_animation_of_tiny_frames_on_a_huge_canvas_is_not_decoded_frame_by_fr
     assert small.mime == "image/gif" and small.frames > 1
 
 
+def test_a_tiff_of_thousands_of_pages_is_not_counted_page_by_page(cli, tmp_path):
+    # 20000 one-pixel pages in 2.5 MB: Pillow read every page's directory to count them (8 s in
+    # inspect and again in convert; more pages, longer). Only the first page is used, so counting
+    # stops past 100. (500 pages here: Pillow takes minutes to write 20000.)
+    pages = [Image.new("L", (1, 1), 255) for _ in range(500)]
+    buf = io.BytesIO()
+    pages[0].save(buf, "TIFF", save_all=True, append_images=pages[1:])
+    tiff = tmp_path / "pages.tif"
+    tiff.write_bytes(buf.getvalue())
+    result = convert(tiff, budget=20000)
+    assert "the TIFF has more than 100 pages; the first is used" in result.notes
+    assert "more than 100 pages" in cli("inspect", str(tiff)).stdout
+
+
 def test_pixel_ceiling_is_configurable():
     with pytest.raises(DecompressionBomb):
         convert(MEDIA / "photo.jpg", budget=30000, settings=Settings(max_image_pixels=100_000))

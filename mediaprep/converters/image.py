@@ -8,7 +8,7 @@ from typing import Any
 from PIL import Image
 
 from ..errors import MediaprepError, NotAllowed
-from ..inspection.image import damaged, frame_limit, open_image
+from ..inspection.image import damaged, frame_count, frame_limit, open_image
 from ..inspection.jpeg_segments import without_metadata
 from ..profiles import ImageTarget
 from ..settings import Settings
@@ -36,7 +36,7 @@ def convert_image(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            frames = int(getattr(im, "n_frames", 1) or 1)
+            frames = frame_count(im)
     except MediaprepError:
         raise
     except Exception as exc:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from PIL import Image, ImageCms
 
 from ..errors import CorruptInput, DecompressionBomb
-from ..inspection.image import damaged, open_image
+from ..inspection.image import MAX_PAGES_COUNTED, damaged, frame_count, open_image
 from ..settings import Settings
 
 _SRGB = ImageCms.createProfile("sRGB")
@@ -28,8 +28,10 @@ def decode(data: bytes, mime: str, settings: Settings, max_long_side: int) -> tu
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            pages = int(getattr(im, "n_frames", 1) or 1)
-            if pages > 1 and mime == "image/tiff":
+            pages = frame_count(im)
+            if pages > MAX_PAGES_COUNTED and mime == "image/tiff":
+                notes.append(f"the TIFF has more than {MAX_PAGES_COUNTED} pages; the first is used")
+            elif pages > 1 and mime == "image/tiff":
                 notes.append(f"the TIFF has {pages} pages; the first is used")
             elif pages > 1 and mime in ("image/heic", "image/heif"):
                 notes.append(f"the file holds {pages} pictures; the first is used")
