@@ -14,21 +14,22 @@ from concurrent.futures import ThreadPoolExecutor
 from PIL import Image, ImageCms
 
 from ..errors import CorruptInput, DecompressionBomb
-from ..inspection.image import MAX_PAGES_COUNTED, damaged, frame_count, open_image
+from ..inspection.image import MAX_PAGES_COUNTED, damaged, open_image
 from ..settings import Settings
 
 _SRGB = ImageCms.createProfile("sRGB")
 MIN_HALF_ROWS = 64  # below this a second thread costs more than it saves
 
 
-def decode(data: bytes, mime: str, settings: Settings, max_long_side: int) -> tuple[Image.Image, list[str]]:
-    """Upright RGB (or L) pixels, no larger than needed for ``max_long_side``; notes on what was done."""
+def decode(data: bytes, mime: str, settings: Settings, max_long_side: int,
+           pages: int = 1) -> tuple[Image.Image, list[str]]:
+    """Upright RGB (or L) pixels, no larger than needed for ``max_long_side``; notes on what was done.
+    ``pages``: the frame_count the caller has already taken (counting a TIFF's is a walk)."""
     notes: list[str] = []
     im = open_image(data, mime, settings)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            pages = frame_count(im)
             if pages > MAX_PAGES_COUNTED and mime == "image/tiff":
                 notes.append(f"the TIFF has more than {MAX_PAGES_COUNTED} pages; the first is used")
             elif pages > 1 and mime == "image/tiff":
