@@ -401,6 +401,7 @@ SOUNDS = {
     "raw.aac": ["-c:a", "aac", "-f", "adts"],
     "imessage.caf": ["-ac", "1", "-ar", "8000", "-c:a", "libopencore_amrnb", "-b:a", "12.2k", "-f", "caf"],
     "ios-app.caf": ["-c:a", "alac", "-f", "caf"],
+    "windows.wma": ["-c:a", "wmav2", "-f", "asf"],
 }
 
 
@@ -512,6 +513,18 @@ def test_a_transparent_webm_is_flattened_on_white_like_a_picture(tmp_path, codec
         frame = [[raw[(y * 320 + x) * 3 : (y * 320 + x) * 3 + 3] for x in (5, 160)] for y in (5, 120)]
         assert min(frame[0][0]) > 235  # the corner: white, was red
         assert frame[1][1][2] > 200 and frame[1][1][0] < 40  # the square stays blue
+
+
+def test_a_windows_media_video_converts(tmp_path):
+    # Windows Movie Maker's and older cameras' .wmv: libmagic says video/x-ms-asf, as for .wma.
+    clip = make(tmp_path, "movie.wmv", "-f", "lavfi", "-i", "testsrc2=s=640x480:r=25:d=3", "-f", "lavfi", "-i",
+                "sine=d=3", "-c:v", "wmv2", "-b:v", "1M", "-c:a", "wmav2", "-f", "asf")
+    info = inspect(clip)
+    assert (info.mime, info.kind, info.media.video_codec) == ("video/x-ms-asf", "video", "wmv2")
+    assert not info.extension_mismatch
+    result = convert(clip, profile="sinch")
+    assert result.mime == "video/mp4" and result.bytes <= 1000000
+    assert inspect(result.data).media.duration == pytest.approx(3, abs=0.15)
 
 
 def _hlg_clip(tmp_path: Path) -> tuple[Path, Path]:

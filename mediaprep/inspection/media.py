@@ -29,6 +29,7 @@ DEMUXER_BY_MIME = {
     "video/x-matroska": "matroska",
     "video/x-msvideo": "avi",
     "video/mp2t": "mpegts",
+    "video/x-ms-asf": "asf",
     "audio/mpeg": "mp3",
     "audio/wav": "wav",
     "audio/aac": "aac",
