@@ -638,6 +638,51 @@ def test_a_tiff_of_thousands_of_pages_is_not_counted_page_by_page(cli, tmp_path)
     assert "more than 100 pages" in cli("inspect", str(tiff)).stdout
 
 
+def png_with_text(im: Image.Image, kind: bytes, body: bytes, *, after_pixels: bool = False) -> bytes:
+    """``im`` as a PNG with one more text chunk, before its pixels or after them."""
+    import struct
+    import zlib
+
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    data = buf.getvalue()
+    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    at = data.rindex(b"IEND") - 4 if after_pixels else 33  # after IHDR (8-byte signature, 25-byte IHDR)
+    return data[:at] + chunk + data[at:]
+
+
+@pytest.mark.parametrize("mode, kind, after_pixels", [("RGB", b"zTXt", False), ("RGB", b"iTXt", True),
+                                                        ("P", b"zTXt", False)])
+def test_a_png_whose_text_inflates_past_the_safe_limit_is_converted_without_it(mode, kind, after_pixels):
+    # A few kB of compressed text inflating to 20 MB (a bomb, or years of Photoshop history in a
+    # designer's XMP): Pillow refused the whole picture as damaged. Text is metadata: it is dropped.
+    import zlib
+
+    inflated = zlib.compress(b"<x:xmpmeta/>" * 2_000_000, 9)
+    body = b"Raw profile type xmp\0\0" + inflated if kind == b"zTXt" else b"XML:com.adobe.xmp\0\1\0\0\0" + inflated
+    picture = Image.new("RGB", (200, 100), (200, 30, 30))
+    png = png_with_text(picture if mode == "RGB" else picture.quantize(4), kind, body, after_pixels=after_pixels)
+    assert len(png) < 100_000
+    assert inspect(png).image.width == 200
+    result = convert(png, profile="clicksend")
+    assert any("text metadata" in note and "dropped unread" in note for note in result.notes)
+    pixel = Image.open(io.BytesIO(result.data)).convert("RGB").getpixel((100, 50))
+    assert all(abs(a - b) <= 8 for a, b in zip(pixel, (200, 30, 30)))
+
+
+def test_a_png_orientation_in_text_within_the_limits_is_still_applied():
+    # ImageMagick carries a photo's EXIF into PNG as a "Raw profile type exif" text chunk; text that
+    # is safe to read is left for Pillow, which reads the orientation from it.
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned: shown 90 degrees clockwise
+    raw = exif.tobytes()
+    hexed = raw.hex().encode()
+    body = b"Raw profile type exif\0" + b"\nexif\n" + str(len(raw)).rjust(8).encode() + b"\n" + hexed + b"\n"
+    png = png_with_text(Image.new("RGB", (200, 100), "white"), b"tEXt", body)
+    result = convert(png, profile="clicksend")
+    assert (result.width, result.height) == (100, 200)
+
+
 def test_pixel_ceiling_is_configurable():
     with pytest.raises(DecompressionBomb):
         convert(MEDIA / "photo.jpg", budget=30000, settings=Settings(max_image_pixels=100_000))

@@ -8,7 +8,7 @@ from typing import Any
 from PIL import Image
 
 from ..errors import MediaprepError, NotAllowed
-from ..inspection.image import damaged, frame_count, frame_limit, open_image
+from ..inspection.image import TEXT_DROPPED, damaged, frame_count, frame_limit, open_image
 from ..inspection.jpeg_segments import without_metadata
 from ..profiles import ImageTarget
 from ..settings import Settings
@@ -54,6 +54,8 @@ def convert_image(
                                           "source's, not re-encoded",), **base)
 
     notes: list[str] = []
+    if im.info.get(TEXT_DROPPED):
+        notes.append("the PNG's text metadata inflates past what is safe to read (1 MB a chunk); it was dropped unread")
     if mime in ANIMATED and frames > 1:
         if target.keep_gif and "image/gif" in accepts:
             result, why = fit_animation(im, frames, budget, target, settings)
@@ -61,7 +63,7 @@ def convert_image(
                 gif, w, h, kept, encodes, gif_notes = result
                 return Converted(data=gif, mime="image/gif", passed_through=False, width=w, height=h,
                                  frames=kept, scale=max(w, h) / source_long, encodes=encodes,
-                                 notes=tuple(gif_notes), **base)
+                                 notes=tuple(notes + gif_notes), **base)
             notes.append(f"the animation could not fit ({why}); its first frame is sent as a JPEG")
         else:
             notes.append("the profile does not take animated GIF; the first frame is sent as a JPEG")
@@ -70,7 +72,7 @@ def convert_image(
         gif = lossless_gif(im, budget, target.long_side_for(im.size))
         if gif is not None:
             return Converted(data=gif[0], mime="image/gif", passed_through=False, width=im.width, height=im.height,
-                             frames=1, scale=1.0, encodes=1, notes=tuple(gif[1]), **base)
+                             frames=1, scale=1.0, encodes=1, notes=tuple(notes + gif[1]), **base)
 
     if "image/jpeg" not in accepts:
         raise NotAllowed(f"the picture needs re-encoding, and the profile takes no JPEG (it takes {sorted(accepts)})")
