@@ -268,7 +268,8 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
         how = f"{result.width}x{result.height}, not re-encoded"
     elif result.kind == "image":
         how = f"{result.width}x{result.height}"
-        how += f", quality {result.quality} ({result.subsampling})" if result.quality else ""
+        how += f", quality {result.quality}" if result.quality else ""
+        how += f" ({result.subsampling})" if result.quality and result.subsampling else ""
         how += f", {result.frames} frames" if result.frames and result.frames > 1 else ""
         how += f", {_count(result.encodes, 'encode')}"
     elif result.kind in ("audio", "video"):

@@ -303,6 +303,16 @@ def test_full_resolution_colour_only_where_it_costs_no_quality():
     assert legacy.subsampling == "4:2:0" and JpegImagePlugin.get_sampling(opened(legacy)) == 2
 
 
+def test_a_grey_picture_reports_no_chroma_subsampling(cli, tmp_path):
+    # A grey JPEG has one channel: there is no colour to subsample, so none is reported.
+    grey = tmp_path / "scan.png"
+    Image.open(MEDIA / "photo.jpg").convert("L").save(grey)
+    result = convert(grey, budget=30000)
+    assert opened(result).mode == "L" and result.subsampling is None
+    out = cli("convert", str(grey), "-o", str(tmp_path / "out.jpg"), "--budget", "30000").stdout
+    assert re.search(r"quality [0-9.]+(,|$)", out, re.M) and "4:2:0" not in out
+
+
 @pytest.mark.parametrize(("tiles", "budget"), [(1, 12000), (1, 30000), (3, 250000)])
 def test_fast_effort_takes_the_predicted_size_with_fewer_encodes_and_still_fits(tiles, budget):
     from mediaprep.converters.jpeg import fit_jpeg

@@ -134,7 +134,7 @@ class JpegFit:
     width: int
     height: int
     quality: float
-    subsampling: str
+    subsampling: str | None
     encodes: int
     score: float
     sizes_tried: int
@@ -434,7 +434,8 @@ def _finish(search: _Search, best: _Candidate, tried: int) -> JpegFit:
         data = search.encode(best.image, quality, best.subsampling)
     w, h = best.image.size
     shown = int(quality) if float(quality).is_integer() else quality
-    return JpegFit(data, w, h, shown, SUBSAMPLING[best.subsampling], search.encodes, best.score, tried)
+    chroma = SUBSAMPLING[best.subsampling] if best.image.mode != "L" else None  # grey has no colour to subsample
+    return JpegFit(data, w, h, shown, chroma, search.encodes, best.score, tried)
 
 
 def _polish(search: _Search, best: _Candidate) -> tuple[bytes, float]:
