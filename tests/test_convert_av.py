@@ -284,6 +284,35 @@ def test_a_clip_whose_picture_starts_after_its_sound_is_converted(tmp_path, offs
     assert info.has_audio and abs(info.duration - (4 + float(offset))) < 0.2
 
 
+def _sound_onset(data: bytes, tmp_path: Path, *, laid_out: bool) -> float:
+    """Seconds into the sound where it first rises above near-silence: of its samples as they are
+    stored, or ``laid_out`` on the clip's time line as a player does (a late start made silence)."""
+    import numpy as np
+
+    path = tmp_path / "onset"
+    path.write_bytes(data)
+    layout = ["-af", "aresample=async=1:first_pts=0"] if laid_out else []
+    pcm = subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a", "-ac", "1",
+                          *layout, "-ar", "8000", "-f", "s16le", "-"], capture_output=True, timeout=60, check=True).stdout
+    samples = np.abs(np.frombuffer(pcm, dtype="<i2"))
+    return int(np.argmax(samples > 1000)) / 8000
+
+
+@pytest.mark.parametrize("profile", ["sinch", "legacy-30k"])
+def test_a_sound_that_starts_late_stays_in_step_with_the_picture(tmp_path, profile):
+    # A microphone switched on 2 s into a screen recording, or an edit: the sound's first packet is
+    # at 2 s. The two-pass encode muxes the sound in as an input of its own, and ffmpeg starts each
+    # input at 0: the sound played 2 s early. Old handsets ignore an mp4's edit lists, so the gap is
+    # silence in the stream itself.
+    clip = make(tmp_path, "late-sound.mp4", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=30:d=6", "-itsoffset", "2",
+                "-f", "lavfi", "-i", "sine=f=300:d=4", "-map", "0", "-map", "1", "-c:v", "libx264", "-preset",
+                "ultrafast", "-c:a", "aac")
+    assert _sound_onset(clip.read_bytes(), tmp_path, laid_out=True) == pytest.approx(2, abs=0.1)
+    result = convert(clip, profile=profile)
+    assert _sound_onset(result.data, tmp_path, laid_out=False) == pytest.approx(2, abs=0.1)
+    assert inspect(result.data).media.duration == pytest.approx(6, abs=0.2)
+
+
 def test_a_small_clip_with_a_big_budget_is_not_inflated():
     # 320x240 at 25 fps: past ~0.2 bits per pixel and frame more bytes buy nothing a phone shows.
     source = (MEDIA / "portrait.mov").stat().st_size  # rotated by metadata: it must be re-encoded

@@ -566,6 +566,14 @@ def _first_sound(stream):
     return stream["a:0"]
 
 
+def _sound_in_step(stream):
+    """The first sound, laid on the clip's time line from 0: silence fills where it starts late or
+    stops for a while. In the two-pass encode the sound is made on its own and muxed in beside the
+    picture as a second input, and ffmpeg starts each input at 0: a sound that began 2 s into the
+    clip (a microphone switched on late, an edit) played 2 s early."""
+    return _first_sound(stream).filter("aresample", first_pts=0, **{"async": 1})
+
+
 def _picture(stream, frame: _Frame, job: _Job):
     # bwdif turns the frames the decoder calls interlaced (camcorders, DV, broadcast) into whole
     # ones, each at its first field's moment; scaled as they were, moving edges came out combed.
@@ -674,7 +682,7 @@ def _first_pass(job: _Job, frame: _Frame, passlog: Path, v_kbps: float, audio_fi
     outputs = [ffmpeg.output(_picture(inp, frame, job), "-", f="null", **_x264(frame, v_kbps, passlog), **common,
                              **{"pass": 1})]
     if audio_file is not None:
-        outputs.append(ffmpeg.output(_first_sound(inp), str(audio_file), f="amr" if use_amr else "mp4",
+        outputs.append(ffmpeg.output(_sound_in_step(inp), str(audio_file), f="amr" if use_amr else "mp4",
                                      **_sound(a_kbps, use_amr), **common))
     return run_ffmpeg(ffmpeg.merge_outputs(*outputs), job.settings, on_progress=job.on_progress, deadline=job.deadline)
 
@@ -703,7 +711,7 @@ def _encode_h263(job: _Job, frame: _Frame, out: Path, quantiser: int, a_kbps: fl
     streams = [_picture(inp, frame, job)]
     audio_opts: dict[str, object] = {}
     if job.facts.has_audio:
-        streams.append(_first_sound(inp))
+        streams.append(_sound_in_step(inp))
         audio_opts = _sound(a_kbps, use_amr)
     stream = ffmpeg.output(*streams, str(out), f="3gp", vcodec="h263", **{"q:v": quantiser},
                            **audio_opts, t=job.duration, map_metadata=-1)
