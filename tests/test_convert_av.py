@@ -621,16 +621,19 @@ def test_an_hdr_clip_that_would_otherwise_be_copied_is_tone_mapped(tmp_path):
     assert result.encodes > 0 and inspect(result.data).media.color_transfer == "bt709"
 
 
-@pytest.mark.parametrize("container", ["mp4", "mkv"])
-def test_a_clip_whose_picture_ends_before_its_sound_holds_its_last_frame(tmp_path, container):
+@pytest.mark.parametrize("container, probe", [("mp4", "ffprobe"), ("mkv", "ffprobe"), ("mp4", "ffmpeg")])
+def test_a_clip_whose_picture_ends_before_its_sound_holds_its_last_frame(tmp_path, container, probe):
     import subprocess
 
     # A voice message over a short picture: 2 s of picture, 6 s of sound. It was called damaged
-    # ("only 60 of about 180 frames decoded").
+    # ("only 60 of about 180 frames decoded"). ffmpeg alone (a plain pip install's) gives no
+    # stream's length: the picture's packets tell.
     clip = make(tmp_path, f"short-picture.{container}", "-f", "lavfi", "-i", "testsrc2=s=320x240:d=2", "-f", "lavfi",
                 "-i", "sine=f=440:d=6", "-c:v", "libx264", "-c:a", "aac")
-    assert inspect(clip).media.video_duration == pytest.approx(2.0, abs=0.05)
-    result = convert(clip, budget=100000)
+    settings = Settings(probe=probe)
+    if probe == "ffprobe":
+        assert inspect(clip).media.video_duration == pytest.approx(2.0, abs=0.05)
+    result = convert(clip, budget=100000, settings=settings)
     assert any("picture ends 4.0 s before the sound; its last frame is held to the end" in note
                for note in result.notes)
     out = tmp_path / "out.mp4"

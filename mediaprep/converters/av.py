@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import CannotFit, CorruptInput, InputTooLarge, ToolMissing
 from ..ffmpeg_runner import input_stream, run_ffmpeg
-from ..inspection.media import DEMUXER_BY_MIME, MediaFacts, media_facts
+from ..inspection.media import DEMUXER_BY_MIME, MediaFacts, media_facts, picture_end
 from ..profiles import AudioTarget, VideoTarget
 from ..settings import Settings
 from ..tools import find_ffmpeg, run
@@ -231,7 +231,7 @@ def convert_video(
         audio_file = (tmp / ("audio.amr" if use_amr else "audio.m4a")) if facts.has_audio else None
         job = _Job(src, mime, facts, duration, settings, on_progress, deadline,
                    tone_map=facts.hdr is not None and has_filter("zscale", settings),
-                   held=_held_seconds(facts, duration), alpha_decoder=_alpha_decoder(facts, settings))
+                   held=_held_seconds(facts, duration, src, mime, settings), alpha_decoder=_alpha_decoder(facts, settings))
         notes += _treatment_notes(job)
         if h263:
             return _fit_h263(job, layout, _Frame(fmt, width, height, pad, fps), out, a_kbps, use_amr, notes)
@@ -617,21 +617,23 @@ def _treatment_notes(job: _Job) -> list[str]:
         notes.append("transparent picture flattened on white" if job.alpha_decoder else
                      "transparency not read (this ffmpeg has no libvpx decoder): what is hidden may show")
     if job.held:
-        notes.append(f"the container says the picture ends {job.held:.1f} s before the sound; "
+        notes.append(f"the picture ends {job.held:.1f} s before the sound; "
                      "its last frame is held to the end")
     return notes
 
 
-def _held_seconds(facts: MediaFacts, duration: float) -> float:
+def _held_seconds(facts: MediaFacts, duration: float, src: Path, mime: str, settings: Settings) -> float:
     """How long the picture's last frame is held because the picture ends before the sound.
 
     A voice message over a still, an edit: held, as a player would, the frame count is the
-    clip's and not taken for damage. Only the gap the container states is filled, so a damaged
-    stream still decodes too few frames.
+    clip's and not taken for damage. Only the gap the container states (or the picture's packets
+    show) is filled, so a stream whose packets do not decode still gives too few frames.
     """
     if not facts.has_audio:
         return 0.0  # the clip is its picture; a longer container duration is only a rounded tail
-    gap = duration - (facts.video_duration or duration)
+    # ffmpeg alone (a plain pip install) says nothing of a stream's own length: the packets tell.
+    shown = facts.video_duration or picture_end(src, mime, settings, within=duration) or duration
+    gap = duration - shown
     return gap if gap > PICTURE_GAP else 0.0
 
 

@@ -186,6 +186,26 @@ def _pixel_aspect(text: str) -> float:
 _ESTIMATED = b"Estimating duration from bitrate"
 
 
+def picture_end(path: Path, mime: str, settings: Settings, *, within: float) -> float | None:
+    """Where the picture (its cover pictures aside) ends on the clip's time line, from its packets'
+    times, read up to ``within`` seconds: for when the facts do not say (ffmpeg alone gives only the
+    whole file's length). Copied, not decoded. The last packet's time of -progress would be its
+    decoding time, which B-frames put up to a few frames early."""
+    argv = [find_ffmpeg(settings), "-hide_banner", "-nostdin", "-nostats", "-protocol_whitelist", "file",
+            "-f", DEMUXER_BY_MIME[mime], "-i", f"file:{path.resolve()}", "-map", "0:V:0", "-c", "copy",
+            "-t", f"{within + 1:.3f}", "-f", "framecrc", "-"]
+    done = run(argv, timeout=settings.tool_timeout)
+    base = re.search(rb"^#tb 0: (\d+)/(\d+)$", done.stdout, re.MULTILINE)
+    ends = [int(pts) + int(length) for pts, length in _PACKET.findall(done.stdout)]
+    if done.returncode != 0 or not base or not ends or not int(base.group(2)):
+        return None
+    return max(ends) * int(base.group(1)) / int(base.group(2))
+
+
+# framecrc's line for a packet: stream, dts, pts, duration, size, checksum.
+_PACKET = re.compile(rb"^0,\s*-?\d+,\s*(-?\d+),\s*(\d+),", re.MULTILINE)
+
+
 def _counted_duration(target: str, demuxer: str, settings: Settings) -> float | None:
     """The length found by reading every packet (copied, not decoded: 40 s of mp3 in 0.1 s)."""
     argv = [find_ffmpeg(settings), "-hide_banner", "-nostdin", "-nostats", "-protocol_whitelist", "file",
