@@ -131,6 +131,16 @@ def test_media_size_and_type_rules(write_message):
     assert [(p.code, p.slide) for p in check(pdf, "clicksend").errors] == [("media.not_allowed", 1)]
 
 
+def test_sound_in_a_video_container_is_judged_as_the_audio_it_is(write_message):
+    # A voice note saved as .mp4 holds only sound: Sinch takes it once converted, as any audio/mp4.
+    # Judged by its container (video/mp4) in an audio slot it was E229, "sinch does not take video/mp4".
+    path = write_message({"recipients": ["+1"], "fallback_sms_text": "f", "slides": [{"audio": "media/audio-only.mp4"}]})
+    report = check(path, "sinch")
+    assert report.ok, report.errors
+    assert [(p.code, p.slide) for p in report.problems] == [("media.needs_conversion", 1)]
+    assert report.attachments[0].mime == "audio/mp4"
+
+
 def test_content_is_judged_by_what_it_is_not_what_the_slide_calls_it(write_message):
     path = write_message({"recipients": ["+1"], "fallback_sms_text": "f", "slides": [
         {"video": "broken/playlist.mp4"},

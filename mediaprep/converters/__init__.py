@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import NotAllowed, OutputUnwritable, UnsupportedType, UsageError
 from ..inspection import Source, read_source
-from ..inspection.sniff import EXTENSION_BY_MIME, MIMES_BY_EXTENSION, extension_of, kind_of, sniff_mime
+from ..inspection.sniff import AUDIO_TWIN, EXTENSION_BY_MIME, MIMES_BY_EXTENSION, extension_of, kind_of, sniff_mime
 from ..profiles import ImageTarget, Profile, load_profile
 from ..settings import Settings, resolved_settings
 from ..wire import largest_payload
@@ -133,7 +133,7 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
 
     facts = media_facts(data, mime, None, settings)
     if kind == "video" and not facts.has_video:
-        kind = "audio"  # an mp4 holding only sound
+        kind, mime = "audio", AUDIO_TWIN.get(mime, mime)  # an mp4 holding only sound is audio/mp4
     targets = profile.targets if profile and profile.targets else None
     audio_target = targets.audio if targets else AudioTarget()
     video_target = targets.video if targets else VideoTarget()

@@ -38,6 +38,11 @@ DEMUXER_BY_MIME = {
     "audio/flac": "flac",
     "audio/aiff": "aiff",
     "audio/x-caf": "caf",
+    "audio/3gpp": "mov",
+    "audio/3gpp2": "mov",
+    "audio/webm": "matroska",
+    "audio/x-matroska": "matroska",
+    "audio/x-ms-wma": "asf",
 }
 
 
