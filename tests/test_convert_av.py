@@ -431,6 +431,7 @@ SOUNDS = {
     "imessage.caf": ["-ac", "1", "-ar", "8000", "-c:a", "libopencore_amrnb", "-b:a", "12.2k", "-f", "caf"],
     "ios-app.caf": ["-c:a", "alac", "-f", "caf"],
     "windows.wma": ["-c:a", "wmav2", "-f", "asf"],
+    "music.mka": ["-c:a", "libvorbis", "-f", "matroska"],
 }
 
 

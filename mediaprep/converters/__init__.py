@@ -97,7 +97,8 @@ def convert(
     mime = sniff_mime(data)
     kind = kind_of(mime)
     promised = _kind_promised_by(path)
-    if promised is not None and promised != kind:
+    # A video container may hold sound alone (.wma, .mka are ASF and Matroska): that is no lie.
+    if promised is not None and promised != kind and not (promised == "audio" and mime in AUDIO_TWIN):
         # A file that lies about being a picture (a PDF or a web page named .jpg) is refused,
         # not quietly handled as whatever it turns out to be.
         raise UnsupportedType(f"{path.name if path else 'input'} is named as {promised} but holds {mime}")

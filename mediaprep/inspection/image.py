@@ -26,7 +26,7 @@ PILLOW_FORMAT_BY_MIME = {
 }
 
 EXIF_ORIENTATION = 0x0112
-# Set in a PNG's info when its text chunks were dropped unread (png_text); decode says so in a note.
+# Set in a PNG's info when its text chunks were dropped unread (png_text); convert_image says so in a note.
 TEXT_DROPPED = "mediaprep.text_dropped"
 
 # Sinch names E341 for a corrupted image; the check reports it with that code.
