@@ -6,6 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mediaprep import Settings, convert, inspect, load_profile
@@ -284,33 +285,51 @@ def test_a_clip_whose_picture_starts_after_its_sound_is_converted(tmp_path, offs
     assert info.has_audio and abs(info.duration - (4 + float(offset))) < 0.2
 
 
-def _sound_onset(data: bytes, tmp_path: Path, *, laid_out: bool) -> float:
-    """Seconds into the sound where it first rises above near-silence: of its samples as they are
-    stored, or ``laid_out`` on the clip's time line as a player does (a late start made silence)."""
-    import numpy as np
-
-    path = tmp_path / "onset"
+def _sound_of(data: bytes, tmp_path: Path, *, laid_out: bool = False):
+    """The sound at 8 kHz mono: its samples in the order they are stored, or ``laid_out`` on the
+    clip's time line by their time stamps (a start offset, such as an edit list's, made silence;
+    raw samples carry no time stamps)."""
+    path = tmp_path / "sound-of"
     path.write_bytes(data)
     layout = ["-af", "aresample=async=1:first_pts=0"] if laid_out else []
     pcm = subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a", "-ac", "1",
                           *layout, "-ar", "8000", "-f", "s16le", "-"], capture_output=True, timeout=60, check=True).stdout
-    samples = np.abs(np.frombuffer(pcm, dtype="<i2"))
-    return int(np.argmax(samples > 1000)) / 8000
+    return np.abs(np.frombuffer(pcm, dtype="<i2").astype(np.int32))
 
 
-@pytest.mark.parametrize("profile", ["sinch", "legacy-30k"])
-def test_a_sound_that_starts_late_stays_in_step_with_the_picture(tmp_path, profile):
+@pytest.mark.parametrize("profile, probe", [("sinch", "ffprobe"), ("sinch", "ffmpeg"), ("legacy-30k", "ffprobe")])
+def test_a_sound_that_starts_late_stays_in_step_with_the_picture(tmp_path, profile, probe):
     # A microphone switched on 2 s into a screen recording, or an edit: the sound's first packet is
-    # at 2 s. The two-pass encode muxes the sound in as an input of its own, and ffmpeg starts each
-    # input at 0: the sound played 2 s early. Old handsets ignore an mp4's edit lists, so the gap is
-    # silence in the stream itself.
+    # at 2 s. The two-pass encode muxes the sound in as an input of its own, which ffmpeg starts at
+    # 0: the sound played 2 s early.
     clip = make(tmp_path, "late-sound.mp4", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=30:d=6", "-itsoffset", "2",
                 "-f", "lavfi", "-i", "sine=f=300:d=4", "-map", "0", "-map", "1", "-c:v", "libx264", "-preset",
                 "ultrafast", "-c:a", "aac")
-    assert _sound_onset(clip.read_bytes(), tmp_path, laid_out=True) == pytest.approx(2, abs=0.1)
-    result = convert(clip, profile=profile)
-    assert _sound_onset(result.data, tmp_path, laid_out=False) == pytest.approx(2, abs=0.1)
+    onset = int(np.argmax(_sound_of(clip.read_bytes(), tmp_path, laid_out=True) > 1000)) / 8000
+    assert onset == pytest.approx(2, abs=0.1)
+    result = convert(clip, profile=profile, settings=Settings(probe=probe))
+    sound = _sound_of(result.data, tmp_path, laid_out=True)
+    assert int(np.argmax(sound > 1000)) / 8000 == pytest.approx(2, abs=0.1)
     assert inspect(result.data).media.duration == pytest.approx(6, abs=0.2)
+
+
+@pytest.mark.parametrize("profile", ["sinch", "legacy-30k"])
+def test_a_sound_whose_rate_and_channels_change_midway_is_kept_to_the_end(tmp_path, profile):
+    # TV recordings switch between stereo and 5.1; joined recordings change rate. ffmpeg rebuilds
+    # its filters at the change: a resampler told to start at 0 filled the second half with silence;
+    # without one, the last second was lost.
+    first = make(tmp_path, "a.ts", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=30:d=3", "-f", "lavfi", "-i",
+                 "sine=f=300:d=3:sample_rate=16000", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-ac", "1",
+                 "-f", "mpegts")
+    second = make(tmp_path, "b.ts", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=30:d=3", "-f", "lavfi", "-i",
+                  "sine=f=600:d=3:sample_rate=48000", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-ac",
+                  "2", "-output_ts_offset", "3", "-f", "mpegts")
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    result = convert(joined, profile=profile)
+    sound = _sound_of(result.data, tmp_path)  # as stored, as a player plays it
+    loudness = [float(np.sqrt(np.mean(sound[s * 8000 : (s + 1) * 8000].astype(float) ** 2))) for s in range(6)]
+    assert min(loudness) > 500, loudness
 
 
 def test_a_small_clip_with_a_big_budget_is_not_inflated():

@@ -228,7 +228,9 @@ def convert_video(
         sized_for = v_kbps = layout.video_kbps(fps)
         out = tmp / f"out.{fmt}"
         passlog = tmp / "pass"
-        audio_file = (tmp / ("audio.amr" if use_amr else "audio.m4a")) if facts.has_audio else None
+        # The sound's own file keeps its start time (a raw .amr could not), for the second pass.
+        audio_file = (tmp / ("audio.3gp" if use_amr else "audio.m4a")) if facts.has_audio else None
+        sound_starts = 0.0
         job = _Job(src, mime, facts, duration, settings, on_progress, deadline,
                    tone_map=facts.hdr is not None and has_filter("zscale", settings),
                    held=_held_seconds(facts, duration, src, mime, settings), alpha_decoder=_alpha_decoder(facts, settings))
@@ -255,7 +257,7 @@ def convert_video(
                 _check_decoded_frames(analysis, duration, fps, notes if encodes == 1 else None)
                 analysed = (width, height, fps)
                 if first_audio is not None:
-                    _check_sound(first_audio, "audio/amr" if use_amr else "audio/mp4", settings)
+                    sound_starts = _check_sound(first_audio, "audio/3gpp" if use_amr else "audio/mp4", settings)
                     layout.audio_bytes = first_audio.stat().st_size
                     v_kbps = layout.video_kbps(fps)
                 if not resized and (_mean_qp(passlog) or 0) > STARVED_QP.get(fmt, math.inf):
@@ -266,7 +268,7 @@ def convert_video(
                         width, height, fps, pad = smaller
                         sized_for = v_kbps = layout.video_kbps(fps)
                         continue
-            done = _second_pass(job, frame, out, passlog, _capped(v_kbps, frame, target), audio_file)
+            done = _second_pass(job, frame, out, passlog, _capped(v_kbps, frame, target), audio_file, sound_starts)
             encodes += 1
             _check_decoded_frames(done, duration, fps)
             size = out.stat().st_size
@@ -390,14 +392,16 @@ def _cut_short(what: str, reached: float, duration: float) -> str:
             "the file was cut short before it reached mediaprep")
 
 
-def _check_sound(path: Path, mime: str, settings: Settings) -> None:
-    # When none of the sound decodes, ffmpeg still succeeds: the file has no audio track at all.
+def _check_sound(path: Path, mime: str, settings: Settings) -> float:
+    """Where the sound made in the first pass starts on the clip's time line. When none of the
+    source's sound decodes, ffmpeg still succeeds: the file has no audio track at all."""
     try:
         facts = media_facts(b"", mime, path, settings)
     except CorruptInput:
         facts = None
     if facts is None or not facts.has_audio or not facts.duration:
         raise CorruptInput("the audio stream is damaged: none of it could be decoded")
+    return facts.start
 
 
 def _duration(facts: MediaFacts, max_duration: float | None) -> float:
@@ -567,11 +571,14 @@ def _first_sound(stream):
 
 
 def _sound_in_step(stream):
-    """The first sound, laid on the clip's time line from 0: silence fills where it starts late or
-    stops for a while. In the two-pass encode the sound is made on its own and muxed in beside the
-    picture as a second input, and ffmpeg starts each input at 0: a sound that began 2 s into the
-    clip (a microphone switched on late, an edit) played 2 s early."""
-    return _first_sound(stream).filter("aresample", first_pts=0, **{"async": 1})
+    """The first sound, with silence where it stops for a while, so what follows stays in step.
+
+    Not from 0 (first_pts): ffmpeg rebuilds the filters when the sound's rate or channels change
+    mid-stream (TV recordings switching 2.0 and 5.1, joined recordings), and the new resampler,
+    taking its first frame for the start, filled everything before it with silence: 3 s of a 6 s
+    clip went silent. A sound starting late keeps its start time instead (_second_pass).
+    """
+    return _first_sound(stream).filter("aresample", **{"async": 1})
 
 
 def _picture(stream, frame: _Frame, job: _Job):
@@ -684,19 +691,22 @@ def _first_pass(job: _Job, frame: _Frame, passlog: Path, v_kbps: float, audio_fi
     outputs = [ffmpeg.output(_picture(inp, frame, job), "-", f="null", **_x264(frame, v_kbps, passlog), **common,
                              **{"pass": 1})]
     if audio_file is not None:
-        outputs.append(ffmpeg.output(_sound_in_step(inp), str(audio_file), f="amr" if use_amr else "mp4",
+        outputs.append(ffmpeg.output(_sound_in_step(inp), str(audio_file), f="3gp" if use_amr else "mp4",
                                      **_sound(a_kbps, use_amr), **common))
     return run_ffmpeg(ffmpeg.merge_outputs(*outputs), job.settings, on_progress=job.on_progress, deadline=job.deadline)
 
 
 def _second_pass(job: _Job, frame: _Frame, out: Path, passlog: Path, v_kbps: float,
-                 audio_file: Path | None) -> dict[str, str]:
+                 audio_file: Path | None, sound_starts: float = 0.0) -> dict[str, str]:
     import ffmpeg
 
     streams = [_picture(_input(job), frame, job)]
     audio_opts: dict[str, object] = {}
     if audio_file is not None:
-        streams.append(input_stream(audio_file, "amr" if audio_file.suffix == ".amr" else "mov").audio)
+        # ffmpeg starts every input at 0: a sound that began 2 s into the clip (a microphone switched
+        # on late, an edit) played 2 s early. Put back where it was, it starts there in the output too.
+        late = {"itsoffset": f"{sound_starts:.6f}"} if abs(sound_starts) > 0.001 else {}
+        streams.append(input_stream(audio_file, "mov", **late).audio)
         audio_opts = {"acodec": "copy"}
     extra = {"movflags": "+faststart"} if frame.fmt == "mp4" else {}
     stream = ffmpeg.output(*streams, str(out), f="3gp" if frame.fmt == "3gp" else "mp4",

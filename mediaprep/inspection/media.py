@@ -86,6 +86,9 @@ class MediaFacts:
     # A VP8 or VP9 picture with transparency (WebM stickers and overlays), which only libvpx's
     # decoders read.
     alpha: bool = False
+    # Where the file's clock starts (ffmpeg counts every input from here): a camcorder's .mts at
+    # 1.4 s; a sound made on its own starting late says by how much.
+    start: float = 0.0
 
     @property
     def hdr(self) -> str | None:
@@ -171,6 +174,7 @@ def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -
         pixel_aspect=_pixel_aspect(str(video.get("sample_aspect_ratio", ""))) if video else 1.0,
         interlaced=bool(video) and video.get("field_order") in INTERLACED_ORDERS,
         alpha=bool(video) and {k.lower(): v for k, v in (video.get("tags") or {}).items()}.get("alpha_mode") == "1",
+        start=_float(fmt.get("start_time")) or 0.0,
     ), estimated
 
 
@@ -253,6 +257,7 @@ def _clockwise(displaymatrix_degrees: float) -> int:
 
 _DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _BITRATE = re.compile(r"Duration: .*?bitrate: (\d+) kb/s")
+_START = re.compile(r"Duration: .*?, start: (-?\d+(?:\.\d+)?)")
 _STREAM = re.compile(r"^\s*Stream #\d+:\d+\S*: (Video|Audio): (\w+)(.*)$")
 _SIZE = re.compile(r", (\d{2,5})x(\d{2,5})")
 # "yuv420p(top first)", "yuv420p(tv, bt709, bottom coded first (swapped))"
@@ -329,6 +334,7 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
         pixel_aspect=_pixel_aspect(sar.group(1)) if sar else 1.0,
         interlaced=bool(video_line and _FIELDS.search(video_line[1])),
         alpha=alpha,
+        start=float(st.group(1)) if (st := _START.search(text)) else 0.0,
     ), estimated
 
 
