@@ -292,8 +292,9 @@ def _sound_of(data: bytes, tmp_path: Path, *, laid_out: bool = False):
     path = tmp_path / "sound-of"
     path.write_bytes(data)
     layout = ["-af", "aresample=async=1:first_pts=0"] if laid_out else []
-    pcm = subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a", "-ac", "1",
-                          *layout, "-ar", "8000", "-f", "s16le", "-"], capture_output=True, timeout=60, check=True).stdout
+    argv = [find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a", "-ac", "1", *layout,
+            "-ar", "8000", "-f", "s16le", "-"]
+    pcm = subprocess.run(argv, capture_output=True, timeout=60, check=True).stdout
     return np.abs(np.frombuffer(pcm, dtype="<i2").astype(np.int32))
 
 
@@ -319,8 +320,8 @@ def test_a_sound_whose_rate_and_channels_change_midway_is_kept_to_the_end(tmp_pa
     # its filters at the change: a resampler told to start at 0 filled the second half with silence;
     # without one, the last second was lost.
     first = make(tmp_path, "a.ts", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=30:d=3", "-f", "lavfi", "-i",
-                 "sine=f=300:d=3:sample_rate=16000", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-ac", "1",
-                 "-f", "mpegts")
+                 "sine=f=300:d=3:sample_rate=16000", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                 "-ac", "1", "-f", "mpegts")
     second = make(tmp_path, "b.ts", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=30:d=3", "-f", "lavfi", "-i",
                   "sine=f=600:d=3:sample_rate=48000", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-ac",
                   "2", "-output_ts_offset", "3", "-f", "mpegts")

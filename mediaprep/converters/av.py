@@ -233,7 +233,8 @@ def convert_video(
         sound_starts = 0.0
         job = _Job(src, mime, facts, duration, settings, on_progress, deadline,
                    tone_map=facts.hdr is not None and has_filter("zscale", settings),
-                   held=_held_seconds(facts, duration, src, mime, settings), alpha_decoder=_alpha_decoder(facts, settings))
+                   held=_held_seconds(facts, duration, src, mime, settings),
+                   alpha_decoder=_alpha_decoder(facts, settings))
         notes += _treatment_notes(job)
         if h263:
             return _fit_h263(job, layout, _Frame(fmt, width, height, pad, fps), out, a_kbps, use_amr, notes)
