@@ -310,7 +310,7 @@ def test_a_grey_picture_reports_no_chroma_subsampling(cli, tmp_path):
     result = convert(grey, budget=30000)
     assert opened(result).mode == "L" and result.subsampling is None
     out = cli("convert", str(grey), "-o", str(tmp_path / "out.jpg"), "--budget", "30000").stdout
-    assert re.search(r"quality [0-9.]+(,|$)", out, re.M) and "4:2:0" not in out
+    assert re.search(r"quality [0-9.]+(,|$)", out, re.MULTILINE) and "4:2:0" not in out
 
 
 @pytest.mark.parametrize(("tiles", "budget"), [(1, 12000), (1, 30000), (3, 250000)])
