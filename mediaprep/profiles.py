@@ -87,10 +87,17 @@ class ImageTarget:
     stretch_elongated: bool = True
 
     def long_side_for(self, size: tuple[int, int]) -> int:
-        """max_long_side for a picture of this shape (longer for one more elongated than 2:1)."""
+        """max_long_side for a picture of this shape (longer for one more elongated than 2:1), and
+        never past what a JPEG can hold."""
         from .quality import stretched  # here, not at the top: loading a profile need not load numpy
 
-        return stretched(self.max_long_side, size) if self.stretch_elongated else self.max_long_side
+        side = stretched(self.max_long_side, size) if self.stretch_elongated else self.max_long_side
+        return min(side, JPEG_MAX_SIDE)
+
+
+# libjpeg's limit on either side. A 3x70000 line grows its allowed side past it (stretched), and
+# the encode failed with Pillow's "broken data stream": a traceback, not a coded error.
+JPEG_MAX_SIDE = 65500
 
 
 @dataclass(frozen=True)

@@ -839,3 +839,14 @@ def test_a_picture_a_little_over_the_profiles_side_limit_is_brought_within_it(pr
     Image.effect_noise(size, 5).convert("RGB").save(buf, "PNG")
     result = convert(buf.getvalue(), profile=profile)
     assert max(result.width, result.height) <= load_profile(profile).targets.image.max_long_side
+
+
+@pytest.mark.parametrize("size", [(3, 70000), (70000, 3)])
+def test_a_picture_longer_than_a_jpeg_can_hold_is_brought_within_it(size):
+    # A line 70000 px long (a few kB of PNG): the stretch for elongated pictures let its long side
+    # past libjpeg's 65500, and the encode failed with a traceback ("broken data stream").
+    buf = io.BytesIO()
+    Image.new("RGB", size, "red").save(buf, "PNG")
+    for result in (convert(buf.getvalue(), profile="clicksend"), convert(buf.getvalue(), budget=50000)):
+        assert result.mime == "image/jpeg" and max(result.width, result.height) <= 65500
+        assert opened(result).size == (result.width, result.height)
