@@ -163,6 +163,14 @@ def test_a_clip_or_sound_of_a_frame_or_two_is_converted_not_called_damaged(tmp_p
     assert convert(click, profile="sinch").mime == "audio/mpeg"
 
 
+@pytest.mark.parametrize("size", ["4x2000", "2000x4"])
+def test_a_picture_a_few_pixels_across_is_converted(tmp_path, size):
+    # A strip a few pixels across (a progress bar, a test pattern): the field joiner (bwdif) refuses
+    # colour planes under 3 columns or 4 lines, and the clip was tool.failed.
+    strip = convert(_lavfi_clip(tmp_path / "strip.mp4", size, 1), profile="sinch")
+    assert strip.mime == "video/mp4" and inspect(strip.data).media.has_video
+
+
 def test_wrong_format_for_the_kind_is_a_usage_error():
     with pytest.raises(UsageError):
         convert(MEDIA / "speech.mp3", budget=9000, format="mp4")

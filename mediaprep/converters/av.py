@@ -556,6 +556,9 @@ def _input(job: _Job):
 
 
 ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+# bwdif refuses planes under 3 columns or 4 lines (a 4x2000 strip's colour planes are 2 wide), and
+# no camcorder's fields are that small.
+BWDIF_SMALLEST = 16
 
 
 def _alpha_decoder(facts: MediaFacts, settings: Settings) -> str | None:
@@ -593,7 +596,8 @@ def _picture(stream, frame: _Frame, job: _Job):
         # multiplies by alpha), in one graph with no second input.
         v = (v.filter("format", "rgba").filter("negate", negate_alpha=0).filter("premultiply", inplace=1)
              .filter("negate", negate_alpha=0))
-    v = v.filter("bwdif", mode="send_frame", deint="interlaced")
+    if min(job.facts.width or BWDIF_SMALLEST, job.facts.height or BWDIF_SMALLEST) >= BWDIF_SMALLEST:
+        v = v.filter("bwdif", mode="send_frame", deint="interlaced")
     # setsar=1: square pixels, as a handset that ignores the aspect flag shows them. Left to scale,
     # a clip stored in 4:3 pixels went out 960x720 flagged 16:9 (squeezed on such a handset), and
     # every frame rounded to even sides carried a stray flag such as 405:404.
