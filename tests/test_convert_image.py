@@ -649,7 +649,7 @@ def test_a_tiff_of_thousands_of_pages_is_not_counted_page_by_page(cli, tmp_path)
 
 
 def png_with_text(im: Image.Image, kind: bytes, body: bytes, *, after_pixels: bool = False) -> bytes:
-    """``im`` as a PNG with one more text chunk, before its pixels or after them."""
+    """``im`` as a PNG with one more chunk (text, or an ICC profile), before its pixels or after them."""
     import struct
     import zlib
 
@@ -662,20 +662,23 @@ def png_with_text(im: Image.Image, kind: bytes, body: bytes, *, after_pixels: bo
 
 
 @pytest.mark.parametrize("mode, kind, after_pixels", [("RGB", b"zTXt", False), ("RGB", b"iTXt", True),
-                                                        ("P", b"zTXt", False)])
-def test_a_png_whose_text_inflates_past_the_safe_limit_is_converted_without_it(mode, kind, after_pixels):
-    # A few kB of compressed text inflating to 20 MB (a bomb, or years of Photoshop history in a
-    # designer's XMP): Pillow refused the whole picture as damaged. Text is metadata: it is dropped.
+                                                        ("P", b"zTXt", False), ("RGB", b"iCCP", False)])
+def test_a_png_whose_metadata_inflates_past_the_safe_limit_is_converted_without_it(mode, kind, after_pixels):
+    # A few kB of compressed text or ICC profile inflating to 20 MB (a bomb, or years of Photoshop
+    # history in a designer's XMP): Pillow refused the whole picture as damaged ("Decompressed data
+    # too large for PngImagePlugin.MAX_TEXT_CHUNK"). It is metadata: it is dropped.
     import zlib
 
     inflated = zlib.compress(b"<x:xmpmeta/>" * 2_000_000, 9)
-    body = b"Raw profile type xmp\0\0" + inflated if kind == b"zTXt" else b"XML:com.adobe.xmp\0\1\0\0\0" + inflated
+    body = {b"zTXt": b"Raw profile type xmp\0\0", b"iTXt": b"XML:com.adobe.xmp\0\1\0\0\0",
+            b"iCCP": b"ICC Profile\0\0"}[kind] + inflated
     picture = Image.new("RGB", (200, 100), (200, 30, 30))
     png = png_with_text(picture if mode == "RGB" else picture.quantize(4), kind, body, after_pixels=after_pixels)
     assert len(png) < 100_000
     assert inspect(png).image.width == 200
     result = convert(png, profile="clicksend")
-    assert any("text metadata" in note and "dropped unread" in note for note in result.notes)
+    said = "ICC profile" if kind == b"iCCP" else "text metadata"
+    assert any(said in note and "dropped unread" in note for note in result.notes)
     pixel = Image.open(io.BytesIO(result.data)).convert("RGB").getpixel((100, 50))
     assert all(abs(a - b) <= 8 for a, b in zip(pixel, (200, 30, 30)))
 

@@ -8,7 +8,8 @@ from typing import Any
 from PIL import Image
 
 from ..errors import MediaprepError, NotAllowed
-from ..inspection.image import TEXT_DROPPED, damaged, frame_count, frame_limit, open_image
+from ..inspection import png_metadata
+from ..inspection.image import DROPPED, damaged, frame_count, frame_limit, open_image
 from ..inspection.jpeg_segments import without_metadata
 from ..profiles import ImageTarget
 from ..settings import Settings
@@ -54,8 +55,12 @@ def convert_image(
                                           "source's, not re-encoded",), **base)
 
     notes: list[str] = []
-    if im.info.get(TEXT_DROPPED):
+    dropped = im.info.get(DROPPED, frozenset())
+    if dropped & png_metadata.TEXT:
         notes.append("the PNG's text metadata inflates past what is safe to read (1 MB a chunk); it was dropped unread")
+    if dropped & png_metadata.ICC:
+        notes.append("the PNG's ICC profile inflates past what is safe to read (1 MB); it was dropped unread and "
+                     "the colours taken as sRGB")
     if mime in ANIMATED and frames > 1:
         if target.keep_gif and "image/gif" in accepts:
             result, why = fit_animation(im, frames, budget, target, settings)

@@ -10,8 +10,8 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import CorruptInput, DecompressionBomb, UnsupportedType
 from ..settings import Settings
+from . import png_metadata
 from .jpeg_segments import scan_count
-from .png_text import text_past_limits, without_text
 
 PILLOW_FORMAT_BY_MIME = {
     "image/jpeg": "JPEG",
@@ -26,8 +26,8 @@ PILLOW_FORMAT_BY_MIME = {
 }
 
 EXIF_ORIENTATION = 0x0112
-# Set in a PNG's info when its text chunks were dropped unread (png_text); convert_image says so in a note.
-TEXT_DROPPED = "mediaprep.text_dropped"
+# In a PNG's info: the chunk types dropped unread (png_metadata); convert_image says so in a note.
+DROPPED = "mediaprep.dropped"
 
 # Sinch names E341 for a corrupted image; the check reports it with that code.
 CORRUPT_IMAGE_CODE = "E341"
@@ -64,9 +64,9 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
     fmt = PILLOW_FORMAT_BY_MIME.get(mime)
     if fmt is None or (fmt == "HEIF" and not _register_heif()):
         raise UnsupportedType(f"no image decoder for {mime}")
-    text_dropped = fmt == "PNG" and text_past_limits(data)
-    if text_dropped:
-        data = without_text(data)
+    dropped = png_metadata.past_limits(data) if fmt == "PNG" else frozenset()
+    if dropped:
+        data = png_metadata.without(data, dropped)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -81,8 +81,8 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
         raise CorruptInput(f"cannot read {mime} image: {reason}", provider_code=CORRUPT_IMAGE_CODE) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise CorruptInput(f"cannot read {mime} image: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
-    if text_dropped:
-        im.info[TEXT_DROPPED] = True
+    if dropped:
+        im.info[DROPPED] = dropped
     if fmt == "TIFF":
         _refuse_raw(im)
     if fmt == "JPEG" and (scans := scan_count(data)) > settings.max_jpeg_scans:

@@ -1,0 +1,91 @@
+"""A PNG's compressed metadata that Pillow refuses to read: text chunks and the ICC profile.
+
+Pillow refuses a whole PNG whose compressed text (zTXt, iTXt) or ICC profile (iCCP) inflates past
+1 MB a chunk, or whose text comes to 64 MB in all: a few kB can inflate to gigabytes. Real files
+get there too: a designer's XMP with years of Photoshop's document history, carried over by
+ImageMagick as "Raw profile type xmp". It is metadata, which mediaprep strips anyway, so such
+chunks are dropped unread and the pixels decoded (without the profile, the colours are taken as
+sRGB). What is within the limits is left in place: text can hold the picture's orientation.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+
+from PIL.PngImagePlugin import MAX_TEXT_CHUNK, MAX_TEXT_MEMORY
+
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TEXT = frozenset({b"tEXt", b"zTXt", b"iTXt"})
+ICC = frozenset({b"iCCP"})
+
+
+def past_limits(data: bytes) -> frozenset[bytes]:
+    """The chunk types Pillow would refuse the file for (TEXT, ICC, both, or none). Inflating stops
+    at the limit, so a bomb costs 1 MB."""
+    refused: set[bytes] = set()
+    text = 0
+    for _, _, kind, body in _chunks(data):
+        if kind in TEXT:
+            size = _text_size(kind, body)
+            text += size
+            if size > MAX_TEXT_CHUNK or text > MAX_TEXT_MEMORY:
+                refused |= TEXT
+        elif kind in ICC and _inflated(_after_name(body)[1:]) > MAX_TEXT_CHUNK:
+            refused |= ICC
+    return frozenset(refused)
+
+
+def without(data: bytes, kinds: frozenset[bytes]) -> bytes:
+    """``data`` without the chunks of these types; every other chunk byte for byte."""
+    pieces, start = [], 0
+    for begin, end, kind, _ in _chunks(data):
+        if kind in kinds:
+            pieces.append(data[start:begin])
+            start = end
+    pieces.append(data[start:])
+    return b"".join(pieces)
+
+
+def _chunks(data: bytes) -> Iterator[tuple[int, int, bytes, memoryview]]:
+    """(start, end, type, body) of each whole chunk after the signature, as far as the file is
+    well-formed."""
+    if not data.startswith(_SIGNATURE):
+        return
+    view = memoryview(data)
+    i = len(_SIGNATURE)
+    while i + 8 <= len(data):
+        length = int.from_bytes(data[i : i + 4], "big")
+        end = i + 12 + length
+        if end > len(data):
+            return
+        kind = data[i + 4 : i + 8]
+        yield i, end, kind, view[i + 8 : end - 4]
+        if kind == b"IEND":
+            return
+        i = end
+
+
+def _after_name(body: memoryview) -> memoryview:
+    """What follows the chunk's keyword (or profile name) and its 0 byte."""
+    end = bytes(body[:80]).find(b"\0")  # keywords are 1-79 bytes
+    return body[end + 1 :] if end >= 0 else body[len(body) :]
+
+
+def _text_size(kind: bytes, body: memoryview) -> int:
+    """The chunk's text once inflated, counted up to just past MAX_TEXT_CHUNK."""
+    rest = _after_name(body)
+    if kind == b"zTXt":
+        return _inflated(rest[1:])
+    if kind == b"iTXt" and bytes(rest[:1]) == b"\1":
+        # Compression flag, method, then a language tag and a translated keyword, each ending in 0.
+        parts = bytes(rest[2:]).split(b"\0", 2)
+        return _inflated(parts[2]) if len(parts) == 3 else len(rest)
+    return len(rest)
+
+
+def _inflated(compressed: bytes | memoryview) -> int:
+    try:
+        return len(zlib.decompressobj().decompress(compressed, MAX_TEXT_CHUNK + 1))
+    except zlib.error:
+        return 0  # Pillow skips what it cannot inflate
