@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from .spans import without_spans
+
 # APP0 (JFIF), APP2 (ICC profile) and APP14 (Adobe's colour transform) say how to draw the pixels.
 KEPT_APP_SEGMENTS = frozenset({0xE0, 0xE2, 0xEE})
 _SOS, _EOI, _COM = 0xDA, 0xD9, 0xFE
@@ -25,8 +27,8 @@ def without_metadata(data: bytes) -> bytes | None:
     segments, whole = _segments(data)
     if not whole:
         return None
-    return _cut(data, [(start, end) for marker, start, end in segments
-                       if marker == _COM or (0xE0 <= marker <= 0xEF and marker not in KEPT_APP_SEGMENTS)])
+    return without_spans(data, [(start, end) for marker, start, end in segments
+                                if marker == _COM or (0xE0 <= marker <= 0xEF and marker not in KEPT_APP_SEGMENTS)])
 
 
 def scan_count(data: bytes) -> int:
@@ -66,18 +68,6 @@ def _segments(data: bytes) -> tuple[list[tuple[int, int, int]], bool]:
             end = scan_end
         segments.append((marker, i, end))
         i = end
-
-
-def _cut(data: bytes, cuts: list[tuple[int, int]]) -> bytes:
-    """``data`` without the spans in ``cuts``, copied once (and not at all when there are none)."""
-    if not cuts:
-        return data
-    view, pieces, start = memoryview(data), [], 0
-    for begin, end in cuts:
-        pieces.append(view[start:begin])
-        start = end
-    pieces.append(view[start:])
-    return b"".join(pieces)
 
 
 def _scan_end(data: bytes, i: int) -> int | None:

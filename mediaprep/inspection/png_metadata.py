@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 from PIL.PngImagePlugin import MAX_TEXT_CHUNK, MAX_TEXT_MEMORY
 
+from .spans import without_spans
+
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEXT = frozenset({b"tEXt", b"zTXt", b"iTXt"})
 ICC = frozenset({b"iCCP"})
@@ -38,13 +40,7 @@ def past_limits(data: bytes) -> frozenset[bytes]:
 
 def without(data: bytes, kinds: frozenset[bytes]) -> bytes:
     """``data`` without the chunks of these types; every other chunk byte for byte."""
-    pieces, start = [], 0
-    for begin, end, kind, _ in _chunks(data):
-        if kind in kinds:
-            pieces.append(data[start:begin])
-            start = end
-    pieces.append(data[start:])
-    return b"".join(pieces)
+    return without_spans(data, [(begin, end) for begin, end, kind, _ in _chunks(data) if kind in kinds])
 
 
 def _chunks(data: bytes) -> Iterator[tuple[int, int, bytes, memoryview]]:
