@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ..errors import CorruptInput, ToolFailed, UnsupportedType
 from ..settings import Settings
-from ..tools import find_ffmpeg, find_ffprobe, run
+from ..tools import Completed, find_ffmpeg, find_ffprobe, run
+from .sniff import AUDIO_TWIN
 
 DEMUXER_BY_MIME = {
     "video/mp4": "mov",
@@ -38,12 +39,9 @@ DEMUXER_BY_MIME = {
     "audio/flac": "flac",
     "audio/aiff": "aiff",
     "audio/x-caf": "caf",
-    "audio/3gpp": "mov",
-    "audio/3gpp2": "mov",
-    "audio/webm": "matroska",
-    "audio/x-matroska": "matroska",
-    "audio/x-ms-wma": "asf",
 }
+# A container holding only sound is read as the same container.
+DEMUXER_BY_MIME |= {sound: DEMUXER_BY_MIME[container] for container, sound in AUDIO_TWIN.items()}
 
 
 INTERLACED_ORDERS = frozenset({"tt", "bb", "tb", "bt"})  # ffprobe's field_order; "progressive" or none else
@@ -200,10 +198,8 @@ def picture_end(path: Path, mime: str, settings: Settings, *, within: float) -> 
     times, read up to ``within`` seconds: for when the facts do not say (ffmpeg alone gives only the
     whole file's length). Copied, not decoded. The last packet's time of -progress would be its
     decoding time, which B-frames put up to a few frames early."""
-    argv = [find_ffmpeg(settings), "-hide_banner", "-nostdin", "-nostats", "-protocol_whitelist", "file",
-            "-f", DEMUXER_BY_MIME[mime], "-i", f"file:{path.resolve()}", "-map", "0:V:0", "-c", "copy",
-            "-t", f"{within + 1:.3f}", "-f", "framecrc", "-"]
-    done = run(argv, timeout=settings.tool_timeout)
+    done = _copied_packets(f"file:{path.resolve()}", DEMUXER_BY_MIME[mime], settings, ["-map", "0:V:0"],
+                           ["-t", f"{within + 1:.3f}", "-f", "framecrc", "-"])
     base = re.search(rb"^#tb 0: (\d+)/(\d+)$", done.stdout, re.MULTILINE)
     ends = [int(pts) + int(length) for pts, length in _PACKET.findall(done.stdout)]
     if done.returncode != 0 or not base or not ends or not int(base.group(2)):
@@ -217,13 +213,18 @@ _PACKET = re.compile(rb"^0,\s*-?\d+,\s*(-?\d+),\s*(\d+),", re.MULTILINE)
 
 def _counted_duration(target: str, demuxer: str, settings: Settings) -> float | None:
     """The length found by reading every packet (copied, not decoded: 40 s of mp3 in 0.1 s)."""
-    argv = [find_ffmpeg(settings), "-hide_banner", "-nostdin", "-nostats", "-protocol_whitelist", "file",
-            "-f", demuxer, "-i", target, "-map", "0:a?", "-map", "0:v?", "-c", "copy", "-f", "null",
-            "-progress", "pipe:1", "-"]
-    done = run(argv, timeout=settings.tool_timeout)
+    done = _copied_packets(target, demuxer, settings, ["-map", "0:a?", "-map", "0:v?"],
+                           ["-f", "null", "-progress", "pipe:1", "-"])
     times = re.findall(rb"^out_time_us=(\d+)$", done.stdout, re.MULTILINE)
     seconds = int(times[-1]) / 1e6 if times else 0
     return seconds if done.returncode == 0 and seconds > 0 else None
+
+
+def _copied_packets(target: str, demuxer: str, settings: Settings, maps: list[str], output: list[str]) -> Completed:
+    """ffmpeg reading the streams in ``maps`` packet by packet, copied (never decoded) to ``output``."""
+    argv = [find_ffmpeg(settings), "-hide_banner", "-nostdin", "-nostats", "-protocol_whitelist", "file",
+            "-f", demuxer, "-i", target, *maps, "-c", "copy", *output]
+    return run(argv, timeout=settings.tool_timeout)
 
 
 def _stream_duration(stream: dict) -> float | None:
