@@ -43,6 +43,66 @@ def test_vcard_40_is_read():
     assert b"FN:Ada Okafor" in convert(card).data
 
 
+def test_commas_in_a_name_title_or_note_are_kept_whole():
+    # vCard 3.0 wants text commas escaped; many exporters write them bare, and vobject kept only
+    # the text before the first one ("FN:Smith, John, PhD" went out as "FN:Smith").
+    card = (
+        b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Smith, John, PhD\r\nN:Smith;John;;;PhD\r\n"
+        b"TITLE:Head, Sales\r\nNOTE:Already\\, escaped, and not\r\nNICKNAME:Jo,Johnny\r\n"
+        b"CATEGORIES:clients,golf\r\nEND:VCARD\r\n"
+    )
+    lines = lines_of(convert(card).data)
+    assert b"FN:Smith\\, John\\, PhD" in lines
+    assert b"TITLE:Head\\, Sales" in lines
+    assert b"NOTE:Already\\, escaped\\, and not" in lines
+    assert b"NICKNAME:Jo\\,Johnny" in lines  # the second nickname was dropped too
+    assert b"CATEGORIES:clients,golf" in lines  # a real list stays one
+    assert b"N:Smith;John;;;PhD" in lines
+
+
+def test_an_android_21_card_with_quoted_printable_lines_is_decoded():
+    # Android writes non-ASCII text quoted-printable and breaks long values with "=" at the end of
+    # a line; the next line goes on at its first column. That was input.corrupt.
+    card = (
+        b"BEGIN:VCARD\r\nVERSION:2.1\r\n"
+        b"N;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:=C3=96zt=C3=BCrk;Ay=C5=9Fe;;;\r\n"
+        b"TEL;CELL;PREF:+905551234567\r\n"
+        b"ADR;HOME;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:;;Atat=C3=BCrk Cad. 12, Kad=C4=B1k=C3=B6y =\r\n"
+        b"=C4=B0stanbul;;;;\r\n"
+        b"NOTE;ENCODING=QUOTED-PRINTABLE:line one=0D=0Aline two, three\r\n"
+        b"END:VCARD\r\n"
+    )
+    result = convert(card)
+    lines = lines_of(result.data)
+    text = result.data.decode()
+    assert "FN:Ayşe Öztürk" in text and "N:Öztürk;Ayşe;;;" in text
+    # In an address a comma separates a part's values (RFC 2426): it stays as it came.
+    assert "ADR;TYPE=HOME:;;Atatürk Cad. 12, Kadıköy İstanbul;;;;" in text.replace("\r\n ", "")
+    assert b"NOTE:line one\\nline two\\, three" in lines
+    assert b"TEL;TYPE=CELL,PREF:+905551234567" in lines
+    # The text is UTF-8 now: a CHARSET or an encoding left on a line would tell the phone otherwise.
+    assert b"CHARSET" not in result.data and b"QUOTED-PRINTABLE" not in result.data
+    assert inspect(result.data).ok
+
+
+def test_a_vcard_40_photo_in_a_data_uri_is_kept_and_its_phone_number_is_plain():
+    # Thunderbird and Nextcloud write 4.0 cards: the photo as a data: URI, the number as a tel: URI.
+    photo = noisy_jpeg(96, 96, 80)
+    card = (
+        "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Cara Diaz\r\n"
+        'TEL;VALUE=uri;TYPE="cell,voice":tel:+1-555-0102\r\n'
+        f"PHOTO:data:image/jpeg;base64,{base64.b64encode(photo).decode()}\r\nEND:VCARD\r\n"
+    ).encode()
+    assert inspect(card).object.photo_bytes == len(photo)
+    result = convert(card)
+    lines = lines_of(result.data.replace(b"\r\n ", b""))
+    assert not any("link" in n for n in result.notes)
+    photo_line = next(line for line in lines if line.startswith(b"PHOTO;"))
+    assert photo_line.startswith(b"PHOTO;ENCODING=b;TYPE=JPEG:")
+    assert base64.b64decode(photo_line.split(b":", 1)[1]) == photo  # fits as it is: byte for byte
+    assert b"TEL;TYPE=cell,voice:+1-555-0102" in lines
+
+
 def noisy_jpeg(width: int, height: int, quality: int) -> bytes:
     rng = np.random.default_rng(5)
     pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)

@@ -12,12 +12,11 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from typing import Any
 
 from ..errors import CannotFit, CorruptInput, EncryptedInput, MediaprepError, NotAllowed
-from ..inspection.objects import parse_calendar, parse_vcards, pdf_facts
+from ..inspection.objects import data_uri_bytes, parse_calendar, parse_vcards, pdf_facts
 from ..settings import Settings
 from ..tools import run
 
@@ -33,6 +32,7 @@ def normalise_vcard(data: bytes, budget: int, settings: Settings) -> tuple[bytes
     for card in cards:
         _ensure_fn(card, notes)
         _set_version(card)
+        _params_as_30(card)
         _drop_repeats(card, notes)
         photo = _take_photo(card, notes)
         if photo is not None:
@@ -74,6 +74,25 @@ def _ensure_fn(card: Any, notes: list[str]) -> None:
     notes.append(f"FN built from {'N' if name else 'ORG'}: {full!r}")
 
 
+def _params_as_30(card: Any) -> None:
+    """Parameters as vCard 3.0 writes them, where 2.1 and 4.0 write them otherwise."""
+    for lines in card.contents.values():
+        for line in lines:
+            # The text is decoded and goes out as UTF-8, whatever charset it came in.
+            line.params.pop("CHARSET", None)
+            # 2.1's bare types (TEL;CELL;PREF) and 4.0's quoted lists (TYPE="cell,voice").
+            types = [t for value in line.params.get("TYPE", []) for t in value.split(",") if t]
+            types += [t for t in line.singletonparams if t.upper() != "BASE64"]
+            line.singletonparams = [t for t in line.singletonparams if t.upper() == "BASE64"]
+            if types:
+                line.params["TYPE"] = types
+            # 4.0's TEL;VALUE=uri:tel:+1-555-0102 is a plain number in 3.0.
+            value_type = [v.lower() for v in line.params.get("VALUE", [])]
+            if line.name == "TEL" and value_type == ["uri"] and str(line.value).lower().startswith("tel:"):
+                line.value = str(line.value)[4:]
+                del line.params["VALUE"]
+
+
 def _drop_repeats(card: Any, notes: list[str]) -> None:
     # vCard 3.0 allows one N and one PRODID: a card that repeats one keeps the first (phones do too).
     from vobject.vcard import VCard3_0
@@ -97,15 +116,14 @@ def _take_photo(card: Any, notes: list[str]) -> bytes | None:
     value = lines[0].value
     if isinstance(value, bytes):
         return value
-    text = str(value)
-    if text.startswith("data:") and ";base64," in text:
-        try:
-            return base64.b64decode(text.split(",", 1)[1], validate=False)
-        except ValueError:
-            notes.append("the photo's data URI does not decode; it was dropped")
-            return None
-    notes.append("a photo given as a link was dropped (the phone would fetch it from anywhere)")
-    return None
+    try:
+        photo = data_uri_bytes(str(value))
+    except ValueError:
+        notes.append("the photo's data URI does not decode; it was dropped")
+        return None
+    if photo is None:
+        notes.append("a photo given as a link was dropped (the phone would fetch it from anywhere)")
+    return photo
 
 
 def _fit_photo(photo: bytes, room: int, settings: Settings, notes: list[str]) -> bytes | None:

@@ -7,6 +7,7 @@ object structure is read (no content stream is decoded).
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 
 from ..errors import CorruptInput, InputTooLarge
 from ..settings import Settings
+from . import vcard_lines
 
 MAX_PDF_OBJECTS = 200_000
 # A contact message holds a card or a few; an address book export, hundreds of ~10 lines each.
@@ -78,7 +80,7 @@ def parse_vcards(data: bytes) -> list[Any]:
     if properties > MAX_VCARD_PROPERTIES:
         raise InputTooLarge(f"the vCard has {properties} lines, over the {MAX_VCARD_PROPERTIES} a contact file may have")
     try:
-        found = list(vobject.readComponents(text, validate=False))
+        found = list(vobject.readComponents(vcard_lines.mended(text), validate=False))
     except Exception as exc:  # vobject raises a wide variety of parse errors
         raise CorruptInput(f"vCard does not parse: {exc}") from None
     cards = [c for c in found if c.name.upper() == "VCARD"]
@@ -102,7 +104,18 @@ def _photo_payload(card: Any) -> bytes | None:
     value = lines[0].value
     if isinstance(value, bytes):
         return value
-    return str(value).encode("utf-8", "replace")
+    try:
+        return data_uri_bytes(str(value))
+    except ValueError:
+        return None
+
+
+def data_uri_bytes(text: str) -> bytes | None:
+    """The bytes of a base64 ``data:`` URI (how vCard 4.0 embeds a photo); None for anything else.
+    Raises ValueError (binascii.Error) when it is one but does not decode."""
+    if not (text.startswith("data:") and ";base64," in text):
+        return None
+    return base64.b64decode(text.split(",", 1)[1], validate=False)
 
 
 # ---------------------------------------------------------------- iCalendar
