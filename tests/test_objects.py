@@ -198,6 +198,42 @@ def test_calendar_gets_a_stable_uid_and_keeps_its_time_zone():
     assert inspect(first.data).object.missing_uid == 0 and inspect(data).object.missing_uid == 1
 
 
+@pytest.mark.parametrize(
+    "tzid, warned",
+    [
+        ("Mars/Olympus", True),  # neither in the file nor a zone anyone knows
+        ("Europe/Berlin", False),  # not in the file, but every phone knows it
+        ("W. Europe Standard Time", False),  # Outlook's Windows name for it
+    ],
+)
+def test_a_time_zone_no_phone_can_know_is_named_in_a_note(tzid, warned):
+    data = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:1@x\r\n"
+        f"DTSTART;TZID={tzid}:20261203T100000\r\nSUMMARY:Call\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    ).encode()
+    result = convert(data)
+    assert f"DTSTART;TZID={tzid}:20261203T100000".encode() in result.data  # kept as it came
+    notes = [n for n in result.notes if tzid in n]
+    assert bool(notes) == warned
+    assert not convert(EVENT.format(extra="").encode()).notes[1:]  # a defined zone: only the UID note
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        "BEGIN:VTIMEZONE\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\nTZOFFSETFROM:+0200\r\n"
+        "TZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n",  # a zone without its TZID
+        "",  # and below, a TZID with a bare comma (icalendar reads it as a list)
+    ],
+)
+def test_hostile_time_zones_do_not_stop_the_calendar(zone):
+    data = (
+        f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n{zone}BEGIN:VEVENT\r\nUID:1@x\r\n"
+        "DTSTART;TZID=Mars/Oly,mpus:20261203T100000\r\nSUMMARY:Call\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    ).encode()
+    assert b"SUMMARY:Call" in convert(data).data
+
+
 def test_a_billion_repeats_are_never_expanded():
     data = EVENT.format(extra="UID:x@y\r\nRRULE:FREQ=SECONDLY;COUNT=1000000000\r\n").encode()
     start = time.monotonic()

@@ -162,6 +162,7 @@ def normalise_calendar(data: bytes, budget: int) -> tuple[bytes, list[str]]:
             digest = hashlib.sha256(event.to_ical()).hexdigest()[:32]
             event.add("UID", f"{digest}@mediaprep")
             notes.append("a UID was added to an event that had none")
+    notes += _unknown_zones(cal)
     out = cal.to_ical()
     if len(out) > budget:
         dropped = 0
@@ -175,6 +176,30 @@ def normalise_calendar(data: bytes, budget: int) -> tuple[bytes, list[str]]:
     if len(out) > budget:
         raise CannotFit(f"the calendar is {len(out)} bytes, over the {budget} byte budget", provider_code="E336")
     return out, notes
+
+
+def _unknown_zones(cal: Any) -> list[str]:
+    """Notes for time zones the file does not define and no phone can know (RFC 5545 wants each
+    TZID defined; phones also know the IANA and Windows names, so only the rest are named)."""
+    import warnings
+
+    from icalendar.timezone import tzp
+
+    try:
+        missing = cal.get_missing_tzids()
+    except Exception:  # noqa: BLE001 - on hostile calendars (a TZID written as a list, a VTIMEZONE
+        return []  # without its TZID) icalendar fails in many ways; the note is advice, never a refusal
+    notes = []
+    for tzid in sorted(missing):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a vendor-prefixed TZID is guessed at with a warning
+            known = tzp.timezone(tzid) is not None
+        if not known:
+            notes.append(
+                f"the time zone {tzid!r} is neither defined in the calendar nor a known zone name; "
+                "a phone may show the event in its own time zone"
+            )
+    return notes
 
 
 def check_pdf(data: bytes, budget: int, forbid: tuple[str, ...]) -> list[str]:
