@@ -272,12 +272,24 @@ def test_garbage_named_ics_and_a_10_mb_calendar_are_refused_fast():
 # ---------------------------------------------------------------- PDF
 
 
-def pdf_with(js: bool = False, encrypt: bool = False, extra: dict | None = None) -> bytes:
+def pdf_with(
+    js: bool = False, encrypt: bool = False, extra: dict | None = None, open_action: dict | None = None
+) -> bytes:
     from pypdf import PdfWriter
-    from pypdf.generic import DictionaryObject, NameObject, TextStringObject
+    from pypdf.generic import ArrayObject, DictionaryObject, NameObject, TextStringObject
 
     writer = PdfWriter()
-    writer.add_blank_page(200, 200)
+    page = writer.add_blank_page(200, 200)
+    if open_action is not None:
+        action = {NameObject(k): NameObject(v) if v.startswith("/") else TextStringObject(v)
+                  for k, v in open_action.items() if k != "/Next"}
+        if open_action.get("/S") == "/GoTo":
+            action[NameObject("/D")] = ArrayObject([page.indirect_reference, NameObject("/Fit")])
+        if "/Next" in open_action:
+            action[NameObject("/Next")] = DictionaryObject(
+                {NameObject("/S"): NameObject("/URI"), NameObject("/URI"): TextStringObject(open_action["/Next"])}
+            )
+        writer._root_object[NameObject("/OpenAction")] = DictionaryObject(action)
     if js:
         action = DictionaryObject(
             {NameObject("/S"): NameObject("/JavaScript"), NameObject("/JS"): TextStringObject("app.alert(1);")}
@@ -305,6 +317,26 @@ def test_javascript_is_reported_and_refused_by_profile():
     with pytest.raises(NotAllowed) as e:
         convert(data, profile="sinch")
     assert e.value.provider_code == "E229"
+
+
+@pytest.mark.parametrize(
+    "action, active",
+    [
+        # LaTeX's hyperref writes this into every PDF it makes: open at page 1, fitted.
+        ({"/S": "/GoTo"}, False),
+        ({"/S": "/URI", "/URI": "http://169.254.169.254/"}, True),  # opens a web address
+        ({"/S": "/Named", "/N": "/Print"}, True),  # prints on opening
+        ({"/S": "/GoTo", "/Next": "http://169.254.169.254/"}, True),  # a page, then more
+    ],
+)
+def test_only_an_open_action_that_does_more_than_show_a_page_is_active_content(action, active):
+    data = pdf_with(open_action=action)
+    assert ("openaction" in inspect(data).object.features) == active
+    if active:
+        with pytest.raises(NotAllowed):
+            convert(data, profile="sinch")
+    else:
+        assert convert(data, profile="sinch").data == data
 
 
 def test_hex_escaped_names_are_still_found():

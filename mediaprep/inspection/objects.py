@@ -225,8 +225,8 @@ def _structural_features(reader: Any) -> set[str]:
                 for key, value in node.items():
                     if key in _KEY_FEATURES:
                         found.add(_KEY_FEATURES[key])
-                    if key == "/OpenAction" and isinstance(value.get_object(), DictionaryObject):
-                        found.add("openaction")  # an action, not just the page to open at
+                    if key == "/OpenAction" and _acts(value.get_object()):
+                        found.add("openaction")
                     if key == "/S" and value in _ACTION_FEATURES:
                         found.add(_ACTION_FEATURES[value])
                     if not hasattr(value, "idnum"):
@@ -234,3 +234,17 @@ def _structural_features(reader: Any) -> set[str]:
             elif isinstance(node, ArrayObject):
                 stack.extend(v for v in node if not hasattr(v, "idnum"))
     return found
+
+
+def _acts(open_action: Any) -> bool:
+    """Whether a document's OpenAction does more than show a page.
+
+    A destination array, or a GoTo action to one (LaTeX's hyperref puts ``<< /S /GoTo /D [1 0 R
+    /Fit] >>`` in every PDF it makes), only says where the reader opens. Anything else (a web
+    address, printing, a form, another file, or a GoTo with more actions chained after it) acts.
+    """
+    from pypdf.generic import DictionaryObject
+
+    if not isinstance(open_action, DictionaryObject):
+        return False
+    return open_action.get("/S") != "/GoTo" or "/Next" in open_action
