@@ -1,5 +1,6 @@
 import json
 import os
+import socket
 import time
 
 import pytest
@@ -239,6 +240,22 @@ def test_a_server_that_drips_its_answer_is_cut_off_at_the_timeout(host):
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9/x.jpg", "http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/a.jpg",
                                  "ftp://example.com/a.jpg", "http://[::1/x.jpg", "http://example.com:99999/x.jpg"])
 def test_urls_inside_the_network_are_refused_before_connecting(url):
+    with pytest.raises(UrlRefused):
+        verify_url(url, settings=Settings(url_timeout=1))
+
+
+@pytest.mark.parametrize("url", [
+    "http://100.100.100.200/latest/meta-data/",  # shared address space: Alibaba Cloud's metadata service
+    "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",  # 169.254.169.254 through NAT64
+    "http://[2002:a9fe:a9fe::1]/latest/meta-data/",  # 169.254.169.254 through 6to4
+    "http://[::ffff:10.1.2.3]/a.jpg",  # IPv4-mapped
+])
+def test_addresses_that_lead_inside_are_refused_too(url, monkeypatch):
+    def no_connection(*args, **kwargs):
+        raise AssertionError(f"a connection was attempted to {args[0]}")
+
+    # Should the check let one through, the test fails here instead of reaching out.
+    monkeypatch.setattr(socket, "create_connection", no_connection)
     with pytest.raises(UrlRefused):
         verify_url(url, settings=Settings(url_timeout=1))
 

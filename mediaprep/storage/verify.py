@@ -140,12 +140,27 @@ def _checked_address(host: str, port: int, allow_private: bool) -> str:
         raise UrlUnreachable(f"cannot resolve {host}: {exc}") from None
     for info in infos:
         ip = ipaddress.ip_address(info[4][0])
-        inside = ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast
-        if inside and not allow_private:
+        if _inside(ip) and not allow_private:
             raise UrlRefused(
                 f"{host} resolves to {ip}, an address inside the network; refused (allow_private_urls to test locally)"
             )
     return str(infos[0][4][0])
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _inside(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether an address may lead inside a network: anything not globally routable (private,
+    loopback, link-local, and the shared space 100.64/10, where Alibaba Cloud's metadata service
+    is), multicast, and an IPv6 address that carries such an IPv4 one (mapped, 6to4, NAT64)."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        carried = ip.ipv4_mapped or ip.sixtofour
+        if carried is None and ip in _NAT64:
+            carried = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if carried is not None:  # what the packets reach: on NAT64 networks every IPv4 host looks so
+            return _inside(carried)
+    return not ip.is_global or ip.is_multicast or ip.is_loopback or ip.is_reserved
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
