@@ -420,6 +420,29 @@ def test_a_picture_layout_pillow_cannot_decode_is_unsupported_not_corrupt():
         convert(data, budget=20000)
 
 
+def test_lossless_and_12_bit_jpegs_are_unsupported_not_corrupt(tmp_path):
+    # Medical imaging, scanners and some cameras write JPEGs that Pillow's decoder cannot read:
+    # lossless (SOF3), 12-bit and arithmetic-coded ones. They are not damaged; saying "corrupt" sent people looking
+    # for a fault in a good file.
+    from .conftest import make
+
+    picture = tmp_path / "in.png"
+    Image.new("RGB", (64, 48), "teal").save(picture)
+    lossless = make(tmp_path, "lossless.jpg", "-i", str(picture), "-c:v", "ljpeg", "-pix_fmt", "yuvj420p",
+                    "-strict", "-2").read_bytes()
+    assert b"\xff\xc3" in lossless
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), "teal").save(buf, "JPEG")
+    sof = buf.getvalue().index(b"\xff\xc0")
+    twelve_bit = buf.getvalue()[: sof + 4] + b"\x0c" + buf.getvalue()[sof + 5 :]  # sample precision 12
+    # SOF9: arithmetic coding (libjpeg-turbo's cjpeg -arithmetic), which Pillow's build cannot decode.
+    arithmetic = buf.getvalue()[: sof + 1] + b"\xc9" + buf.getvalue()[sof + 2 :]
+    for data, said in ((lossless, "is lossless"), (twelve_bit, "is 12-bit"), (arithmetic, "is arithmetic-coded")):
+        assert inspect(data).error.code == "input.unsupported"
+        with pytest.raises(UnsupportedType, match=said):
+            convert(data, budget=20000)
+
+
 @pytest.mark.parametrize("tag, value, said", [(50706, b"\x01\x04\0\0", "camera raw photo (DNG)"),  # DNGVersion
                                              (254, 1, "a 256x192 preview of another")])  # NewSubfileType: reduced
 def test_a_camera_raw_is_refused_not_sent_as_its_thumbnail(tag, value, said):

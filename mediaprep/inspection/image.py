@@ -11,7 +11,7 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import CorruptInput, DecompressionBomb, UnsupportedType
 from ..settings import Settings
 from . import png_metadata
-from .jpeg_segments import scan_count
+from .jpeg_segments import scan_count, unreadable_coding
 
 PILLOW_FORMAT_BY_MIME = {
     "image/jpeg": "JPEG",
@@ -64,6 +64,9 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
     fmt = PILLOW_FORMAT_BY_MIME.get(mime)
     if fmt is None or (fmt == "HEIF" and not _register_heif()):
         raise UnsupportedType(f"no image decoder for {mime}")
+    if fmt == "JPEG" and (coding := unreadable_coding(data)):
+        raise UnsupportedType(f"this JPEG is {coding} (as medical imaging, scanners and some cameras write "
+                              "them): mediaprep decodes the usual 8-bit, Huffman-coded lossy JPEG")
     dropped = png_metadata.past_limits(data) if fmt == "PNG" else frozenset()
     if dropped:
         data = png_metadata.without(data, dropped)

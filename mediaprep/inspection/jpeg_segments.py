@@ -37,9 +37,28 @@ def scan_count(data: bytes) -> int:
     return sum(marker == _SOS for marker, _, _ in _segments(data)[0])
 
 
-def _segments(data: bytes) -> tuple[list[tuple[int, int, int]], bool]:
+def unreadable_coding(data: bytes) -> str | None:
+    """"lossless", "arithmetic-coded" or "12-bit" (say) when the frame header asks for a coding
+    that Pillow's decoder cannot read; None for the usual 8-bit Huffman-coded lossy JPEG, or no
+    frame header."""
+    for marker, start, end in _segments(data, headers_only=True)[0]:
+        if marker in _FRAMES and end > start + 4:
+            if marker in _LOSSLESS:
+                return "lossless"
+            if marker >= 0xC9:
+                return "arithmetic-coded"
+            return None if data[start + 4] == 8 else f"{data[start + 4]}-bit"
+    return None
+
+
+_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOFn; DHT, JPG and DAC are not frames
+_LOSSLESS = frozenset({0xC3, 0xC7, 0xCB, 0xCF})  # SOF9 and up (but these) are arithmetic-coded
+
+
+def _segments(data: bytes, *, headers_only: bool = False) -> tuple[list[tuple[int, int, int]], bool]:
     """(marker, start, end) of the segments from SOI on, a scan with its entropy-coded data, and
-    whether they make one whole JPEG: up to EOI, nothing after it but zero padding."""
+    whether they make one whole JPEG: up to EOI, nothing after it but zero padding. With
+    ``headers_only``, the segments before the first scan."""
     segments: list[tuple[int, int, int]] = []
     if data[:2] != b"\xff\xd8":
         return segments, False
@@ -59,6 +78,8 @@ def _segments(data: bytes) -> tuple[list[tuple[int, int, int]], bool]:
             return segments, False
         end = i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")
         if end < i + 4 or end > len(data):
+            return segments, False
+        if marker == _SOS and headers_only:
             return segments, False
         if marker == _SOS:
             scan_end = _scan_end(data, end)
