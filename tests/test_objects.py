@@ -218,6 +218,16 @@ def test_a_time_zone_no_phone_can_know_is_named_in_a_note(tzid, warned):
     assert not convert(EVENT.format(extra="").encode()).notes[1:]  # a defined zone: only the UID note
 
 
+def test_a_calendar_of_many_made_up_zones_gets_one_note():
+    events = "".join(
+        f"BEGIN:VEVENT\r\nUID:{i}@x\r\nDTSTART;TZID=Mars/Crater{i}:20261203T100000\r\nEND:VEVENT\r\n"
+        for i in range(60)
+    )
+    data = f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n{events}END:VCALENDAR\r\n".encode()
+    notes = [n for n in convert(data).notes if "Mars/" in n]
+    assert len(notes) == 1 and "and others" in notes[0]
+
+
 @pytest.mark.parametrize(
     "zone",
     [
