@@ -103,6 +103,11 @@ def test_a_vcard_40_photo_in_a_data_uri_is_kept_and_its_phone_number_is_plain():
     assert b"TEL;TYPE=cell,voice:+1-555-0102" in lines
 
 
+def test_a_card_that_does_not_parse_names_the_line_of_the_file():
+    card = b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nNOTE:long\r\n  folded\r\nTEL:1\r\nthis is bad\r\nEND:VCARD\r\n"
+    assert "At line 7: Failed to parse line: this is bad" in inspect(card).error.message
+
+
 def noisy_jpeg(width: int, height: int, quality: int) -> bytes:
     rng = np.random.default_rng(5)
     pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)

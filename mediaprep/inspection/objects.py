@@ -80,7 +80,8 @@ def parse_vcards(data: bytes) -> list[Any]:
     if properties > MAX_VCARD_PROPERTIES:
         raise InputTooLarge(f"the vCard has {properties} lines, over the {MAX_VCARD_PROPERTIES} a contact file may have")
     try:
-        found = list(vobject.readComponents(vcard_lines.mended(text), validate=False))
+        # allowQP: the soft breaks are joined already, but only this path counts lines as the file does.
+        found = list(vobject.readComponents(vcard_lines.mended(text), validate=False, allowQP=True))
     except Exception as exc:  # vobject raises a wide variety of parse errors
         raise CorruptInput(f"vCard does not parse: {exc}") from None
     cards = [c for c in found if c.name.upper() == "VCARD"]
