@@ -103,6 +103,25 @@ def test_a_vcard_40_photo_in_a_data_uri_is_kept_and_its_phone_number_is_plain():
     assert b"TEL;TYPE=cell,voice:+1-555-0102" in lines
 
 
+def test_photos_written_the_other_ways_real_cards_write_them_are_read():
+    photo = noisy_jpeg(64, 48, 80)
+    b64 = base64.b64encode(photo).decode()
+    # vCard 2.1 as its text describes it: the base64 lines unindented, ended by a blank line.
+    unindented = "\r\n".join(b64[i : i + 76] for i in range(0, len(b64), 76))
+    v21 = f"BEGIN:VCARD\r\nVERSION:2.1\r\nN:Okafor;Ada\r\nPHOTO;ENCODING=BASE64;TYPE=JPEG:{unindented}\r\n\r\n"
+    v21 += "TEL;CELL:+15550100\r\nEND:VCARD\r\n"
+    v21_next_line = v21.replace("TYPE=JPEG:", "TYPE=JPEG:\r\n")  # the data starting on a line of its own
+    # A data: URI inside a base64-encoded value, as some CardDAV clients write it (khard#266).
+    both = f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Kh Ard\r\nPHOTO;ENCODING=b;TYPE=JPEG:data:image/jpeg;base64,{b64}\r\n"
+    both += "END:VCARD\r\n"
+    for card in (v21, v21_next_line, both):
+        data = card.encode()
+        assert inspect(data).object.photo_bytes == len(photo)
+        lines = lines_of(convert(data).data.replace(b"\r\n ", b""))
+        assert f"PHOTO;ENCODING=b;TYPE=JPEG:{b64}".encode() in lines
+    assert b"TEL;TYPE=CELL:+15550100" in lines_of(convert(v21.encode()).data)
+
+
 def test_a_card_that_does_not_parse_names_the_line_of_the_file():
     card = b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nNOTE:long\r\n  folded\r\nTEL:1\r\nthis is bad\r\nEND:VCARD\r\n"
     assert "At line 7: Failed to parse line: this is bad" in inspect(card).error.message
