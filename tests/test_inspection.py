@@ -70,6 +70,21 @@ def test_image_facts():
     assert not inspect(MEDIA / "scan.bmp").image.has_alpha
 
 
+def test_a_tiff_turned_by_its_orientation_tag_is_reported_upright_once():
+    # Pillow turns a TIFF by its Orientation tag as it opens it (size) and loads it (pixels): the
+    # facts said 100x300 *and* orientation 6, which reads as a 300x100 picture to be turned.
+    import io
+
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 100), "red").save(buf, "TIFF", exif=exif.tobytes())
+    facts = inspect(buf.getvalue()).image
+    assert (facts.width, facts.height, facts.orientation) == (100, 300, 1)
+
+
 def test_sha256_identifies_content():
     a = inspect(MEDIA / "photo.jpg")
     b = inspect(BROKEN / "-rf.jpg")  # the same bytes under a hostile name

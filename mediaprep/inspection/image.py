@@ -168,13 +168,16 @@ def frame_limit(im: Image.Image, settings: Settings) -> int:
 
 def _facts(im: Image.Image, mime: str, frames: int, max_frames: int) -> ImageFacts:
     im.seek(0)
-    orientation = int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
     has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
-    facts = ImageFacts(im.format or "", im.width, im.height, frames, orientation, im.mode, has_alpha)
+    size, mode = im.size, im.mode
     # Decode once to prove the data is whole; JPEG decodes at 1/8 scale, which is enough for that.
     if mime == "image/jpeg":
         im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
     im.load()
+    # Read after loading: Pillow turns a TIFF by its Orientation tag itself (its size is upright
+    # from the start) and drops the tag as it loads; other formats keep theirs for us to apply.
+    orientation = int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
+    facts = ImageFacts(im.format or "", *size, frames, orientation, mode, has_alpha)
     if mime in ("image/gif", "image/webp"):
         # An animation is shown whole: a damaged later frame is as broken as a damaged first one.
         # Past the frame limit the converter keeps only the first frame, so only that many are checked.
