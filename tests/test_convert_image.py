@@ -491,6 +491,43 @@ def test_animated_gif_stays_animated_under_the_budget_with_its_timing():
     assert sum(out.seek(i) or out.info["duration"] for i in range(out.n_frames)) == total
 
 
+def _sticker(fmt: str) -> bytes:
+    """Twelve frames of a textured ball crossing a transparent canvas, as a messaging sticker."""
+    rng = np.random.default_rng(3)
+    frames = []
+    for i in range(12):
+        pixels = np.zeros((240, 320, 4), np.uint8)
+        yy, xx = np.mgrid[0:240, 0:320]
+        ball = (xx - (40 + i * 20)) ** 2 + (yy - 120) ** 2 < 30**2
+        pixels[ball, 0] = 200 + rng.integers(0, 55, ball.sum())
+        pixels[ball, 1] = rng.integers(0, 90, ball.sum())
+        pixels[ball, 3] = 255
+        frames.append(Image.fromarray(pixels, "RGBA"))
+    buf = io.BytesIO()
+    frames[0].save(buf, fmt, save_all=True, append_images=frames[1:], duration=80, loop=0, disposal=2)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
+def test_a_transparent_sticker_stays_transparent_when_shrunk_to_fit(fmt):
+    # Re-encoding flattened every frame on white: on a dark chat a sticker became a white box, and
+    # only because it needed shrinking (one that fitted went through with its transparency).
+    data = _sticker(fmt)
+    result = convert(data, budget=len(data) // 2 if fmt == "GIF" else 40000, profile="clicksend")
+    assert result.mime == "image/gif" and result.frames > 1 and result.bytes <= max(len(data) // 2, 40000)
+    out = opened(result)
+    for i in range(out.n_frames):
+        out.seek(i)
+        frame = np.asarray(out.convert("RGBA"))
+        alpha = frame[..., 3]
+        assert alpha[:10, :10].max() == 0 and alpha[-10:, -10:].max() == 0  # the canvas shows through
+        opaque = alpha > 0
+        # One ball, where this frame has it: nothing left behind by the frames before.
+        columns = np.flatnonzero(opaque.any(axis=0))
+        assert 0 < columns.max() - columns.min() <= 62 * out.width / 320
+        assert frame[opaque, 0].mean() > 150  # red, not white
+
+
 def _animation(fmt: str) -> bytes:
     """Six frames, red rising 0 to 250, shown 90 to 140 ms each."""
     frames = [Image.new("RGB", (160, 120), (i * 50, 40, 200)) for i in range(6)]

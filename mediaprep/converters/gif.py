@@ -24,8 +24,11 @@ COLOURS = (256, 128, 64, 32)
 COLOUR_FACTOR = {256: 1.0, 128: 0.86, 64: 0.72, 32: 0.6}
 FRAME_STEPS = (1, 2, 3)
 MAX_ENCODES = 10
-# Frames are held decoded (RGB) at the working size; past this many pixels, frames are dropped first.
+# Frames are held decoded (RGB, and their alpha where they have any) at the working size; past this
+# many pixels, frames are dropped first.
 MAX_HELD_PIXELS = 120_000_000
+OPAQUE, HALF_COVERED = 255, 128
+_Frame = tuple[Image.Image, "Image.Image | None"]  # flattened on white, and its alpha if not all opaque
 # Application extensions that only say how often the animation loops (Netscape's and its copy).
 LOOP_EXTENSIONS = (b"NETSCAPE2.0", b"ANIMEXTS1.0")
 
@@ -43,12 +46,14 @@ def fit_animation(
     work_size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
     pre_step = max(1, -(-n_frames * work_size[0] * work_size[1] // MAX_HELD_PIXELS))
     try:
-        frames, durations = _load(im, n_frames, work_size, pre_step)
+        frames, durations, partly = _load(im, n_frames, work_size, pre_step)
     # Pillow reports a damaged later frame with several exception types; all mean "damaged".
     except Exception as exc:
         raise CorruptInput(f"a frame of the animation is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
     if pre_step > 1:
         notes.append(f"kept 1 frame in {pre_step} of {n_frames} to bound memory")
+    if partly:
+        notes.append("partly transparent pixels made clear or drawn on white (GIF has no partial transparency)")
     loop = im.info.get("loop", 0)
 
     sizes = ladder(work_long, min(target.min_long_side, work_long))
@@ -85,9 +90,13 @@ def _model(level: tuple[int, int, int], work_long: int) -> float:
     return (size / work_long) ** 1.7 * COLOUR_FACTOR[colours] * (1 / step) ** 0.85
 
 
-def _load(im: Image.Image, n_frames: int, size: tuple[int, int], step: int) -> tuple[list[Image.Image], list[int]]:
-    frames: list[Image.Image] = []
+def _load(
+    im: Image.Image, n_frames: int, size: tuple[int, int], step: int
+) -> tuple[list[_Frame], list[int], bool]:
+    """The frames kept, their durations, and whether any is partly transparent somewhere."""
+    frames: list[_Frame] = []
     durations: list[int] = []
+    partly = False
     for i in range(n_frames):
         im.seek(i)
         im.load()  # AVIF reports a frame's duration once the frame is loaded
@@ -96,25 +105,45 @@ def _load(im: Image.Image, n_frames: int, size: tuple[int, int], step: int) -> t
             durations[-1] += duration
             continue
         rgba = im.convert("RGBA")
+        alpha = rgba.getchannel("A")
         flat = Image.new("RGB", rgba.size, (255, 255, 255))
-        flat.paste(rgba, mask=rgba.getchannel("A"))
-        frames.append(flat if flat.size == size else flat.resize(size, Image.Resampling.LANCZOS))
+        flat.paste(rgba, mask=alpha)
+        see_through = alpha if alpha.getextrema()[0] < OPAQUE else None
+        partly = partly or (see_through is not None and any(see_through.histogram()[1:OPAQUE]))
+        if flat.size != size:
+            flat = flat.resize(size, Image.Resampling.LANCZOS)
+            see_through = see_through.resize(size, Image.Resampling.LANCZOS) if see_through else None
+        frames.append((flat, see_through))
         durations.append(duration)
-    return frames, durations
+    return frames, durations, partly
 
 
-def _encode(frames: list[Image.Image], durations: list[int], level: tuple[int, int, int], loop: int) -> bytes:
+def _encode(frames: list[_Frame], durations: list[int], level: tuple[int, int, int], loop: int) -> bytes:
     size, colours, step = level
     kept = frames[::step]
     kept_durations = [sum(durations[i : i + step]) for i in range(0, len(frames), step)]
-    if max(kept[0].size) != size:
-        kept = [resize_long_side(f, size) for f in kept]
-    palette = _shared_palette(kept, colours)
+    if max(kept[0][0].size) != size:
+        kept = [(resize_long_side(f, size), resize_long_side(a, size) if a else None) for f, a in kept]
+    transparent = any(a is not None for _, a in kept)
+    # A see-through pixel takes the palette's last entry (GIF has no partial transparency: a pixel
+    # at least half covered is drawn, flattened on white as before).
+    clear = colours - 1
+    palette = _shared_palette([f for f, _ in kept], clear if transparent else colours)
     # One palette for all frames: no per-frame colour tables, and no colour flicker between frames.
-    indexed = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in kept]
+    indexed = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f, _ in kept]
+    extra: dict = {}
+    if transparent:
+        entries = palette.getpalette()[: 3 * clear] + [255, 255, 255]
+        for picture, (_, alpha) in zip(indexed, kept):
+            picture.putpalette(entries)
+            if alpha is not None:
+                picture.paste(clear, mask=alpha.point(lambda a: 255 if a < HALF_COVERED else 0))
+        # Each frame is drawn whole on a cleared canvas: nothing of the one before shows through.
+        extra = {"transparency": clear, "disposal": 2}
     buf = io.BytesIO()
     indexed[0].save(
-        buf, "GIF", save_all=True, append_images=indexed[1:], duration=kept_durations, loop=loop, optimize=False
+        buf, "GIF", save_all=True, append_images=indexed[1:], duration=kept_durations, loop=loop, optimize=False,
+        **extra,
     )
     return buf.getvalue()
 
