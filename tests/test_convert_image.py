@@ -528,6 +528,16 @@ def test_a_transparent_sticker_stays_transparent_when_shrunk_to_fit(fmt):
         assert frame[opaque, 0].mean() > 150  # red, not white
 
 
+def test_an_animation_keeps_every_colour_that_fits_at_the_size_and_frames_it_settles_on():
+    # Halving the frames fits this sticker with all 256 colours (12.5 kB in 14.1 kB), but the size
+    # model, corrected by colour levels that saved nothing on it, skipped that level: it went out
+    # with 32 colours.
+    data = _sticker("GIF")
+    result = convert(data, budget=len(data) // 2, profile="clicksend")
+    assert result.frames == 6 and result.bytes <= len(data) // 2
+    assert not any("colours reduced" in n for n in result.notes)
+
+
 def _animation(fmt: str) -> bytes:
     """Six frames, red rising 0 to 250, shown 90 to 140 ms each."""
     frames = [Image.new("RGB", (160, 120), (i * 50, 40, 200)) for i in range(6)]

@@ -71,6 +71,7 @@ def fit_animation(
         return _result(first, levels[0], frames, encodes, notes, pre_step), ""
     correction = 1.0
     base = len(first)
+    tried = {levels[0]}
     for level in levels[1:]:
         if encodes >= MAX_ENCODES:
             break
@@ -79,8 +80,21 @@ def fit_animation(
             continue
         data = _encode(frames, durations, level, loop)
         encodes += 1
+        tried.add(level)
         correction = len(data) / (base * _model(level, work_long))
         if len(data) <= budget:
+            # The model may have skipped more colours at this size and frame rate (a correction
+            # learnt from colour levels that saved nothing): try those, most colours first.
+            size, colours, step = level
+            for more in (c for c in COLOURS if c > colours and (size, c, step) not in tried):
+                if encodes >= MAX_ENCODES:
+                    break
+                richer = _encode(frames, durations, (size, more, step), loop)
+                encodes += 1
+                tried.add((size, more, step))
+                if len(richer) <= budget:
+                    data, level = richer, (size, more, step)
+                    break
             return _result(data, level, frames, encodes, notes, pre_step), ""
     return None, f"no level down to {sizes[-1]} px, 32 colours and every 3rd frame fits in {budget} bytes"
 
