@@ -619,6 +619,24 @@ def test_a_palette_picture_with_transparency_is_flattened_on_white_in_its_palett
     assert out.getpixel((50, 20)) == (200, 0, 0)
 
 
+@pytest.mark.parametrize("fmt, transparency", [("PNG", bytes([255, 0, 255])), ("PNG", 1), ("GIF", 1)])
+def test_a_logo_with_on_or_off_transparency_keeps_it_exactly_as_a_gif(fmt, transparency):
+    # A logo's clear background was painted white: on a dark chat, a white box around the logo.
+    # GIF holds one clear palette entry, which is all such a picture uses.
+    im = Image.new("P", (60, 40), 0)
+    im.putpalette([200, 0, 0, 0, 0, 200, 0, 150, 0] + [0] * 759)
+    im.paste(1, (0, 0, 20, 40))  # clear
+    im.paste(2, (20, 0, 40, 40))
+    buf = io.BytesIO()
+    im.save(buf, fmt, transparency=transparency, **({"comment": b"made with a logo tool"} if fmt == "GIF" else {}))
+    result = convert(buf.getvalue(), profile="clicksend")
+    assert result.mime == "image/gif" and not result.passed_through
+    out = opened(result).convert("RGBA")
+    assert out.getpixel((10, 20))[3] == 0
+    assert out.getpixel((30, 20)) == (0, 150, 0, 255) and out.getpixel((50, 20)) == (200, 0, 0, 255)
+    assert not any("flattened" in n for n in result.notes) and b"logo tool" not in result.data
+
+
 def test_a_few_colour_picture_goes_to_jpeg_where_the_profile_takes_no_gif_or_the_gif_does_not_fit(jpeg_only):
     buf = io.BytesIO()
     _qr_like().save(buf, "PNG")

@@ -30,19 +30,33 @@ def lossless_gif(im: Image.Image, budget: int, max_long_side: int) -> tuple[byte
         raise damaged(exc) from None
     notes: list[str] = []
     clean = im.copy()
-    if im.mode == "P":
+    clear = _one_clear_entry(im) if im.mode == "P" else None
+    if im.mode == "P" and clear is None:
         flat = _on_white(im)
         if flat is not None:
             clean.putpalette(flat, "RGB")
             notes.append("transparency flattened on white")
-    clean.info = {}  # no comment, no text chunks, no transparency: the pixels alone
+    clean.info = {}  # no comment, no text chunks: the pixels alone, and their clear entry if any
     buf = io.BytesIO()
-    clean.save(buf, "GIF", optimize=True)
+    clean.save(buf, "GIF", optimize=True, **({"transparency": clear} if clear is not None else {}))
     data = buf.getvalue()
     if len(data) > budget:
         return None
     colours = len(clean.getcolors(256) or [])
     return data, [f"{colours} colours: sent as a GIF, every pixel as it was"] + notes
+
+
+def _one_clear_entry(im: Image.Image) -> int | None:
+    """The palette entry that is fully clear, when it is the only one not fully opaque: GIF keeps
+    that exactly (a logo's clear background stays clear, not a white box on a dark chat)."""
+    transparency = im.info.get("transparency")
+    if isinstance(transparency, int):  # GIF, and PNG with one clear entry
+        return transparency
+    if isinstance(transparency, bytes):  # PNG's tRNS: an alpha for each entry
+        clear = [i for i, a in enumerate(transparency) if a == 0]
+        if len(clear) == 1 and all(a in (0, 255) for a in transparency):
+            return clear[0]
+    return None
 
 
 def _on_white(im: Image.Image) -> list[int] | None:
@@ -52,9 +66,6 @@ def _on_white(im: Image.Image) -> list[int] | None:
         return None
     palette = im.getpalette("RGB") or []
     alphas = [255] * (len(palette) // 3)
-    if isinstance(transparency, int):  # GIF, and PNG with one transparent entry
-        if transparency < len(alphas):
-            alphas[transparency] = 0
-    elif isinstance(transparency, bytes):  # PNG's tRNS: an alpha for each entry
+    if isinstance(transparency, bytes):  # an entry clear or opaque each is kept so (_one_clear_entry)
         alphas[: len(transparency)] = transparency[: len(alphas)]
     return [round(c * a / 255 + 255 * (1 - a / 255)) for i, a in enumerate(alphas) for c in palette[3 * i : 3 * i + 3]]
