@@ -357,8 +357,23 @@ def test_a_lossy_sound_is_not_re_encoded_far_above_its_own_bitrate():
     out = inspect(result.data).media
     assert out.bit_rate <= 1.6 * source.bit_rate and result.bytes < 2 * (MEDIA / "speech.mp3").stat().st_size
     assert any("would not sound better" in note for note in result.notes)
-    # Lossless sound has no bitrate of its own to respect: it gets what the profile allows.
-    assert inspect(convert(MEDIA / "speech.wav", profile="sinch").data).media.bit_rate >= 90_000
+
+
+def test_a_lossless_sound_gets_what_the_profile_allows_up_to_what_its_sample_rate_holds(tmp_path):
+    # Lossless sound has no bitrate of its own to respect: at CD rate it gets the profile's most.
+    cd = make(tmp_path, "cd.wav", "-f", "lavfi", "-i", "sine=f=440:d=4:r=44100")
+    assert inspect(convert(cd, profile="sinch").data).media.bit_rate >= 90_000
+    # A voicemail or a phone system's recording is 8 kHz: sound up to 4 kHz, which 16 kbit/s already
+    # carries whole. It went out at 96 kbit/s and 44.1 kHz: four times the bytes, taken from the
+    # whole message's budget, for nothing a listener hears.
+    voicemail = make(tmp_path, "voicemail.wav", "-f", "lavfi", "-i", "sine=f=440:d=4", "-ar", "8000",
+                     "-c:a", "pcm_mulaw")
+    # (8 kHz goes out at 16 kHz, the lowest MPEG-2 rate: 8 kHz mp3 is an extension, MPEG-2.5.)
+    for source, rate, out_rate, most in ((voicemail, 8000, 16000, 24), (MEDIA / "speech.wav", 16000, 16000, 40)):
+        result = convert(source, profile="sinch")
+        out = inspect(result.data).media
+        assert out.sample_rate == out_rate and out.bit_rate <= most * 1000 * 1.05, (source, out)
+        assert any(f"the source is {rate} Hz" in note for note in result.notes)
 
 
 def _stream_kinds(data: bytes, tmp_path: Path) -> list[str]:
