@@ -79,9 +79,10 @@ def parse_vcards(data: bytes) -> list[Any]:
     properties = sum(1 for line in text.splitlines() if line and line[0] not in " \t")
     if properties > MAX_VCARD_PROPERTIES:
         raise InputTooLarge(f"the vCard has {properties} lines, over the {MAX_VCARD_PROPERTIES} a contact file may have")
+    text = vcard_lines.mended(text)
     try:
         # allowQP: the soft breaks are joined already, but only this path counts lines as the file does.
-        found = list(vobject.readComponents(vcard_lines.mended(text), validate=False, allowQP=True))
+        found = list(vobject.readComponents(text, validate=False, allowQP=True))
     except Exception as exc:  # vobject raises a wide variety of parse errors
         raise CorruptInput(f"vCard does not parse: {exc}") from None
     cards = [c for c in found if c.name.upper() == "VCARD"]

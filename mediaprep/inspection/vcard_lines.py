@@ -20,9 +20,15 @@ import io
 import re
 from typing import Any
 
+from ..errors import InputTooLarge
+
 _STRUCTURED_OR_LIST = frozenset({"N", "ADR", "ORG", "CATEGORIES", "GEO", "BEGIN", "END", "VERSION"})
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+=*")
 _DATA_URI_PREFIX = re.compile(r"data:[^,]*;base64,", re.IGNORECASE)
+_BARE_COMMA = re.compile(r"(?<!\\)((?:\\\\)*),")
+# vobject reads a text value a character at a time in Python (4 million took 6 s): a longer one is
+# no contact's, and is refused before it is read.
+MAX_TEXT_CHARS = 1_000_000
 
 
 def mended(text: str) -> str:
@@ -47,6 +53,9 @@ def mended(text: str) -> str:
                 if prefix:  # a data: URI given as base64 data too
                     line = line[: len(line) - len(value)] + value[prefix.end() :]
             elif value and name.upper() not in _STRUCTURED_OR_LIST:
+                if len(value) > MAX_TEXT_CHARS:
+                    raise InputTooLarge(f"the vCard's {name} is {len(value)} characters long, over the "
+                                        f"{MAX_TEXT_CHARS} a contact's text may have")
                 line = line[: len(line) - len(value)] + _commas_escaped(value)
         out.extend([""] * (start - 1 - len(out)))
         out.append(line)
@@ -59,11 +68,5 @@ def _base64(params: list[Any]) -> bool:
 
 
 def _commas_escaped(value: str) -> str:
-    out: list[str] = []
-    escaped = False
-    for ch in value:
-        if ch == "," and not escaped:
-            out.append("\\")
-        escaped = ch == "\\" and not escaped
-        out.append(ch)
-    return "".join(out)
+    # A comma after an even run of backslashes (none, or escaped backslashes) is bare.
+    return _BARE_COMMA.sub(r"\1\\,", value)
