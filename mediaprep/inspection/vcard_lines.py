@@ -52,10 +52,10 @@ def mended(text: str) -> str:
                 prefix = _DATA_URI_PREFIX.match(value)
                 if prefix:  # a data: URI given as base64 data too
                     line = line[: len(line) - len(value)] + value[prefix.end() :]
+            elif len(value) > MAX_TEXT_CHARS:
+                raise InputTooLarge(f"the vCard's {name} is {len(value)} characters long, over the "
+                                    f"{MAX_TEXT_CHARS} a contact's text may have")
             elif value and name.upper() not in _STRUCTURED_OR_LIST:
-                if len(value) > MAX_TEXT_CHARS:
-                    raise InputTooLarge(f"the vCard's {name} is {len(value)} characters long, over the "
-                                        f"{MAX_TEXT_CHARS} a contact's text may have")
                 line = line[: len(line) - len(value)] + _commas_escaped(value)
         out.extend([""] * (start - 1 - len(out)))
         out.append(line)
