@@ -9,6 +9,7 @@
 - Base64 data the other ways it is written: vCard 2.1's lines unindented up to a blank line
   (vobject takes each for a property), and a ``data:`` URI inside a value marked base64 (some
   CardDAV clients; vobject failed the whole file on its "padding"). Both become one plain value.
+- A text value too long for any contact (MAX_TEXT_CHARS) is refused here, before vobject reads it.
 
 Each logical line stays on the physical line it started on (blank lines fill the gap), so a parse
 error still names the line of the file.
