@@ -278,6 +278,19 @@ def test_hostile_time_zones_do_not_stop_the_calendar(zone):
     assert b"SUMMARY:Call" in convert(data).data
 
 
+def test_several_calendars_in_one_file_become_one():
+    # RFC 5545 lets a file hold several iCalendar objects (some apps export each event as one);
+    # that was input.corrupt ("Found multiple components where only one is allowed").
+    one = EVENT.format(extra="UID:1@x\r\n")
+    two = EVENT.format(extra="UID:2@x\r\n").replace("Opening", "Closing")
+    data = (one + two).encode()
+    assert inspect(data).object.items == 2
+    result = convert(data)
+    assert result.data.count(b"BEGIN:VCALENDAR") == 1 and result.data.count(b"BEGIN:VTIMEZONE") == 1
+    assert b"SUMMARY:Opening" in result.data and b"SUMMARY:Closing" in result.data
+    assert any("2 calendars" in n for n in result.notes)
+
+
 def test_a_billion_repeats_are_never_expanded():
     data = EVENT.format(extra="UID:x@y\r\nRRULE:FREQ=SECONDLY;COUNT=1000000000\r\n").encode()
     start = time.monotonic()

@@ -153,7 +153,7 @@ def _serialise(cards: list[Any]) -> bytes:
 
 def normalise_calendar(data: bytes, budget: int) -> tuple[bytes, list[str]]:
     notes: list[str] = []
-    cal = parse_calendar(data)
+    cal = parse_calendar(data, notes)
     if not cal.get("VERSION"):
         cal.add("VERSION", "2.0")
     if not cal.get("PRODID"):

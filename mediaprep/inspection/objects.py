@@ -123,15 +123,21 @@ def data_uri_bytes(text: str) -> bytes | None:
 # ---------------------------------------------------------------- iCalendar
 
 
-def parse_calendar(data: bytes) -> Any:
+def parse_calendar(data: bytes, notes: list[str] | None = None) -> Any:
+    """The calendar, several in one file merged into the first (``notes`` hears of it)."""
     import icalendar
 
     try:
-        cal = icalendar.Calendar.from_ical(data)
+        found = icalendar.Calendar.from_ical(data, multiple=True)
     except Exception as exc:  # icalendar raises ValueError, KeyError, IndexError ...
         raise CorruptInput(f"iCalendar does not parse: {exc}") from None
-    if getattr(cal, "name", "").upper() != "VCALENDAR":
+    if not found or any(getattr(c, "name", "").upper() != "VCALENDAR" for c in found):
         raise CorruptInput("the file is not a VCALENDAR")
+    cal = found[0]
+    if len(found) > 1:
+        _merge(cal, found[1:])
+        if notes is not None:
+            notes.append(f"{len(found)} calendars in the file were merged into one")
     # Walk the component tree only: recurrences are never expanded here.
     events = cal.walk("VEVENT")
     if not events:
@@ -140,6 +146,19 @@ def parse_calendar(data: bytes) -> Any:
         if event.get("DTSTART") is None:
             raise CorruptInput(f"event {i} has no DTSTART: a phone cannot place it in a calendar")
     return cal
+
+
+def _merge(cal: Any, others: list[Any]) -> None:
+    # RFC 5545 lets a file hold several iCalendar objects (some apps export each event as one);
+    # a phone takes one. A time zone they share is kept once.
+    zones = {str(z.get("TZID")) for z in cal.walk("VTIMEZONE")}
+    for other in others:
+        for component in other.subcomponents:
+            if component.name == "VTIMEZONE":
+                if str(component.get("TZID")) in zones:
+                    continue
+                zones.add(str(component.get("TZID")))
+            cal.add_component(component)
 
 
 # ---------------------------------------------------------------- PDF
