@@ -122,6 +122,36 @@ def test_photos_written_the_other_ways_real_cards_write_them_are_read():
     assert b"TEL;TYPE=CELL:+15550100" in lines_of(convert(v21.encode()).data)
 
 
+def utf16(text: str) -> bytes:
+    return "\ufeff".encode("utf-16-le") + text.encode("utf-16-le")
+
+
+def test_contacts_and_calendars_in_utf16_are_read():
+    # Windows tools (PowerShell's Out-File, some exports) write UTF-16 with a byte order mark:
+    # libmagic calls that text/plain, and a .vcf or .ics was refused as "named .vcf but is text/plain".
+    card = utf16("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Jürgen Müller\r\nEND:VCARD\r\n")
+    calendar = utf16(EVENT.format(extra="UID:1@x\r\n"))
+    for data, kind, says in ((card, "contact", "FN:Jürgen Müller"), (calendar, "calendar", "SUMMARY:Opening")):
+        info = inspect(data)
+        assert info.kind == kind and info.ok
+        result = convert(data)
+        assert says.encode() in result.data  # UTF-8 out
+        assert any("UTF-16" in n for n in result.notes)
+    # An iCalendar is UTF-8 (RFC 5545): other bytes became U+FFFD in the output without a word.
+    latin = EVENT.format(extra="UID:1@x\r\n").replace("Opening", "Eröffnung").encode("latin-1")
+    assert "not UTF-8" in inspect(latin).error.message
+
+
+def test_a_vcard_21_in_the_charset_its_lines_declare_is_read():
+    # Outlook's vCard 2.1 writes Windows-1252 bytes and says so on each line that has them.
+    card = b"BEGIN:VCARD\r\nVERSION:2.1\r\nN;CHARSET=Windows-1252:M\xfcller;J\xfcrgen\r\nFN;CHARSET=Windows-1252:J\xfcrgen M\xfcller \x80\r\nEND:VCARD\r\n"
+    result = convert(card)
+    assert "FN:Jürgen Müller €".encode() in lines_of(result.data) and b"CHARSET" not in result.data
+    # Bytes in no declared charset are still not guessed at.
+    undeclared = card.replace(b";CHARSET=Windows-1252", b"")
+    assert "not UTF-8" in inspect(undeclared).error.message
+
+
 def test_a_card_that_does_not_parse_names_the_line_of_the_file():
     card = b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nNOTE:long\r\n  folded\r\nTEL:1\r\nthis is bad\r\nEND:VCARD\r\n"
     assert "At line 7: Failed to parse line: this is bad" in inspect(card).error.message

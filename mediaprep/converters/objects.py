@@ -28,7 +28,7 @@ MIN_PHOTO_BYTES = 1500
 
 def normalise_vcard(data: bytes, budget: int, settings: Settings) -> tuple[bytes, list[str]]:
     notes: list[str] = []
-    cards = parse_vcards(data)
+    cards = parse_vcards(data, notes)
     photos: list[tuple[Any, bytes]] = []
     for card in cards:
         _ensure_fn(card, notes)

@@ -65,17 +65,52 @@ def object_facts(data: bytes, kind: str, settings: Settings) -> ObjectFacts:
 # ---------------------------------------------------------------- vCard
 
 
-def decode_text(data: bytes, what: str) -> str:
+def decode_text(data: bytes, what: str, notes: list[str] | None = None, *, declared: bool = False) -> str:
+    """UTF-8, or UTF-16 with its byte order mark (Windows tools write it); with ``declared``, a
+    line in another charset that the line itself names (vCard 2.1's CHARSET). Nothing is guessed."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise CorruptInput(f"{what} starts as UTF-16 text but is not") from None
+        if notes is not None:
+            notes.append("read as UTF-16 and written as UTF-8")
+        return text.removeprefix("\ufeff")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise CorruptInput(f"{what} is not UTF-8 text") from None
+        text = _in_declared_charsets(data) if declared else None
+        if text is None:
+            raise CorruptInput(f"{what} is not UTF-8 text, and no charset is declared for the lines "
+                               "that are not") from None
+        return text
 
 
-def parse_vcards(data: bytes) -> list[Any]:
+_CHARSET = re.compile(rb"[^:]*;CHARSET=([A-Za-z0-9_.-]+)[;:]", re.IGNORECASE)
+
+
+def _in_declared_charsets(data: bytes) -> str | None:
+    lines = []
+    for line in data.split(b"\n"):
+        try:
+            lines.append(line.decode("utf-8"))
+            continue
+        except UnicodeDecodeError:
+            pass
+        named = _CHARSET.match(line)
+        if not named:
+            return None
+        try:
+            lines.append(line.decode(named.group(1).decode()))
+        except (LookupError, UnicodeDecodeError):  # an unknown charset, or bytes that are not in it
+            return None
+    return "\n".join(lines)
+
+
+def parse_vcards(data: bytes, notes: list[str] | None = None) -> list[Any]:
     import vobject
 
-    text = decode_text(data, "vCard")
+    text = decode_text(data, "vCard", notes, declared=True)
     properties = sum(1 for line in text.splitlines() if line and line[0] not in " \t")
     if properties > MAX_VCARD_PROPERTIES:
         raise InputTooLarge(f"the vCard has {properties} lines, over the {MAX_VCARD_PROPERTIES} a contact file may have")
@@ -127,8 +162,10 @@ def parse_calendar(data: bytes, notes: list[str] | None = None) -> Any:
     """The calendar, several in one file merged into the first (``notes`` hears of it)."""
     import icalendar
 
+    # RFC 5545 text is UTF-8; icalendar alone turned other bytes into U+FFFD without a word.
+    text = decode_text(data, "iCalendar", notes)
     try:
-        found = icalendar.Calendar.from_ical(data, multiple=True)
+        found = icalendar.Calendar.from_ical(text, multiple=True)
     except Exception as exc:  # icalendar raises ValueError, KeyError, IndexError ...
         raise CorruptInput(f"iCalendar does not parse: {exc}") from None
     if not found or any(getattr(c, "name", "").upper() != "VCALENDAR" for c in found):

@@ -213,7 +213,10 @@ def _unknown_to_libmagic(data: bytes) -> str | None:
 
 
 def _text_object(data: bytes) -> str | None:
-    # Some libmagic builds call vCards and iCalendars plain text; the first line decides.
+    # Some libmagic builds call vCards and iCalendars plain text, and every build calls them so in
+    # UTF-16 (as Windows tools write them); the first line decides.
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        data = data[:130].decode("utf-16", "ignore").encode("utf-8")
     head = data[:64].lstrip(b"\xef\xbb\xbf \t\r\n").upper()
     if head.startswith(b"BEGIN:VCARD"):
         return "text/vcard"
