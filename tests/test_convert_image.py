@@ -528,6 +528,21 @@ def test_a_transparent_sticker_stays_transparent_when_shrunk_to_fit(fmt):
         assert frame[opaque, 0].mean() > 150  # red, not white
 
 
+def test_a_few_colour_transparent_animation_keeps_its_clear_entry_inside_its_colour_table():
+    # With fewer colours than the level's count, the clear entry lay past the table's end: Pillow
+    # read it, but what a phone's decoder does with an index its table lacks is its own affair.
+    frames = []
+    for i in range(12):
+        frame = Image.new("RGBA", (320, 240), (0, 0, 0, 0))
+        frame.paste((255, 0, 0, 255), (20 + i * 20, 90, 80 + i * 20, 150))
+        frames.append(frame)
+    buf = io.BytesIO()
+    frames[0].save(buf, "WEBP", save_all=True, append_images=frames[1:], duration=80, loop=0, lossless=True)
+    result = convert(buf.getvalue(), budget=6000, profile="clicksend")
+    out = opened(result)
+    assert result.mime == "image/gif" and out.info["transparency"] < len(out.getpalette()) // 3
+
+
 def test_an_animation_keeps_every_colour_that_fits_at_the_size_and_frames_it_settles_on():
     # Halving the frames fits this sticker with all 256 colours (12.5 kB in 14.1 kB), but the size
     # model, corrected by colour levels that saved nothing on it, skipped that level: it went out

@@ -139,15 +139,18 @@ def _encode(frames: list[_Frame], durations: list[int], level: tuple[int, int, i
     if max(kept[0][0].size) != size:
         kept = [(resize_long_side(f, size), resize_long_side(a, size) if a else None) for f, a in kept]
     transparent = any(a is not None for _, a in kept)
-    # A see-through pixel takes the palette's last entry (GIF has no partial transparency: a pixel
-    # at least half covered is drawn, flattened on white as before).
-    clear = colours - 1
-    palette = _shared_palette([f for f, _ in kept], clear if transparent else colours)
+    # A see-through pixel takes an entry of its own after the colours (GIF has no partial
+    # transparency: a pixel at least half covered is drawn, flattened on white as before).
+    palette = _shared_palette([f for f, _ in kept], colours - 1 if transparent else colours)
     # One palette for all frames: no per-frame colour tables, and no colour flicker between frames.
     indexed = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f, _ in kept]
     extra: dict = {}
     if transparent:
-        entries = palette.getpalette()[: 3 * clear] + [255, 255, 255]
+        # Right after the colours the picture has, so it is inside the colour table a decoder reads
+        # (the level's count, fewer than that where the frames have fewer colours).
+        entries = palette.getpalette()
+        clear = len(entries) // 3
+        entries += [255, 255, 255]
         for picture, (_, alpha) in zip(indexed, kept):
             picture.putpalette(entries)
             if alpha is not None:

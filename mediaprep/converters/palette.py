@@ -66,6 +66,6 @@ def _on_white(im: Image.Image) -> list[int] | None:
         return None
     palette = im.getpalette("RGB") or []
     alphas = [255] * (len(palette) // 3)
-    if isinstance(transparency, bytes):  # an entry clear or opaque each is kept so (_one_clear_entry)
+    if isinstance(transparency, bytes):  # PNG's tRNS (one clear entry alone is kept: _one_clear_entry)
         alphas[: len(transparency)] = transparency[: len(alphas)]
     return [round(c * a / 255 + 255 * (1 - a / 255)) for i, a in enumerate(alphas) for c in palette[3 * i : 3 * i + 3]]
