@@ -456,6 +456,17 @@ def test_names_that_image_data_happens_to_hold_are_not_active_content():
     assert convert(data, profile="sinch").data == data
 
 
+def test_stream_openings_that_never_close_are_searched_in_linear_time():
+    # Stream data is left out of the raw search; each opening with no "endstream" after it made
+    # that search read to the end again: 90 kB of them took 6.6 s, and a few hundred kB, minutes.
+    plain = pdf_with()
+    at = plain.rindex(b"startxref")
+    data = plain[:at] + b"% >>stream\n" * 60_000 + plain[at:]
+    start = time.monotonic()
+    assert inspect(data).object.features == ()
+    assert time.monotonic() - start < 3
+
+
 def test_encrypted_pdf_is_refused():
     data = pdf_with(encrypt=True)
     assert inspect(data).object.encrypted
