@@ -62,7 +62,7 @@ def object_facts(data: bytes, kind: str, settings: Settings) -> ObjectFacts:
     return pdf_facts(data)
 
 
-# ---------------------------------------------------------------- vCard
+# ---------------------------------------------------------------- text (vCard and iCalendar)
 
 
 def decode_text(data: bytes, what: str, notes: list[str] | None = None, *, declared: bool = False) -> str:
@@ -105,6 +105,9 @@ def _in_declared_charsets(data: bytes) -> str | None:
         except (LookupError, UnicodeDecodeError):  # an unknown charset, or bytes that are not in it
             return None
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- vCard
 
 
 def parse_vcards(data: bytes, notes: list[str] | None = None) -> list[Any]:
