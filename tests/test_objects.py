@@ -181,6 +181,23 @@ def test_a_5_mb_photo_is_shrunk_to_fit_the_profile():
     assert any("photo was re-encoded" in n for n in result.notes)
 
 
+def test_a_business_card_logo_is_shrunk_like_a_photo():
+    # A company's card carries its LOGO the way a person's carries a PHOTO; a big logo made the card
+    # "too big without its photo" (it had none) instead of being shrunk.
+    logo = noisy_jpeg(800, 600, 90)
+    card = (
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Acme Sales\r\nORG:Acme\r\n"
+        f"LOGO;ENCODING=b;TYPE=JPEG:{base64.b64encode(logo).decode()}\r\nEND:VCARD\r\n"
+    ).encode()
+    result = convert(card, budget=100_000)
+    assert result.bytes <= 100_000
+    unfolded = result.data.replace(b"\r\n ", b"")
+    line = next(x for x in unfolded.split(b"\r\n") if x.startswith(b"LOGO;"))
+    assert line.startswith(b"LOGO;ENCODING=b;TYPE=JPEG:")
+    assert Image.open(io.BytesIO(base64.b64decode(line.split(b":", 1)[1]))).format == "JPEG"
+    assert any("the logo was re-encoded" in n for n in result.notes)
+
+
 def test_a_photo_that_cannot_fit_is_dropped_not_sent_oversized():
     result = convert(card_with_photo(noisy_jpeg(400, 300, 90)), budget=1200)
     assert result.bytes <= 1200 and b"PHOTO" not in result.data

@@ -22,6 +22,8 @@ from ..tools import run
 
 VCARD_OUTPUT_VERSION = "3.0"
 ZONES_JUDGED, ZONES_NAMED = 50, 5  # time zones a calendar's note looks up, and names
+# The pictures a card may embed: a person's photo, a company's logo.
+PICTURES = ("photo", "logo")
 # Below this a contact photo is a smudge; drop it instead.
 MIN_PHOTO_BYTES = 1500
 
@@ -29,30 +31,34 @@ MIN_PHOTO_BYTES = 1500
 def normalise_vcard(data: bytes, budget: int, settings: Settings) -> tuple[bytes, list[str]]:
     notes: list[str] = []
     cards = parse_vcards(data, notes)
-    photos: list[tuple[Any, bytes]] = []
+    pictures: list[tuple[Any, str, bytes]] = []
     for card in cards:
         _ensure_fn(card, notes)
         _set_version(card)
         _params_as_30(card)
         _drop_repeats(card, notes)
-        photo = _take_photo(card, notes)
-        if photo is not None:
-            photos.append((card, photo))
+        for name in PICTURES:
+            picture = _take_picture(card, name, notes)
+            if picture is not None:
+                pictures.append((card, name, picture))
     text = _serialise(cards)
-    if photos:
-        # What the photos may use: the budget less the card text, in base64 (4 bytes per 3).
-        room = (budget - len(text) - 120 * len(photos)) * 3 // 4 // len(photos)
-        for card, photo in photos:
-            fitted = _fit_photo(photo, room, settings, notes)
+    if pictures:
+        # What the pictures may use: the budget less the card text, in base64 (4 bytes per 3).
+        room = (budget - len(text) - 120 * len(pictures)) * 3 // 4 // len(pictures)
+        for card, name, picture in pictures:
+            # vobject folds every line but PHOTO's (Apple's Address Book wants that one whole): a
+            # folded line spends 3 of its 75 octets on the fold.
+            share = room if name == "photo" else room * 72 // 75
+            fitted = _fit_picture(picture, name, share, settings, notes)
             if fitted is not None:
-                line = card.add("photo")
+                line = card.add(name)
                 line.value = fitted
                 line.encoding_param = "b"
                 line.type_param = "JPEG"
         text = _serialise(cards)
     if len(text) > budget:
         raise CannotFit(
-            f"the vCard is {len(text)} bytes without its photo, over the {budget} byte budget",
+            f"the vCard is {len(text)} bytes without its pictures, over the {budget} byte budget",
             provider_code="E335",
         )
     return text, list(dict.fromkeys(notes))  # many like cards: each note once
@@ -110,36 +116,36 @@ def _set_version(card: Any) -> None:
     card.add("version").value = VCARD_OUTPUT_VERSION
 
 
-def _take_photo(card: Any, notes: list[str]) -> bytes | None:
-    lines = card.contents.pop("photo", [])
+def _take_picture(card: Any, name: str, notes: list[str]) -> bytes | None:
+    lines = card.contents.pop(name, [])
     if not lines:
         return None
     value = lines[0].value
     if isinstance(value, bytes):
         return value
     try:
-        photo = data_uri_bytes(str(value))
+        picture = data_uri_bytes(str(value))
     except ValueError:
-        notes.append("the photo's data URI does not decode; it was dropped")
+        notes.append(f"the {name}'s data URI does not decode; it was dropped")
         return None
-    if photo is None:
-        notes.append("a photo given as a link was dropped (the phone would fetch it from anywhere)")
-    return photo
+    if picture is None:
+        notes.append(f"a {name} given as a link was dropped (the phone would fetch it from anywhere)")
+    return picture
 
 
-def _fit_photo(photo: bytes, room: int, settings: Settings, notes: list[str]) -> bytes | None:
+def _fit_picture(picture: bytes, name: str, room: int, settings: Settings, notes: list[str]) -> bytes | None:
     from . import convert
 
     if room < MIN_PHOTO_BYTES:
-        notes.append(f"the photo was dropped: only {max(room, 0)} bytes were left for it")
+        notes.append(f"the {name} was dropped: only {max(room, 0)} bytes were left for it")
         return None
     try:
-        fitted = convert(photo, budget=room, settings=settings)
+        fitted = convert(picture, budget=room, settings=settings)
     except MediaprepError as exc:
-        notes.append(f"the photo was dropped: {exc.message}")
+        notes.append(f"the {name} was dropped: {exc.message}")
         return None
     if not fitted.passed_through or fitted.mime != "image/jpeg":
-        notes.append(f"the photo was re-encoded to {fitted.bytes} bytes ({fitted.width}x{fitted.height})")
+        notes.append(f"the {name} was re-encoded to {fitted.bytes} bytes ({fitted.width}x{fitted.height})")
     return fitted.data if fitted.mime == "image/jpeg" else None
 
 
