@@ -85,6 +85,16 @@ def test_an_android_21_card_with_quoted_printable_lines_is_decoded():
     assert inspect(result.data).ok
 
 
+def test_a_card_with_an_agent_card_inside_it_is_normalised():
+    # vCard 2.1's AGENT holds a whole card (an assistant's); the parameter pass took the inner card
+    # for a property and raised AttributeError, a traceback from the library and the CLI.
+    card = (b"BEGIN:VCARD\r\nVERSION:2.1\r\nN:Boss;Big\r\nAGENT:\r\nBEGIN:VCARD\r\nVERSION:2.1\r\n"
+            b"N:Assistant;Amy\r\nTEL;CELL:+1555\r\nEND:VCARD\r\nTEL;WORK:+1666\r\nEND:VCARD\r\n")
+    result = convert(card)
+    assert b"FN:Big Boss" in result.data and b"TEL;TYPE=WORK:+1666" in result.data
+    assert b"Assistant" in result.data and inspect(result.data).ok
+
+
 def test_a_vcard_40_photo_in_a_data_uri_is_kept_and_its_phone_number_is_plain():
     # Thunderbird and Nextcloud write 4.0 cards: the photo as a data: URI, the number as a tel: URI.
     photo = noisy_jpeg(96, 96, 80)

@@ -85,6 +85,9 @@ def _params_as_30(card: Any) -> None:
     """Parameters as vCard 3.0 writes them, where 2.1 and 4.0 write them otherwise."""
     for lines in card.contents.values():
         for line in lines:
+            if not hasattr(line, "params"):
+                _params_as_30(line)  # a card inside the card (2.1's AGENT)
+                continue
             # The text is decoded and goes out as UTF-8, whatever charset it came in.
             line.params.pop("CHARSET", None)
             # 2.1's bare types (TEL;CELL;PREF) and 4.0's quoted lists (TYPE="cell,voice").
