@@ -95,6 +95,20 @@ def test_a_card_with_an_agent_card_inside_it_is_normalised():
     assert b"Assistant" in result.data and inspect(result.data).ok
 
 
+@pytest.mark.parametrize("lines", [
+    b"ORG:, ;\r\n",  # no FN or N, and an organisation of empty lists within lists: a TypeError
+    b"N:A;B\r\nGEO;ENCODING=QUOTED-PRINTABLE:1.0=0A;2.0\r\n",  # a newline vobject writes bare
+])
+def test_what_a_generated_card_says_is_always_a_card_that_parses(lines):
+    # Found by generating cards: one ended in a traceback, the other in output that no parser reads.
+    card = b"BEGIN:VCARD\r\nVERSION:2.1\r\n" + lines + b"END:VCARD\r\n"
+    try:
+        result = convert(card)
+    except CorruptInput:
+        return  # refused with a code is an answer too
+    assert inspect(result.data).ok
+
+
 def test_a_vcard_40_photo_in_a_data_uri_is_kept_and_its_phone_number_is_plain():
     # Thunderbird and Nextcloud write 4.0 cards: the photo as a data: URI, the number as a tel: URI.
     photo = noisy_jpeg(96, 96, 80)

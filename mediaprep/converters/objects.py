@@ -71,14 +71,19 @@ def _ensure_fn(card: Any, notes: list[str]) -> None:
     full = ""
     if name:
         n = name[0].value
-        parts = [getattr(n, a, "") for a in ("prefix", "given", "additional", "family", "suffix")]
-        full = " ".join(" ".join(p) if isinstance(p, list) else str(p) for p in parts if p).strip()
+        full = _words([getattr(n, a, "") for a in ("prefix", "given", "additional", "family", "suffix")])
     if not full and card.contents.get("org"):
-        org = card.org.value
-        full = " ".join(org) if isinstance(org, list) else str(org)
+        full = _words(card.org.value)
     card.contents.pop("fn", None)
     card.add("fn").value = full or "Contact"
     notes.append(f"FN built from {'N' if name else 'ORG'}: {full!r}")
+
+
+def _words(value: Any) -> str:
+    # A structured value's parts are text or lists of text, nested as deep as the card made them.
+    if isinstance(value, list):
+        return " ".join(w for w in (_words(v) for v in value) if w)
+    return str(value).strip()
 
 
 def _params_as_30(card: Any) -> None:
@@ -155,9 +160,16 @@ def _fit_picture(picture: bytes, name: str, room: int, settings: Settings, notes
 def _serialise(cards: list[Any]) -> bytes:
     # vobject writes CRLF line ends and folds long lines at 75 octets.
     try:
-        return "".join(card.serialize() for card in cards).encode("utf-8")
+        text = "".join(card.serialize() for card in cards).encode("utf-8")
     except Exception as exc:  # vobject checks the card again as it writes; its errors vary
         raise CorruptInput(f"the vCard breaks the vCard 3.0 rules: {exc}") from None
+    # vobject writes some decoded values as they are (a newline in a quoted-printable GEO went out
+    # bare, and the card no longer parsed): what goes out must read back.
+    try:
+        parse_vcards(text)
+    except MediaprepError as exc:
+        raise CorruptInput(f"the vCard cannot be written as vCard 3.0 that reads back: {exc.message}") from None
+    return text
 
 
 def normalise_calendar(data: bytes, budget: int) -> tuple[bytes, list[str]]:
