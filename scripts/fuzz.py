@@ -1,11 +1,13 @@
 """Mutation fuzzing of the library entry points: every input must end in a result or a coded error.
 
-    .venv/bin/python scripts/fuzz.py [--seed N] [--count N] [--kinds pictures,objects,av,messages]
+    .venv/bin/python scripts/fuzz.py [--seed N] [--count N] [--kinds pictures,objects,cards,av,messages]
                                      [--keep CODE,...]
 
 Each case is a fixture with random bytes changed, cut out or inserted (pictures, vCards, calendars,
-PDFs, clips and sounds), or a fixture message with random values put in its fields. It goes
-through ``mediaprep.convert`` (or ``mediaprep.check`` for messages). Printed: how many cases ended
+PDFs, clips and sounds), a fixture message with random values put in its fields, or (cards) a vCard
+or calendar written from a grammar of what real and careless writers do (scripts/card_grammar.py).
+It goes through ``mediaprep.convert`` (or ``mediaprep.check`` for messages); a converted card or
+calendar must also read back. Printed: how many cases ended
 in each result or error code, then any exception outside the error tree (kept under
 out/fuzz/ to replay) and any case slower than 10 s. ``--keep`` also keeps the cases that ended in
 the given codes, with their messages (to see, say, what made a tool fail). Exit status 1 when an
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import mediaprep  # noqa: E402
+from scripts.card_grammar import generated
 
 MEDIA = ROOT / "fixtures" / "media"
 FILES = {
@@ -80,11 +83,21 @@ def one_case(kind: str, rng: random.Random) -> tuple[str, bytes, object]:
         profile = rng.choice(["clicksend", "sinch", "sinch-xml", "infobip", "legacy-30k"])
         return source.name, text.encode(), lambda: mediaprep.check(
             mediaprep.parse_message(text, base_dir=source.parent), profile)
+    if kind == "cards":
+        label, text = generated(rng)
+        budget = rng.choice([2000, 20000, 300000])
+        return label, text, lambda: _reads_back(mediaprep.convert(text, budget=budget))
     name = rng.choice(FILES[kind])
     data = mutated_bytes((MEDIA / name).read_bytes(), rng)
     profile = rng.choice(PROFILES)
     budget = rng.choice([300000, 30000]) if profile is None else None
     return name, data, lambda: mediaprep.convert(data, profile=profile, budget=budget)
+
+
+def _reads_back(result) -> None:
+    info = mediaprep.inspect(result.data)
+    if not info.ok:
+        raise AssertionError(f"the converted {result.mime} does not read back: {info.error.message}")
 
 
 def keep(data: bytes, seed: int, i: int, label: str) -> Path:
@@ -98,7 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--count", type=int, default=300)
-    parser.add_argument("--kinds", default="pictures,objects,messages", help="also: av (slow: ffmpeg per case)")
+    parser.add_argument("--kinds", default="pictures,objects,cards,messages", help="also: av (slow: ffmpeg per case)")
     parser.add_argument("--keep", default="", metavar="CODES", help="also keep cases ending in these error codes")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
