@@ -336,8 +336,10 @@ def test_a_calendar_of_many_made_up_zones_gets_one_note():
 @pytest.mark.parametrize(
     "zone",
     [
-        "BEGIN:VTIMEZONE\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\nTZOFFSETFROM:+0200\r\n"
-        "TZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n",  # a zone without its TZID
+        (
+            "BEGIN:VTIMEZONE\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\nTZOFFSETFROM:+0200\r\n"
+            "TZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+        ),  # a zone without its TZID
         "",  # and below, a TZID with a bare comma (icalendar reads it as a list)
     ],
 )
