@@ -652,6 +652,28 @@ def test_a_logo_with_on_or_off_transparency_keeps_it_exactly_as_a_gif(fmt, trans
     assert not any("flattened" in n for n in result.notes) and b"logo tool" not in result.data
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA"])
+def test_a_few_colour_picture_saved_in_full_colour_is_an_exact_gif_too(mode):
+    # QR generators and chart tools save flat pictures as RGB or RGBA PNGs: only 1-bit and palette
+    # files were sent as exact GIFs, the rest went through the JPEG search (rings round every edge).
+    qr = _qr_like().convert(mode)
+    if mode == "RGBA":  # a clear margin, as a logo on a clear background
+        qr.paste((0, 0, 0, 0), (0, 0, 580, 20))
+    buf = io.BytesIO()
+    qr.save(buf, "PNG")
+    result = convert(buf.getvalue(), profile="clicksend")
+    assert result.mime == "image/gif" and any("every pixel as it was" in n for n in result.notes)
+    out = opened(result).convert("RGBA")
+    assert out.getchannel("A").getextrema() == ((0, 255) if mode == "RGBA" else (255, 255))
+    assert out.convert("L").crop((0, 20, 580, 580)).tobytes() == qr.convert("L").crop((0, 20, 580, 580)).tobytes()
+
+
+def test_a_full_colour_photo_saved_as_png_still_goes_to_the_jpeg_search():
+    buf = io.BytesIO()
+    tiled_photo(1).save(buf, "PNG")
+    assert convert(buf.getvalue(), profile="clicksend").mime == "image/jpeg"
+
+
 def test_a_few_colour_picture_goes_to_jpeg_where_the_profile_takes_no_gif_or_the_gif_does_not_fit(jpeg_only):
     buf = io.BytesIO()
     _qr_like().save(buf, "PNG")
@@ -889,13 +911,16 @@ def test_a_wide_gamut_picture_is_converted_to_srgb():
     assert opened(wide).info.get("icc_profile") is None
 
 
-def test_a_picture_already_in_srgb_keeps_its_pixels():
+@pytest.mark.parametrize("gif", [False, True])
+def test_a_picture_already_in_srgb_keeps_its_pixels(gif, jpeg_only):
+    # Through the JPEG search (a profile that takes no GIF), and as an exact GIF (one colour).
     from PIL import ImageCms
 
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    plain = convert(tagged_png((200, 60, 60), None), profile="clicksend", budget=30000)
-    tagged = convert(tagged_png((200, 60, 60), srgb), profile="clicksend", budget=30000)
-    assert tagged.data == plain.data
+    profile = "clicksend" if gif else jpeg_only
+    plain = convert(tagged_png((200, 60, 60), None), profile=profile, budget=30000)
+    tagged = convert(tagged_png((200, 60, 60), srgb), profile=profile, budget=30000)
+    assert tagged.data == plain.data and tagged.mime == ("image/gif" if gif else "image/jpeg")
     assert not any("converted to sRGB" in note for note in tagged.notes)
 
 

@@ -83,7 +83,8 @@ def convert_image(
         raise NotAllowed(f"the picture needs re-encoding, and the profile takes no JPEG (it takes {sorted(accepts)})")
     aspect = max(im.size) / max(1, min(im.size))
     needed = max(target.min_long_side, min(target.long_side_for(im.size), useful_long_side(budget, aspect)))
-    pixels, decode_notes = decode(data, mime, settings, needed, frames)
+    # The same open picture: a PNG that lossless_gif has decoded to count its colours is not decoded twice.
+    pixels, decode_notes = decode(data, mime, settings, needed, frames, opened=im)
     fit = fit_jpeg(pixels, budget, target, settings.image_effort)
     return Converted(
         data=fit.data,

@@ -10,24 +10,35 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 from PIL import Image
 
 from ..inspection.image import damaged
-from .picture import orientation
+from .picture import is_srgb_icc, orientation
+
+# Full-colour pictures up to this many pixels are looked at for a palette (counting colours stops at
+# once on a photograph; a flat 4 MP picture takes ~10 ms).
+EXACT_PIXELS = 4_000_000
 
 
 def lossless_gif(im: Image.Image, budget: int, max_long_side: int) -> tuple[bytes, list[str]] | None:
     """The picture's own pixels as a GIF with nothing else in it, and notes; None when that is not
-    the way (not a 1-bit or palette picture, too large for the profile, to be turned or colour
-    managed) or it does not fit."""
-    if im.mode not in ("1", "P") or max(im.size) > max_long_side:
-        return None
-    if orientation(im) != 1 or im.info.get("icc_profile"):
-        return None  # turning the pixels or converting their colour is the JPEG path's work
+    the way (not a picture of at most 256 colours, too large for the profile, to be turned or
+    colour managed) or it does not fit."""
+    full_colour = im.mode in ("RGB", "RGBA", "L", "LA")
+    if not (im.mode in ("1", "P") or (full_colour and im.format != "JPEG" and im.width * im.height <= EXACT_PIXELS)):
+        return None  # a JPEG has thousands of colours however few it was drawn with
+    icc = im.info.get("icc_profile")
+    if max(im.size) > max_long_side or orientation(im) != 1 or (icc and not is_srgb_icc(icc)):
+        return None  # resizing, turning the pixels or converting their colour is the JPEG path's work
     try:
         im.load()
     except Exception as exc:
         raise damaged(exc) from None
+    if full_colour:
+        im = _exactly_paletted(im)
+        if im is None:
+            return None
     notes: list[str] = []
     clean = im.copy()
     clear = _one_clear_entry(im) if im.mode == "P" else None
@@ -44,6 +55,33 @@ def lossless_gif(im: Image.Image, budget: int, max_long_side: int) -> tuple[byte
         return None
     colours = len(clean.getcolors(256) or [])
     return data, [f"{colours} colours: sent as a GIF, every pixel as it was"] + notes
+
+
+def _exactly_paletted(im: Image.Image) -> Image.Image | None:
+    """A full-colour picture of at most 256 colours (a clear one counted among them) as the same
+    pixels in palette form; None with more colours, or partial transparency, which GIF cannot keep.
+    Pillow's own conversion to a palette matches colours at 6 bits a channel, so it is done here."""
+    rgba = im.convert("RGBA")
+    alpha = rgba.getchannel("A")
+    counts = alpha.histogram()
+    if any(counts[1:255]):
+        return None
+    clear = counts[0] > 0
+    found = rgba.getcolors(1024)  # a clear pixel's colour varies, and does not count
+    opaque = sorted({c[:3] for _, c in found or [] if c[3] == 255})
+    if found is None or len(opaque) > 256 - clear:
+        return None
+    keys = np.array([(r << 16) | (g << 8) | b for r, g, b in opaque], dtype=np.uint32)
+    pixels = np.asarray(rgba)
+    packed = pixels[..., 0].astype(np.uint32) << 16 | pixels[..., 1].astype(np.uint32) << 8 | pixels[..., 2]
+    index = np.searchsorted(keys, packed).astype(np.uint8)
+    if clear:
+        index[pixels[..., 3] == 0] = len(opaque)
+    paletted = Image.fromarray(index, "P")
+    paletted.putpalette([c for colour in opaque for c in colour] + ([255, 255, 255] if clear else []))
+    if clear:
+        paletted.info["transparency"] = len(opaque)
+    return paletted
 
 
 def _one_clear_entry(im: Image.Image) -> int | None:

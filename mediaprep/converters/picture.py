@@ -22,11 +22,13 @@ MIN_HALF_ROWS = 64  # below this a second thread costs more than it saves
 
 
 def decode(data: bytes, mime: str, settings: Settings, max_long_side: int,
-           pages: int = 1) -> tuple[Image.Image, list[str]]:
+           pages: int = 1, opened: Image.Image | None = None) -> tuple[Image.Image, list[str]]:
     """Upright RGB (or L) pixels, no larger than needed for ``max_long_side``; notes on what was done.
-    ``pages``: the frame_count the caller has already taken (counting a TIFF's is a walk)."""
+    ``pages``: the frame_count the caller has already taken (counting a TIFF's is a walk).
+    ``opened``: the caller's open_image of ``data``, perhaps loaded already, used for anything but a
+    JPEG (which is opened afresh, to be decoded at reduced size)."""
     notes: list[str] = []
-    im = open_image(data, mime, settings)
+    im = opened if opened is not None and mime != "image/jpeg" else open_image(data, mime, settings)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -122,6 +124,14 @@ def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Imag
     except (ImageCms.PyCMSError, OSError, ValueError):
         notes.append("the embedded ICC profile is unreadable; colours taken as sRGB")
         return im.convert("RGB") if im.mode == "CMYK" else im
+
+
+def is_srgb_icc(icc: bytes) -> bool:
+    """Whether an embedded ICC profile is an sRGB one (its pixels are what is sent as they are)."""
+    try:
+        return _is_srgb(ImageCms.ImageCmsProfile(io.BytesIO(icc)))
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return False
 
 
 def _is_srgb(profile: ImageCms.ImageCmsProfile) -> bool:
