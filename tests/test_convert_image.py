@@ -668,6 +668,17 @@ def test_a_few_colour_picture_saved_in_full_colour_is_an_exact_gif_too(mode):
     assert out.convert("L").crop((0, 20, 580, 580)).tobytes() == qr.convert("L").crop((0, 20, 580, 580)).tobytes()
 
 
+def test_a_detailed_strip_a_few_pixels_wide_is_encoded_not_a_traceback():
+    # Pillow sizes the buffer an optimised JPEG must fit in whole from the pixel count; a strip 2 px
+    # wide is coded in 16 px blocks, so its JPEG is larger than that: "broken data stream when
+    # writing image file", a traceback from the library and the CLI.
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (50000, 2, 3), dtype=np.uint8), "RGB").save(buf, "PNG")
+    result = convert(buf.getvalue(), profile="clicksend")
+    assert result.mime == "image/jpeg" and result.bytes <= result.budget
+
+
 def test_a_full_colour_photo_saved_as_png_still_goes_to_the_jpeg_search():
     buf = io.BytesIO()
     tiled_photo(1).save(buf, "PNG")

@@ -37,12 +37,13 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import mozjpeg_lossless_optimization
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile
 
 from ..errors import CannotFit
 from ..profiles import ImageTarget
@@ -116,10 +117,27 @@ def qtables(quality: float) -> list[list[int]]:
 
 def _jpeg(im: Image.Image, quality: float, subsampling: int, *, progressive: bool = False) -> bytes:
     """One encode with optimised Huffman tables (progressive: libjpeg-turbo's standard scans)."""
-    buf = io.BytesIO()
     tables = qtables(quality) if im.mode != "L" else qtables(quality)[:1]
-    im.save(buf, "JPEG", subsampling=subsampling, optimize=True, progressive=progressive, qtables=tables)
+    options = {"subsampling": subsampling, "optimize": True, "progressive": progressive, "qtables": tables}
+    buf = io.BytesIO()
+    try:
+        im.save(buf, "JPEG", **options)
+    except OSError:
+        # An optimised encode must fit Pillow's buffer whole, which it sizes from the pixel count; a
+        # strip a few pixels wide is coded in 16-pixel blocks, and its JPEG can be larger than that.
+        # MAXBLOCK is the floor Pillow gives every buffer: raised for this encode, under a lock.
+        blocks = -(-im.width // 16) * 16 * -(-im.height // 16) * 16
+        with _BUFFER_LOCK:
+            floor, ImageFile.MAXBLOCK = ImageFile.MAXBLOCK, max(ImageFile.MAXBLOCK, 8 * blocks)
+            try:
+                buf = io.BytesIO()
+                im.save(buf, "JPEG", **options)
+            finally:
+                ImageFile.MAXBLOCK = floor
     return buf.getvalue()
+
+
+_BUFFER_LOCK = threading.Lock()
 
 
 def useful_long_side(budget: int, aspect: float) -> int:
