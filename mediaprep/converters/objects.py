@@ -56,6 +56,7 @@ def normalise_vcard(data: bytes, budget: int, settings: Settings) -> tuple[bytes
                 line.encoding_param = "b"
                 line.type_param = "JPEG"
         text = _serialise(cards)
+    _reads_back(text)
     if len(text) > budget:
         raise CannotFit(
             f"the vCard is {len(text)} bytes without its pictures, over the {budget} byte budget",
@@ -160,16 +161,19 @@ def _fit_picture(picture: bytes, name: str, room: int, settings: Settings, notes
 def _serialise(cards: list[Any]) -> bytes:
     # vobject writes CRLF line ends and folds long lines at 75 octets.
     try:
-        text = "".join(card.serialize() for card in cards).encode("utf-8")
+        return "".join(card.serialize() for card in cards).encode("utf-8")
     except Exception as exc:  # vobject checks the card again as it writes; its errors vary
         raise CorruptInput(f"the vCard breaks the vCard 3.0 rules: {exc}") from None
+
+
+def _reads_back(text: bytes) -> None:
     # vobject writes some decoded values as they are (a newline in a quoted-printable GEO went out
-    # bare, and the card no longer parsed): what goes out must read back.
+    # bare, and the card no longer parsed): what goes out must read back. Checked once, on the text
+    # that goes out (a card with pictures is written twice: first to measure the room they have).
     try:
         parse_vcards(text)
     except MediaprepError as exc:
         raise CorruptInput(f"the vCard cannot be written as vCard 3.0 that reads back: {exc.message}") from None
-    return text
 
 
 def normalise_calendar(data: bytes, budget: int) -> tuple[bytes, list[str]]:
