@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import CorruptInput, InputTooLarge
 from ..settings import Settings
 from . import vcard_lines
+from .sniff import UTF16_BOMS
 
 MAX_PDF_OBJECTS = 200_000
 # A contact message holds a card or a few; an address book export, hundreds of ~10 lines each.
@@ -68,7 +69,7 @@ def object_facts(data: bytes, kind: str, settings: Settings) -> ObjectFacts:
 def decode_text(data: bytes, what: str, notes: list[str] | None = None, *, declared: bool = False) -> str:
     """UTF-8, or UTF-16 with its byte order mark (Windows tools write it); with ``declared``, a
     line in another charset that the line itself names (vCard 2.1's CHARSET). Nothing is guessed."""
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+    if data[:2] in UTF16_BOMS:
         try:
             text = data.decode("utf-16")
         except UnicodeDecodeError:

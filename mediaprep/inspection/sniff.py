@@ -179,6 +179,9 @@ AUDIO_TWIN = {
     "video/x-ms-asf": "audio/x-ms-wma",
 }
 
+# Byte order marks of UTF-16 text, little- and big-endian: how Windows tools start their text files.
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
 # One Magic object per thread: sharing one across threads can crash libmagic.
 _local = threading.local()
 
@@ -215,7 +218,7 @@ def _unknown_to_libmagic(data: bytes) -> str | None:
 def _text_object(data: bytes) -> str | None:
     # Some libmagic builds call vCards and iCalendars plain text, and every build calls them so in
     # UTF-16 (as Windows tools write them); the first line decides.
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+    if data[:2] in UTF16_BOMS:
         data = data[:130].decode("utf-16", "ignore").encode("utf-8")
     head = data[:64].lstrip(b"\xef\xbb\xbf \t\r\n").upper()
     if head.startswith(b"BEGIN:VCARD"):
