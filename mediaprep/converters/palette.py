@@ -61,6 +61,8 @@ def _exactly_paletted(im: Image.Image) -> Image.Image | None:
     """A full-colour picture of at most 256 colours (a clear one counted among them) as the same
     pixels in palette form; None with more colours, or partial transparency, which GIF cannot keep.
     Pillow's own conversion to a palette matches colours at 6 bits a channel, so it is done here."""
+    if im.getcolors(1024) is None:
+        return None  # a photograph: counting stops at once, before a copy of its pixels is made
     rgba = im.convert("RGBA")
     alpha = rgba.getchannel("A")
     counts = alpha.histogram()
