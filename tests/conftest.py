@@ -17,6 +17,16 @@ MESSAGES = FIXTURES / "messages"
 SOURCES = ROOT / "profiles" / "sources"
 
 
+def with_ffprobe(*values):
+    """A parameter set that probes with ffprobe: skipped where there is none (a plain pip install
+    brings ffmpeg alone; scripts/test.sh installs Debian's ffmpeg, which has it, where it can)."""
+    from mediaprep import Settings
+    from mediaprep.tools import find_ffprobe
+
+    return pytest.param(*values, marks=pytest.mark.skipif(find_ffprobe(Settings()) is None,
+                                                          reason="no ffprobe on this machine"))
+
+
 def make(tmp: Path, name: str, *args: str, ffmpeg: str | None = None) -> Path:
     """``tmp / name`` written by ffmpeg from ``args`` (the system's ffmpeg unless one is given)."""
     from mediaprep import Settings

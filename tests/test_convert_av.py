@@ -13,7 +13,7 @@ from mediaprep import Settings, convert, inspect, load_profile
 from mediaprep.errors import CannotFit, CorruptInput, ToolTimeout, UnsupportedType, UsageError
 from mediaprep.tools import find_ffmpeg
 
-from .conftest import BROKEN, MEDIA, make
+from .conftest import BROKEN, MEDIA, make, with_ffprobe
 
 
 def children_of(pid: int) -> list[int]:
@@ -306,7 +306,8 @@ def _sound_of(data: bytes, tmp_path: Path, *, laid_out: bool = False):
     return np.abs(np.frombuffer(pcm, dtype="<i2").astype(np.int32))
 
 
-@pytest.mark.parametrize("profile, probe", [("sinch", "ffprobe"), ("sinch", "ffmpeg"), ("legacy-30k", "ffprobe")])
+@pytest.mark.parametrize("profile, probe", [with_ffprobe("sinch", "ffprobe"), ("sinch", "ffmpeg"),
+                                            with_ffprobe("legacy-30k", "ffprobe")])
 def test_a_sound_that_starts_late_stays_in_step_with_the_picture(tmp_path, profile, probe):
     # A microphone switched on 2 s into a screen recording, or an edit: the sound's first packet is
     # at 2 s. The two-pass encode muxes the sound in as an input of its own, which ffmpeg starts at
@@ -418,12 +419,13 @@ def _elementary_video(data: bytes, tmp_path: Path) -> bytes:
                            "-c", "copy", "-f", "h264", "-"], capture_output=True, check=True, timeout=60).stdout
 
 
-def test_a_clip_that_already_fits_and_plays_everywhere_is_copied_not_re_encoded(tmp_path):
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
+def test_a_clip_that_already_fits_and_plays_everywhere_is_copied_not_re_encoded(tmp_path, probe):
     # H.264 main + AAC-LC, 320x240, well under sinch's 1 MB, with where and what it was in its metadata.
     tagged = make(tmp_path, "tagged.mp4", "-i", str(MEDIA / "clip.mp4"), "-c", "copy", "-metadata",
                   "location=+51.5007-000.1246/", "-metadata", "title=Secret Meeting")
     assert b"loci" in tagged.read_bytes() and b"Secret Meeting" in tagged.read_bytes()  # 3GPP location box
-    result = convert(tagged, profile="sinch")
+    result = convert(tagged, profile="sinch", settings=Settings(probe=probe))
     assert result.encodes == 0 and result.mime == "video/mp4" and result.bytes <= 1_000_000
     assert b"loci" not in result.data and b"Secret Meeting" not in result.data
     assert _elementary_video(result.data, tmp_path) == _elementary_video(tagged.read_bytes(), tmp_path)
@@ -493,7 +495,7 @@ def test_every_kind_of_sound_people_send_becomes_an_mp3_of_the_same_length(tmp_p
     assert inspect(result.data).media.duration == pytest.approx(3.0, abs=0.15)
 
 
-@pytest.mark.parametrize("probe", ["ffprobe", "ffmpeg"])
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
 def test_a_sound_whose_length_is_only_guessed_is_measured_not_cut(tmp_path, probe):
     # A VBR mp3 with no Xing header (streams, some recorders): ffmpeg guesses its length from the
     # first frames' bitrate. Noise first then a tone, 40 s, was guessed at 26 s and cut there.
@@ -525,13 +527,17 @@ def test_a_sound_cut_short_is_sent_as_far_as_it_goes_and_says_so(tmp_path, fmt):
     assert not any("ends at" in note for note in convert(whole, budget=300000, format=fmt, settings=settings).notes)
 
 
-def test_a_clip_cut_short_is_sent_as_far_as_it_goes_and_says_so(tmp_path):
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
+def test_a_clip_cut_short_is_sent_as_far_as_it_goes_and_says_so(tmp_path, probe):
     whole = make(tmp_path, "whole.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=10", "-f", "lavfi", "-i",
                  "sine=d=10", "-c:v", "libx264", "-c:a", "aac", "-movflags", "+faststart")
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 7 // 10])
-    result = convert(cut, budget=200000)
+    # ffmpeg alone states the header's 10 s for each stream: the picture's last frame was held to
+    # 10 s over a sound that had also stopped at 7 s.
+    result = convert(cut, budget=200000, settings=Settings(probe=probe))
     assert inspect(result.data).media.duration < 8
+    assert not any("held" in note for note in result.notes)
     assert any(re.match(r"the picture ends at [67].\d s, before the 10.0 s it should run", note) for note in result.notes)
     assert not any("ends at" in note for note in convert(whole, budget=200000).notes)
 
@@ -563,7 +569,7 @@ def test_a_container_libmagic_does_not_name_is_found_and_converted(tmp_path, nam
     assert inspect(result.data).media.duration == pytest.approx(3, abs=slack)
 
 
-@pytest.mark.parametrize("probe", ["ffprobe", "ffmpeg"])
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
 @pytest.mark.parametrize("streams", [["-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=3", "-c:v", "libvpx"], []])
 def test_a_browser_recording_with_no_length_in_its_header_is_measured(tmp_path, probe, streams):
     # A web page's MediaRecorder writes WebM as it streams: no duration, no index. Such an upload
@@ -626,7 +632,7 @@ def _frame_rgb(data: bytes, tmp_path: Path, name: str):
     return np.frombuffer(raw, np.uint8).reshape(136, 240, 3).astype(float)
 
 
-@pytest.mark.parametrize("probe", ["ffprobe", "ffmpeg"])
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
 def test_an_hdr_phone_clip_is_tone_mapped_to_sdr_not_sent_washed_out(tmp_path, probe, cli):
     sdr, hlg = _hlg_clip(tmp_path)
     settings = Settings(probe=probe)
@@ -635,7 +641,7 @@ def test_an_hdr_phone_clip_is_tone_mapped_to_sdr_not_sent_washed_out(tmp_path, p
     assert "HDR HLG" in cli("inspect", str(hlg), env={"MEDIAPREP_PROBE": probe}).stdout
     result = convert(hlg, budget=150000, settings=settings)
     assert "HDR (HLG) picture tone-mapped to SDR (BT.709)" in result.notes
-    out = inspect(result.data, settings=Settings(probe="ffprobe")).media
+    out = inspect(result.data, settings=settings).media
     assert (out.color_transfer, out.color_primaries) == ("bt709", "bt709")
     # Sent as it was, the picture lost a third of its saturation and was off by ~70 levels a pixel.
     error = abs(_frame_rgb(result.data, tmp_path, "out.mp4") - _frame_rgb(sdr.read_bytes(), tmp_path, "sdr.mp4"))
@@ -659,14 +665,16 @@ def test_without_zscale_an_hdr_clip_still_converts_and_says_its_colours_are_flat
 def test_an_hdr_clip_that_would_otherwise_be_copied_is_tone_mapped(tmp_path):
     # H.264 main, 4:2:0, AAC-LC, fits: everything copying asks for, but its picture is HLG.
     hlg = make(tmp_path, "hlg-main.mp4", "-i", str(MEDIA / "clip.mp4"), "-c:a", "copy", "-c:v", "libx264",
-               "-profile:v", "main", "-pix_fmt", "yuv420p", "-color_primaries", "bt2020", "-color_trc", "arib-std-b67",
-               "-colorspace", "bt2020nc")
+               "-profile:v", "main", "-pix_fmt", "yuv420p",
+               # ffmpeg 8 and newer take the tags from the frames, not from output options
+               "-vf", "setparams=color_primaries=bt2020:color_trc=arib-std-b67:colorspace=bt2020nc")
     assert inspect(hlg).media.hdr
     result = convert(hlg, profile="sinch")
     assert result.encodes > 0 and inspect(result.data).media.color_transfer == "bt709"
 
 
-@pytest.mark.parametrize("container, probe", [("mp4", "ffprobe"), ("mkv", "ffprobe"), ("mp4", "ffmpeg")])
+@pytest.mark.parametrize("container, probe", [with_ffprobe("mp4", "ffprobe"), with_ffprobe("mkv", "ffprobe"),
+                                              ("mp4", "ffmpeg")])
 def test_a_clip_whose_picture_ends_before_its_sound_holds_its_last_frame(tmp_path, container, probe):
     import subprocess
 
@@ -693,7 +701,7 @@ def test_a_silent_screen_recording_is_its_picture_with_nothing_held(tmp_path):
     # A phone's screen recording: frames only when the screen changed, no sound. ffprobe gives the
     # stream 7.1 s against the file's 9.03 s; with no sound there is nothing to hold a frame for.
     clip = make(tmp_path, "screen.mp4", "-f", "lavfi", "-i", "testsrc2=s=240x428:d=10:r=30", "-vf",
-                "select='lt(mod(t,5),1)+eq(mod(n,30),0)'", "-vsync", "vfr", "-c:v", "libx264")
+                "select='lt(mod(t,5),1)+eq(mod(n,30),0)'", "-fps_mode", "vfr", "-c:v", "libx264")
     result = convert(clip, budget=100000)
     assert not any("held" in note for note in result.notes)
     assert inspect(result.data).media.duration == pytest.approx(inspect(clip).media.duration, abs=0.1)
@@ -722,11 +730,12 @@ def test_a_frame_wider_than_16_9_keeps_within_the_long_side_too(tmp_path):
     assert load_profile("sinch").targets.video.max_long_side == 1280
 
 
-def test_a_portrait_clip_that_fits_and_plays_everywhere_is_copied(tmp_path):
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
+def test_a_portrait_clip_that_fits_and_plays_everywhere_is_copied(tmp_path, probe):
     clip = make(tmp_path, "portrait-main.mp4", "-f", "lavfi", "-i", "testsrc2=s=720x1280:d=2", "-f", "lavfi", "-i",
                 "sine=d=2", "-c:v", "libx264", "-crf", "30", "-profile:v", "main", "-pix_fmt", "yuv420p", "-c:a",
                 "aac")
-    result = convert(clip, profile="sinch")
+    result = convert(clip, profile="sinch", settings=Settings(probe=probe))
     assert result.encodes == 0 and (result.width, result.height) == (720, 1280)
 
 

@@ -129,6 +129,32 @@ def test_stretched_pixels_are_reported(probe_settings, tmp_path):
     assert inspect(bogus, settings=probe_settings).media.pixel_aspect == 1
 
 
+def test_a_container_that_states_its_own_pixel_shape_is_believed(probe_settings, tmp_path):
+    # DV is coded in 16:15 pixels; this AVI says 1:1, and ffmpeg's own filters draw it so. ffmpeg
+    # alone (a plain pip install) was read as 768x576 and sent stretched.
+    tape = make(tmp_path, "tape.avi", "-f", "lavfi", "-i", "testsrc2=s=720x576:r=25:d=1", "-c:v", "dvvideo",
+                "-pix_fmt", "yuv420p")
+    assert inspect(tape, settings=probe_settings).media.pixel_aspect == 1
+
+
+def test_what_decides_whether_a_clip_may_be_copied_is_read_by_either_probe(probe_settings, tmp_path):
+    # Without the profiles and the pixel format, a plain pip install's ffmpeg re-encoded every clip
+    # that already fitted and played everywhere. A decoder's name in brackets is not a profile.
+    m = inspect(MEDIA / "clip.mp4", settings=probe_settings).media
+    assert (m.video_profile, m.pix_fmt, m.audio_profile) == ("Main", "yuv420p", "LC")
+    high = make(tmp_path, "high.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:d=1", "-c:v", "libx264", "-profile:v",
+                "high422", "-pix_fmt", "yuv422p")
+    m = inspect(high, settings=probe_settings).media
+    assert (m.video_profile, m.pix_fmt) == ("High 4:2:2", "yuv422p")
+    assert inspect(MEDIA / "speech.mp3", settings=probe_settings).media.audio_profile is None
+
+
+def test_a_picture_a_few_pixels_across_has_its_size_read(probe_settings, tmp_path):
+    strip = make(tmp_path, "strip.mp4", "-f", "lavfi", "-i", "testsrc2=s=4x2000:d=1", "-c:v", "libx264")
+    m = inspect(strip, settings=probe_settings).media
+    assert (m.width, m.height) == (4, 2000)
+
+
 def test_interlaced_fields_are_reported(probe_settings, tmp_path):
     clip = make(tmp_path, "fields.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=50:d=1", "-vf",
                 "tinterlace=mode=interleave_top,setfield=tff", "-c:v", "libx264", "-flags", "+ildct+ilme")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import CannotFit, CorruptInput, InputTooLarge, ToolMissing
 from ..ffmpeg_runner import input_stream, run_ffmpeg
-from ..inspection.media import DEMUXER_BY_MIME, MediaFacts, media_facts, picture_end
+from ..inspection.media import DEMUXER_BY_MIME, MediaFacts, media_facts, stream_ends
 from ..profiles import AudioTarget, VideoTarget
 from ..settings import Settings
 from ..tools import find_ffmpeg, run
@@ -657,9 +657,14 @@ def _held_seconds(facts: MediaFacts, duration: float, src: Path, mime: str, sett
     """
     if not facts.has_audio:
         return 0.0  # the clip is its picture; a longer container duration is only a rounded tail
-    # ffmpeg alone (a plain pip install) says nothing of a stream's own length: the packets tell.
-    shown = facts.video_duration or picture_end(src, mime, settings, within=duration) or duration
-    gap = duration - shown
+    heard = duration
+    shown = facts.video_duration
+    if not shown:
+        # ffmpeg alone (a plain pip install) says nothing of a stream's own length: the packets
+        # tell, the sound's too, since a file cut short still states its whole length.
+        shown, sound_ends = stream_ends(src, mime, settings, within=duration)
+        heard = min(duration, sound_ends or duration)
+    gap = heard - (shown or heard)
     return gap if gap > PICTURE_GAP else 0.0
 
 

@@ -193,22 +193,32 @@ def _pixel_aspect(text: str) -> float:
 _ESTIMATED = b"Estimating duration from bitrate"
 
 
-def picture_end(path: Path, mime: str, settings: Settings, *, within: float) -> float | None:
-    """Where the picture (its cover pictures aside) ends on the clip's time line, from its packets'
-    times, read up to ``within`` seconds: for when the facts do not say (ffmpeg alone gives only the
-    whole file's length). Copied, not decoded. The last packet's time of -progress would be its
-    decoding time, which B-frames put up to a few frames early."""
-    done = _copied_packets(f"file:{path.resolve()}", DEMUXER_BY_MIME[mime], settings, ["-map", "0:V:0"],
-                           ["-t", f"{within + 1:.3f}", "-f", "framecrc", "-"])
-    base = re.search(rb"^#tb 0: (\d+)/(\d+)$", done.stdout, re.MULTILINE)
-    ends = [int(pts) + int(length) for pts, length in _PACKET.findall(done.stdout)]
-    if done.returncode != 0 or not base or not ends or not int(base.group(2)):
-        return None
-    return max(ends) * int(base.group(1)) / int(base.group(2))
+def stream_ends(path: Path, mime: str, settings: Settings, *, within: float) -> tuple[float | None, float | None]:
+    """Where the picture (its cover pictures aside) and the sound end on the clip's time line, from
+    their packets' times, read up to ``within`` seconds: for when the facts do not say (ffmpeg
+    alone gives only the whole file's length, which a file cut short still states in full). Copied,
+    not decoded. The last packet's time of -progress would be its decoding time, which B-frames
+    put up to a few frames early."""
+    done = _copied_packets(f"file:{path.resolve()}", DEMUXER_BY_MIME[mime], settings,
+                           ["-map", "0:V:0", "-map", "0:a:0?"], ["-t", f"{within + 1:.3f}", "-f", "framecrc", "-"])
+    if done.returncode != 0:
+        return None, None
+    bases = {int(i): (int(num), int(den)) for i, num, den in _TIME_BASE.findall(done.stdout)}
+    ends: dict[int, int] = {}
+    for index, pts, length in _PACKET.findall(done.stdout):
+        ends[int(index)] = max(ends.get(int(index), 0), int(pts) + int(length))
+
+    def seconds(index: int) -> float | None:
+        num, den = bases.get(index, (0, 0))
+        return ends[index] * num / den if index in ends and den else None
+
+    return seconds(0), seconds(1)
 
 
-# framecrc's line for a packet: stream, dts, pts, duration, size, checksum.
-_PACKET = re.compile(rb"^0,\s*-?\d+,\s*(-?\d+),\s*(\d+),", re.MULTILINE)
+# framecrc's time base of each stream, and its line for a packet: stream, dts, pts, duration, size,
+# checksum.
+_TIME_BASE = re.compile(rb"^#tb (\d+): (\d+)/(\d+)$", re.MULTILINE)
+_PACKET = re.compile(rb"^(\d+),\s*-?\d+,\s*(-?\d+),\s*(\d+),", re.MULTILINE)
 
 
 def _counted_duration(target: str, demuxer: str, settings: Settings) -> float | None:
@@ -260,10 +270,13 @@ _DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _BITRATE = re.compile(r"Duration: .*?bitrate: (\d+) kb/s")
 _START = re.compile(r"Duration: .*?, start: (-?\d+(?:\.\d+)?)")
 _STREAM = re.compile(r"^\s*Stream #\d+:\d+\S*: (Video|Audio): (\w+)(.*)$")
-_SIZE = re.compile(r", (\d{2,5})x(\d{2,5})")
+_SIZE = re.compile(r", (\d{1,5})x(\d{1,5})")
 # "yuv420p(top first)", "yuv420p(tv, bt709, bottom coded first (swapped))"
 _FIELDS = re.compile(r"\((?:[^()]*, )?(?:top|bottom) (?:coded )?first")
-_SAR = re.compile(r"\[SAR (\d+:\d+) DAR")
+_LEADING_BRACKETS = re.compile(r"(?:\s*\([^()]*\))*")
+# "720x576 [SAR 16:15 DAR 4:3], ..., SAR 1:1 DAR 5:4": the codec's, then the container's where it
+# differs, which wins (as in ffprobe's sample_aspect_ratio, and as ffmpeg's own filters take it).
+_SAR = re.compile(r"SAR (\d+:\d+) DAR")
 _FPS = re.compile(r", ([\d.]+) fps")
 _HZ = re.compile(r", (\d+) Hz, ([^,]+)")
 _KBPS = re.compile(r", (\d+) kb/s")
@@ -312,8 +325,9 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
     fps = _FPS.search(video_line[1]) if video_line else None
     hz = _HZ.search(audio_line[1]) if audio_line else None
     colour = _COLOUR.search(video_line[1]) if video_line else None
-    sar = _SAR.search(video_line[1]) if video_line else None
+    sar = _SAR.findall(video_line[1])[-1:] if video_line else None
     matrix, primaries, transfer = _colour_names(colour.group(1)) if colour else (None, None, None)
+    video_fields = _fields(video_line[1]) if video_line else []
     return MediaFacts(
         duration=duration,
         has_video=video_line is not None,
@@ -329,14 +343,39 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
         bit_rate=int(b.group(1)) * 1000 if b else None,
         audio_bit_rate=int(k.group(1)) * 1000 if (k := _KBPS.search(audio_line[1]) if audio_line else None) else None,
         probed_with="ffmpeg",
+        video_profile=_profile(video_fields[0]) if video_fields else None,
+        pix_fmt=video_fields[1].partition("(")[0].strip() or None if len(video_fields) > 1 else None,
+        audio_profile=_profile(_fields(audio_line[1])[0]) if audio_line else None,
         color_transfer=transfer,
         color_primaries=primaries,
         color_matrix=matrix,
-        pixel_aspect=_pixel_aspect(sar.group(1)) if sar else 1.0,
+        pixel_aspect=_pixel_aspect(sar[0]) if sar else 1.0,
         interlaced=bool(video_line and _FIELDS.search(video_line[1])),
         alpha=alpha,
         start=float(st.group(1)) if (st := _START.search(text)) else 0.0,
     ), estimated
+
+
+def _fields(text: str) -> list[str]:
+    """A stream line's parts after the codec name, split at the commas outside brackets:
+    " (Main) (avc1 / 0x31637661), yuv420p(tv, bt709, progressive), 320x240" gives three."""
+    fields, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            fields.append(text[start:i])
+            start = i + 1
+    return [*fields, text[start:]]
+
+
+def _profile(codec_part: str) -> str | None:
+    """"(Main) (avc1 / 0x31637661)" gives "Main". The codec's tag holds "/", and a decoder's name
+    (mp3float, libdav1d) is lower case: neither is a profile."""
+    leading = _LEADING_BRACKETS.match(codec_part)
+    for name in re.findall(r"\(([^()]*)\)", leading.group(0) if leading else ""):
+        if "/" not in name and not name.islower():
+            return name
+    return None
 
 
 def _colour_names(text: str) -> tuple[str | None, str | None, str | None]:
