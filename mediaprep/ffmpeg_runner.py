@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -112,12 +113,18 @@ def run_ffmpeg(
             damaged = [line.strip() for line in lines if any(sign in line for sign in _UNDECODABLE)]
             if damaged:
                 # exit 69: more than -max_error_rate (2/3) of the frames failed to decode
-                raise CorruptInput(f"the media cannot be decoded ({len(damaged)} errors), first: {damaged[0]}")
+                kinds = {_STREAM_KINDS[k] for k in _INPUT_STREAM.findall(" ".join(damaged))}
+                what = f"the {kinds.pop()} stream is damaged and" if len(kinds) == 1 else "the media"
+                raise CorruptInput(f"{what} cannot be decoded ({len(damaged)} errors), first: {damaged[0]}")
             raise ToolFailed(f"ffmpeg failed (exit {proc.returncode}): " + " | ".join(lines[-6:]))
     return watch.last
 
 
 _MAX_TIMELIMIT = 2**31 - 1  # ffmpeg refuses a larger -timelimit (an int option)
+
+# ffmpeg 7 and newer name the input stream an error comes from: "[aist#0:1/aac @ 0x...]".
+_INPUT_STREAM = re.compile(r"\[([av])ist#")
+_STREAM_KINDS = {"a": "audio", "v": "video"}
 
 # What ffmpeg says when the input itself is damaged, as opposed to a failing tool.
 _UNDECODABLE = (
