@@ -800,3 +800,16 @@ def test_an_interlaced_clip_goes_out_in_whole_frames_not_combed(tmp_path, cli, n
     if name.endswith(".mp4"):  # only a stream that says so is reported
         assert "interlaced" in cli("inspect", str(clip)).stdout.strip().split("  ")  # a part, not the path
         assert "interlaced picture: its fields are joined into whole frames" in result.notes
+
+
+@pytest.mark.parametrize("rate, kbps", [(8000, 20), (16000, 32), (44100, 48)])
+def test_a_clip_whose_sound_has_a_low_sample_rate_gives_the_picture_what_more_would_waste(tmp_path, rate, kbps):
+    # A screen recording of a call, a door camera: 8 kHz sound holds nothing above 4 kHz. It went
+    # out at 48 kbit/s: 60 kB of a 10 s clip's budget, taken from the picture.
+    clip = make(tmp_path, "call.mp4", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=10", "-f", "lavfi", "-i",
+                f"anoisesrc=d=10:a=0.2:r={rate}", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-ac", "1")
+    result = convert(clip, budget=1000000)
+    said = f"the sound is {rate} Hz: {kbps} kbit/s holds all of it, the rest goes to the picture"
+    assert (said in result.notes) == (rate < 44100)
+    sound = inspect(result.data).media.audio_bit_rate
+    assert sound < kbps * 1000 * 1.3 and (rate < 44100 or sound > 40000)

@@ -37,6 +37,10 @@ MP3_RATES = (16000, 22050, 24000, 32000, 44100, 48000)
 # keeps its whole band (measured on white noise, band within 20 dB: 8 kHz full at 16 kbit/s,
 # 16 kHz 7.3 kHz from 32, 22.05 kHz 10 kHz from 40, 32 kHz 15.3 kHz from 56-64; 12 kHz between).
 KBPS_COVERING_RATE = ((8000, 24), (12000, 32), (16000, 40), (24000, 56), (32000, 80))
+# What ffmpeg's AAC encoder (mono) needs to keep a low-rate source's whole band (white noise, band
+# within 20 dB): an 8 kHz source's 4 kHz from 20 kbit/s, 12 kHz's 6 kHz from 24, 16 kHz's 8 kHz
+# from 32 (7.5 kHz at 24), 22.05 kHz's 11 kHz from 32; 32 kHz needs the 48 given at most anyway.
+AAC_KBPS_COVERING_RATE = ((8000, 20), (12000, 24), (24000, 32))
 AMR_MODES = ((12.2, 1600), (10.2, 1350), (7.95, 1050), (7.4, 1000), (6.7, 900), (5.9, 800), (5.15, 700), (4.75, 650))
 # bytes per second of an AMR-NB file at each mode: 20 ms frames of 32, 27, 21, 20, 18, 16, 14, 13 bytes
 CONTAINER_SHARE = 0.04  # mp4 / 3gp index and packet headers (2.3-3.4 % measured, field notes)
@@ -229,8 +233,14 @@ def convert_video(
         # The audio's share shrinks with the budget: speech survives 16-24 kbit/s mono.
         a_kbps: float = 0 if not facts.has_audio else max(audio_floor, min(48, round(total_kbps * 0.15)))
         use_amr = fmt == "3gp" and facts.has_audio and has_encoder("libopencore_amrnb", settings)
+        enough = next((k for rate, k in AAC_KBPS_COVERING_RATE if (facts.sample_rate or math.inf) <= rate), None)
         if use_amr:
             a_kbps = _amr_mode(total_kbps, target)
+        elif enough is not None and max(audio_floor, enough) < a_kbps:
+            # A phone call's or a camera's 8 kHz sound: more bits hold no more of it; the picture uses them.
+            a_kbps = max(audio_floor, enough)
+            notes.append(f"the sound is {facts.sample_rate} Hz: {a_kbps} kbit/s holds all of it, the rest goes to "
+                         "the picture")
         if total_kbps - a_kbps < target.min_video_kbps:
             raise _too_long(budget, target.min_video_kbps + (a_kbps if use_amr else audio_floor), duration,
                             fixed=FIXED_BYTES)
