@@ -273,7 +273,6 @@ _STREAM = re.compile(r"^\s*Stream #\d+:\d+\S*: (Video|Audio): (\w+)(.*)$")
 _SIZE = re.compile(r", (\d{1,5})x(\d{1,5})")
 # "yuv420p(top first)", "yuv420p(tv, bt709, bottom coded first (swapped))"
 _FIELDS = re.compile(r"\((?:[^()]*, )?(?:top|bottom) (?:coded )?first")
-_LEADING_BRACKETS = re.compile(r"(?:\s*\([^()]*\))*")
 # "720x576 [SAR 16:15 DAR 4:3], ..., SAR 1:1 DAR 5:4": the codec's, then the container's where it
 # differs, which wins (as in ffprobe's sample_aspect_ratio, and as ffmpeg's own filters take it).
 _SAR = re.compile(r"SAR (\d+:\d+) DAR")
@@ -344,7 +343,7 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
         audio_bit_rate=int(k.group(1)) * 1000 if (k := _KBPS.search(audio_line[1]) if audio_line else None) else None,
         probed_with="ffmpeg",
         video_profile=_profile(video_fields[0]) if video_fields else None,
-        pix_fmt=video_fields[1].partition("(")[0].strip() or None if len(video_fields) > 1 else None,
+        pix_fmt=(video_fields[1].partition("(")[0].strip() or None) if len(video_fields) > 1 else None,
         audio_profile=_profile(_fields(audio_line[1])[0]) if audio_line else None,
         color_transfer=transfer,
         color_primaries=primaries,
@@ -371,8 +370,7 @@ def _fields(text: str) -> list[str]:
 def _profile(codec_part: str) -> str | None:
     """"(Main) (avc1 / 0x31637661)" gives "Main". The codec's tag holds "/", and a decoder's name
     (mp3float, libdav1d) is lower case: neither is a profile."""
-    leading = _LEADING_BRACKETS.match(codec_part)
-    for name in re.findall(r"\(([^()]*)\)", leading.group(0) if leading else ""):
+    for name in re.findall(r"\(([^()]*)\)", codec_part):
         if "/" not in name and not name.islower():
             return name
     return None
