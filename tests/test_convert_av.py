@@ -685,7 +685,7 @@ def test_a_clip_whose_picture_ends_before_its_sound_holds_its_last_frame(tmp_pat
                 "-i", "sine=f=440:d=6", "-c:v", "libx264", "-c:a", "aac")
     settings = Settings(probe=probe)
     if probe == "ffprobe":
-        assert inspect(clip).media.video_duration == pytest.approx(2.0, abs=0.05)
+        assert inspect(clip, settings=settings).media.video_duration == pytest.approx(2.0, abs=0.05)
     result = convert(clip, budget=100000, settings=settings)
     assert any("picture ends 4.0 s before the sound; its last frame is held to the end" in note
                for note in result.notes)
