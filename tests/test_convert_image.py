@@ -96,6 +96,17 @@ def test_a_jpeg_holding_a_second_picture_is_re_encoded_as_one():
     assert not result.passed_through and result.frames == 1
     out = opened(result)
     assert out.format == "JPEG" and getattr(out, "n_frames", 1) == 1
+    assert "the JPEG holds 2 pictures (MPF: a gain map, a second view or a preview); the first is used" in result.notes
+
+
+def test_a_motion_photo_is_sent_as_its_still_and_says_its_video_is_left_out():
+    # Pixel and Galaxy phones append the clip after the JPEG's end: a user wondering why the photo
+    # no longer moves is told. A photograph with no clip gets no such note.
+    clip = (MEDIA / "clip.mp4").read_bytes()
+    result = convert((MEDIA / "photo.jpg").read_bytes() + clip, profile="clicksend")
+    assert result.mime == "image/jpeg" and b"ftyp" not in result.data
+    assert f"the motion photo's video ({len(clip)} bytes after the picture) is left out; the still is sent" in result.notes
+    assert not any("motion photo" in note for note in convert(MEDIA / "photo.jpg", budget=30000).notes)
 
 
 def test_a_png_is_converted_for_clicksend_even_when_small():

@@ -15,6 +15,7 @@ from PIL import Image, ImageCms
 
 from ..errors import CorruptInput, DecompressionBomb
 from ..inspection.image import MAX_PAGES_COUNTED, damaged, open_image
+from ..inspection.jpeg_segments import trailing_video_bytes
 from ..settings import Settings
 
 _SRGB = ImageCms.createProfile("sRGB")
@@ -38,6 +39,12 @@ def decode(data: bytes, mime: str, settings: Settings, max_long_side: int,
                 notes.append(f"the TIFF has {pages} pages; the first is used")
             elif pages > 1 and mime in ("image/heic", "image/heif"):
                 notes.append(f"the file holds {pages} pictures; the first is used")
+            elif pages > 1 and mime == "image/jpeg":
+                notes.append(f"the JPEG holds {pages} pictures (MPF: a gain map, a second view or a preview); the "
+                             "first is used")
+            if mime == "image/jpeg" and (video := trailing_video_bytes(data)):
+                notes.append(f"the motion photo's video ({video} bytes after the picture) is left out; the still "
+                             "is sent")
             im.seek(0)
             if mime == "image/jpeg":
                 # Decode at 1/2, 1/4 or 1/8 scale when that still covers the target size.

@@ -51,6 +51,24 @@ def unreadable_coding(data: bytes) -> str | None:
     return None
 
 
+def trailing_video_bytes(data: bytes) -> int:
+    """How many bytes of an MP4 follow the picture's end marker: a motion photo's clip (Google's and
+    Samsung's put it there, perhaps after a second MPF picture); 0 when there is none."""
+    if data.rstrip(b"\0").endswith(b"\xff\xd9"):
+        return 0  # ends as a JPEG (or an MPF's last picture) does, without walking a large file
+    segments, _ = _segments(data)
+    end = segments[-1][2] if segments else 0
+    while data[end : end + 1] == b"\xff" and data[end + 1 : end + 2] == b"\xff":
+        end += 1  # fill bytes before the end marker
+    if not segments or data[end : end + 2] != b"\xff\xd9":
+        return 0
+    box = _MP4_START.search(data, end + 2)
+    return len(data) - box.start() if box else 0
+
+
+# An MP4's first box: a 32-bit size (8 bytes to 1 kB) and "ftyp".
+_MP4_START = re.compile(rb"\x00\x00[\x00-\x03][\x08-\xff]ftyp")
+
 _FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOFn; DHT, JPG and DAC are not frames
 _LOSSLESS = frozenset({0xC3, 0xC7, 0xCB, 0xCF})  # SOF9 and up (but these) are arithmetic-coded
 
