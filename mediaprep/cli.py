@@ -173,7 +173,9 @@ def _inspection_line(info: Inspection) -> str:
         if info.image.format == "TIFF" and info.image.frames > MAX_PAGES_COUNTED:
             parts.append(f"more than {MAX_PAGES_COUNTED} pages")
         elif info.image.frames > 1:
-            parts.append(f"{info.image.frames} frames")
+            # An animation's frames; a TIFF's pages; a burst's or an MPO's pictures, of which one is sent.
+            unit = {"TIFF": "pages", "MPO": "pictures", "HEIF": "pictures"}.get(info.image.format or "", "frames")
+            parts.append(f"{info.image.frames} {unit}")
         if info.image.orientation != 1:
             parts.append(f"EXIF orientation {info.image.orientation}")
     if info.media:

@@ -29,6 +29,17 @@ def test_inspect_keeps_going_past_bad_files_and_exits_2_for_unreadable_ones(cli,
     assert out[4]["image"]["frames"] == 1
 
 
+def test_inspect_says_pages_pictures_or_frames_as_the_file_holds_them(cli, tmp_path):
+    # One of a TIFF's pages or an MPO's pictures is sent; "3 frames" read as an animation.
+    from PIL import Image
+
+    red, blue = Image.new("RGB", (40, 30), "red"), Image.new("RGB", (40, 30), "blue")
+    red.save(tmp_path / "scan.tiff", save_all=True, append_images=[blue, red])
+    red.save(tmp_path / "stereo.jpg", "MPO", save_all=True, append_images=[blue])
+    r = cli("inspect", str(tmp_path / "scan.tiff"), str(tmp_path / "stereo.jpg"), str(MEDIA / "animated.gif"))
+    assert [line.split("  ")[-1] for line in r.stdout.splitlines()] == ["3 pages", "2 pictures", "8 frames"]
+
+
 def test_inspect_exits_1_when_content_is_damaged_but_readable(cli):
     r = cli("inspect", str(BROKEN / "random.bin"))
     assert r.code == 1
