@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -415,6 +416,18 @@ WANTED_DECODERS = {
 }
 
 
+# A distribution's older ffmpeg on PATH comes before the wheel's (Ubuntu 22.04 has 4.4); on 4.2
+# a few kinds of input (MPEG-TS, sound that changes its rate midway) were not read.
+OLDEST_FFMPEG_TESTED = (5, 1)
+
+
+def _ffmpeg_release(version_line: str) -> tuple[int, int] | None:
+    """(5, 1) from "ffmpeg version 5.1.9-0+deb12u1 ..." or "... n9.0.2-17-g2a571b6068 ..."; None for
+    a build from git ("N-118000-g...") or an unreadable line."""
+    found = re.match(r"ffmpeg version n?(\d+)\.(\d+)", version_line)
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from .converters.av import decoders_of, encoders_of, filters_of
     from .tools import find_ffmpeg, find_ffprobe, run
@@ -438,10 +451,18 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
         "pdftoppm": shutil.which("pdftoppm"),
     }
     missing = [name for name, ok in {**present, **filters_present, **decoders_present}.items() if not ok]
+    release = _ffmpeg_release(report["version"])
+    report["too_old"] = release is not None and release < OLDEST_FFMPEG_TESTED
+    if report["too_old"]:
+        missing.append(f"ffmpeg {OLDEST_FFMPEG_TESTED[0]}.{OLDEST_FFMPEG_TESTED[1]} or newer")
     if args.json:
         _print_json({**report, "missing": missing})
     else:
         print(f"ffmpeg:  {report['ffmpeg']}\n         {report['version']}")
+        if report["too_old"]:
+            print(f"  OLD     ffmpeg {release[0]}.{release[1]}: mediaprep is tested on 5.1 (Debian 12) and 9.0 (the "
+                  "imageio-ffmpeg wheel); set MEDIAPREP_FFMPEG to the wheel's, which `python -c \"import "
+                  "imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())\"` prints")
         print(f"ffprobe: {report['ffprobe'] or 'none (probing reads ffmpeg -i)'}")
         print(f"pdftoppm: {report['pdftoppm'] or 'none (optional: PDF first-page pictures; Debian: poppler-utils)'}")
         for name, why in WANTED_ENCODERS.items():

@@ -220,6 +220,20 @@ def test_doctor_names_the_ffmpeg_and_what_it_lacks(cli):
     assert out["pdftoppm"] == shutil.which("pdftoppm")  # optional: reported, never a failure
 
 
+def test_doctor_says_when_the_ffmpeg_found_first_is_older_than_any_tested(cli, tmp_path):
+    # A distribution's ffmpeg on PATH comes before the wheel's: Ubuntu 22.04's is 4.4.
+    real = find_ffmpeg(Settings())
+    old = tmp_path / "ffmpeg-4.4"
+    old.write_text("#!/bin/sh\n"
+                   'case " $* " in *" -version "*) echo "ffmpeg version 4.4.2-0ubuntu0.22.04.1 Copyright"; exit 0;; esac\n'
+                   f'exec "{real}" "$@"\n')
+    old.chmod(0o755)
+    r = cli("doctor", "--json", env={"MEDIAPREP_FFMPEG": str(old)})
+    assert r.code == 1 and r.json()["too_old"] and "ffmpeg 5.1 or newer" in r.json()["missing"]
+    assert "OLD     ffmpeg 4.4" in cli("doctor", env={"MEDIAPREP_FFMPEG": str(old)}).stdout
+    assert not cli("doctor", "--json").json()["too_old"]
+
+
 def test_a_retry_at_a_new_frame_rate_runs_a_new_analysis_pass(monkeypatch):
     import mediaprep.converters.av as av
 
