@@ -67,7 +67,7 @@ def trailing_video_bytes(data: bytes) -> int:
 
 
 # An MP4's first box: a 32-bit size (8 bytes to 1 kB) and "ftyp".
-_MP4_START = re.compile(rb"\x00\x00[\x00-\x03][\x08-\xff]ftyp")
+_MP4_START = re.compile(rb"\x00\x00(?:\x00[\x08-\xff]|[\x01-\x03][\x00-\xff])ftyp")
 
 _FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOFn; DHT, JPG and DAC are not frames
 _LOSSLESS = frozenset({0xC3, 0xC7, 0xCB, 0xCF})  # SOF9 and up (but these) are arithmetic-coded
