@@ -680,7 +680,7 @@ def test_an_hdr_clip_that_would_otherwise_be_copied_is_tone_mapped(tmp_path):
     # H.264 main, 4:2:0, AAC-LC, fits: everything copying asks for, but its picture is HLG.
     hlg = make(tmp_path, "hlg-main.mp4", "-i", str(MEDIA / "clip.mp4"), "-c:a", "copy", "-c:v", "libx264",
                "-profile:v", "main", "-pix_fmt", "yuv420p",
-               # ffmpeg 8 and newer take the tags from the frames, not from output options
+               # ffmpeg 9 (the wheel's) takes the tags from the frames, not from these output options
                "-vf", "setparams=color_primaries=bt2020:color_trc=arib-std-b67:colorspace=bt2020nc")
     assert inspect(hlg).media.hdr
     result = convert(hlg, profile="sinch")
