@@ -323,6 +323,29 @@ def test_a_time_zone_no_phone_can_know_is_named_in_a_note(tzid, warned):
     assert not convert(EVENT.format(extra="").encode()).notes[1:]  # a defined zone: only the UID note
 
 
+def test_a_vendor_prefixed_time_zone_is_a_note_not_a_line_on_stderr(cli, tmp_path):
+    # Evolution writes the zone with its vendor's prefix; icalendar guesses the zone and warned on
+    # stderr, in the CLI and in a server's log, where nobody asked.
+    import warnings
+
+    tzid = "/freeassociation.sourceforge.net/Tzfile/Europe/Berlin"
+    data = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:1@x\r\n"
+        f"DTSTART;TZID={tzid}:20261203T100000\r\nSUMMARY:Call\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    ).encode()
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        result = convert(data)
+        inspect(data)
+    assert not said
+    assert f"read without a vendor's prefix, as icalendar guesses: '{tzid}' as 'Europe/Berlin'; the file keeps " \
+           "the names as they were, which a phone may not know" in result.notes
+    source = tmp_path / "evolution.ics"
+    source.write_bytes(data)
+    r = cli("convert", str(source), "-o", str(tmp_path / "out.ics"))
+    assert r.code == 0 and "vendor's prefix" in r.stdout and r.stderr == ""
+
+
 def test_a_calendar_of_many_made_up_zones_gets_one_note():
     events = "".join(
         f"BEGIN:VEVENT\r\nUID:{i}@x\r\nDTSTART;TZID=Mars/Crater{i}:20261203T100000\r\nEND:VEVENT\r\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,9 +170,12 @@ def parse_calendar(data: bytes, notes: list[str] | None = None) -> Any:
     # RFC 5545 text is UTF-8; icalendar alone turned other bytes into U+FFFD without a word.
     text = decode_text(data, "iCalendar", notes)
     try:
-        found = icalendar.Calendar.from_ical(text, multiple=True)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            found = icalendar.Calendar.from_ical(text, multiple=True)
     except Exception as exc:  # icalendar raises ValueError, KeyError, IndexError ...
         raise CorruptInput(f"iCalendar does not parse: {exc}") from None
+    _guessed_zones(said, notes)
     if not found or any(getattr(c, "name", "").upper() != "VCALENDAR" for c in found):
         raise CorruptInput("the file is not a VCALENDAR")
     cal = found[0]
@@ -187,6 +191,29 @@ def parse_calendar(data: bytes, notes: list[str] | None = None) -> Any:
         if event.get("DTSTART") is None:
             raise CorruptInput(f"event {i} has no DTSTART: a phone cannot place it in a calendar")
     return cal
+
+
+def _guessed_zones(said: list[warnings.WarningMessage], notes: list[str] | None) -> None:
+    """icalendar's warnings become notes (they were lines on stderr, in the CLI and a server's log
+    alike): a vendor-prefixed TZID such as Evolution's "/freeassociation.sourceforge.net/Tzfile/
+    Europe/Berlin" is read as the zone it ends with. Warnings of anything else pass on."""
+    guessed: dict[str, str] = {}
+    for w in said:
+        if not w.category.__module__.startswith("icalendar"):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            continue
+        found = _GUESSED.search(str(w.message))
+        if found:
+            guessed.setdefault(found.group(1), found.group(2))
+    if notes is not None and guessed:
+        names = [f"{tzid!r} as {zone!r}" for tzid, zone in list(guessed.items())[:ZONES_NAMED]]
+        more = " and others" if len(guessed) > ZONES_NAMED else ""
+        notes.append(f"read without a vendor's prefix, as icalendar guesses: {', '.join(names)}{more}; the file "
+                     "keeps the names as they were, which a phone may not know")
+
+
+ZONES_NAMED = 5  # time zones a calendar's note names at most
+_GUESSED = re.compile(r"Timezone '([^']*)' is a globally unique TZID; guessing it means '([^']*)'")
 
 
 def _merge(cal: Any, others: list[Any]) -> None:
