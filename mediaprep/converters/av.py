@@ -184,11 +184,18 @@ def _mp3_kbps(budget: int, duration: float, target: AudioTarget, source_kbps: fl
     # re-encoding loses (a 32 kbit/s mp3 given a 1 MB budget came out at 96 kbit/s, three times
     # the bytes for the same sound). A low sample rate holds no sound above half of it.
     needs = [source_kbps * 1.25] if source_kbps else []
-    needs += [kbps for rate, kbps in KBPS_COVERING_RATE if source_rate and source_rate <= rate][:1]
+    covering = _covering_kbps(KBPS_COVERING_RATE, source_rate)
+    needs += [covering] if covering else []
     if needs:
         enough = [k for k in usable if k >= min(needs)]
         return enough[0] if enough else usable[-1]
     return usable[-1]
+
+
+def _covering_kbps(table: tuple[tuple[int, int], ...], sample_rate: int | None) -> int | None:
+    """The bitrate that keeps the whole band of a sound at this sample rate, from a table of
+    (highest rate, kbit/s); None when the rate is unknown or above the table."""
+    return next((kbps for rate, kbps in table if sample_rate and sample_rate <= rate), None)
 
 
 # Codecs that keep every sample: their bitrate says nothing about how much sound there is.
@@ -234,7 +241,7 @@ def convert_video(
         # The audio's share shrinks with the budget: speech survives 16-24 kbit/s mono.
         a_kbps: float = 0 if not facts.has_audio else max(audio_floor, min(48, round(total_kbps * 0.15)))
         use_amr = fmt == "3gp" and facts.has_audio and has_encoder("libopencore_amrnb", settings)
-        enough = next((k for rate, k in AAC_KBPS_COVERING_RATE if (facts.sample_rate or math.inf) <= rate), None)
+        enough = _covering_kbps(AAC_KBPS_COVERING_RATE, facts.sample_rate)
         if use_amr:
             a_kbps = _amr_mode(total_kbps, target)
         elif enough is not None and max(audio_floor, enough) < a_kbps:

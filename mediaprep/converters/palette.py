@@ -70,8 +70,10 @@ def _exactly_paletted(im: Image.Image) -> Image.Image | None:
         return None
     clear = counts[0] > 0
     found = rgba.getcolors(1024)  # a clear pixel's colour varies, and does not count
-    opaque = sorted({c[:3] for _, c in found or [] if c[3] == 255})
-    if found is None or len(opaque) > 256 - clear:
+    if found is None:
+        return None
+    opaque = sorted({c[:3] for _, c in found if c[3] == 255})
+    if len(opaque) > 256 - clear:
         return None
     keys = np.array([(r << 16) | (g << 8) | b for r, g, b in opaque], dtype=np.uint32)
     pixels = np.asarray(rgba)
