@@ -584,6 +584,23 @@ def test_a_container_libmagic_does_not_name_is_found_and_converted(tmp_path, nam
 
 
 @pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
+@pytest.mark.parametrize("name", ["old-firefox.ogv", "video.ogg"])
+def test_an_ogg_video_is_converted_like_any_other_clip(tmp_path, probe, name):
+    # Theora in Ogg: Firefox's and Wikimedia's video before WebM; libmagic names it video/ogg. It was
+    # input.unsupported while the same container holding only sound was converted.
+    clip = make(tmp_path, name, "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=3", "-f", "lavfi", "-i", "sine=d=3",
+                "-c:v", "libtheora", "-q:v", "6", "-c:a", "libvorbis", "-f", "ogg")
+    settings = Settings(probe=probe)
+    info = inspect(clip, settings=settings)
+    assert (info.mime, info.kind, (info.media.video_codec, info.media.audio_codec)) == (
+        "video/ogg", "video", ("theora", "vorbis"))
+    assert not info.extension_mismatch
+    result = convert(clip, profile="sinch", settings=settings)
+    assert result.mime == "video/mp4" and result.bytes <= 1000000
+    assert inspect(result.data).media.duration == pytest.approx(3, abs=0.1)
+
+
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
 @pytest.mark.parametrize("streams", [["-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=3", "-c:v", "libvpx"], []])
 def test_a_browser_recording_with_no_length_in_its_header_is_measured(tmp_path, probe, streams):
     # A web page's MediaRecorder writes WebM as it streams: no duration, no index. Such an upload

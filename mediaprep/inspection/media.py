@@ -27,6 +27,7 @@ DEMUXER_BY_MIME = {
     "audio/mp4": "mov",
     "video/mpeg": "mpeg",
     "video/webm": "matroska",
+    "video/ogg": "ogg",
     "video/x-matroska": "matroska",
     "video/x-msvideo": "avi",
     "video/mp2t": "mpegts",

@@ -62,6 +62,7 @@ KIND_BY_MIME = {
     "video/3gpp2": "video",
     "video/mpeg": "video",
     "video/webm": "video",
+    "video/ogg": "video",
     "video/x-matroska": "video",
     "video/x-msvideo": "video",
     "video/mp2t": "video",
@@ -92,7 +93,8 @@ MIMES_BY_EXTENSION = {
     "wav": {"audio/wav"},
     "m4a": {"audio/mp4", "video/mp4"},
     "aac": {"audio/aac"},
-    "ogg": {"audio/ogg"},
+    "ogg": {"audio/ogg", "video/ogg"},  # .ogv is the name for video since RFC 5334; .ogg came first
+    "ogv": {"video/ogg", "audio/ogg"},
     "oga": {"audio/ogg"},
     "amr": {"audio/amr"},
     "flac": {"audio/flac"},
@@ -158,6 +160,7 @@ EXTENSION_BY_MIME = {
     "video/3gpp2": "3g2",
     "video/mpeg": "mpg",
     "video/webm": "webm",
+    "video/ogg": "ogv",
     "video/x-matroska": "mkv",
     "video/x-msvideo": "avi",
     "video/mp2t": "ts",
@@ -175,6 +178,7 @@ AUDIO_TWIN = {
     "video/3gpp": "audio/3gpp",
     "video/3gpp2": "audio/3gpp2",
     "video/webm": "audio/webm",
+    "video/ogg": "audio/ogg",
     "video/x-matroska": "audio/x-matroska",
     "video/x-ms-asf": "audio/x-ms-wma",
 }
