@@ -491,6 +491,7 @@ SOUNDS = {
     "ios-app.caf": ["-c:a", "alac", "-f", "caf"],
     "windows.wma": ["-c:a", "wmav2", "-f", "asf"],
     "music.mka": ["-c:a", "libvorbis", "-f", "matroska"],
+    "stream-audio.flv": ["-c:a", "libmp3lame", "-ar", "44100", "-f", "flv"],
 }
 
 
@@ -583,17 +584,29 @@ def test_a_container_libmagic_does_not_name_is_found_and_converted(tmp_path, nam
     assert inspect(result.data).media.duration == pytest.approx(3, abs=slack)
 
 
+# Containers that were input.unsupported while newer ones were converted. Each: (encoding, MIME, codecs).
+OLDER_CONTAINERS = {
+    # Theora in Ogg: Firefox's and Wikimedia's video before WebM (.ogg came before .ogv).
+    "old-firefox.ogv": (["-c:v", "libtheora", "-q:v", "6", "-c:a", "libvorbis", "-f", "ogg"], "video/ogg",
+                        ("theora", "vorbis")),
+    "video.ogg": (["-c:v", "libtheora", "-q:v", "6", "-c:a", "libvorbis", "-f", "ogg"], "video/ogg",
+                  ("theora", "vorbis")),
+    # Flash Video: OBS's recordings before 2022 (H.264 and AAC), and Flash's own codec before that.
+    "obs.flv": (["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-f", "flv"], "video/x-flv",
+                ("h264", "aac")),
+    "flash.flv": (["-c:v", "flv1", "-c:a", "libmp3lame", "-ar", "44100", "-f", "flv"], "video/x-flv", ("flv1", "mp3")),
+}
+
+
 @pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
-@pytest.mark.parametrize("name", ["old-firefox.ogv", "video.ogg"])
-def test_an_ogg_video_is_converted_like_any_other_clip(tmp_path, probe, name):
-    # Theora in Ogg: Firefox's and Wikimedia's video before WebM; libmagic names it video/ogg. It was
-    # input.unsupported while the same container holding only sound was converted.
+@pytest.mark.parametrize("name", sorted(OLDER_CONTAINERS))
+def test_an_older_container_is_converted_like_any_other_clip(tmp_path, probe, name):
+    encoding, mime, codecs = OLDER_CONTAINERS[name]
     clip = make(tmp_path, name, "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=3", "-f", "lavfi", "-i", "sine=d=3",
-                "-c:v", "libtheora", "-q:v", "6", "-c:a", "libvorbis", "-f", "ogg")
+                *encoding)
     settings = Settings(probe=probe)
     info = inspect(clip, settings=settings)
-    assert (info.mime, info.kind, (info.media.video_codec, info.media.audio_codec)) == (
-        "video/ogg", "video", ("theora", "vorbis"))
+    assert (info.mime, info.kind, (info.media.video_codec, info.media.audio_codec)) == (mime, "video", codecs)
     assert not info.extension_mismatch
     result = convert(clip, profile="sinch", settings=settings)
     assert result.mime == "video/mp4" and result.bytes <= 1000000

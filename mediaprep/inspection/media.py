@@ -32,6 +32,7 @@ DEMUXER_BY_MIME = {
     "video/x-msvideo": "avi",
     "video/mp2t": "mpegts",
     "video/x-ms-asf": "asf",
+    "video/x-flv": "flv",
     "audio/mpeg": "mp3",
     "audio/wav": "wav",
     "audio/aac": "aac",

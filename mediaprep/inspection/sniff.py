@@ -56,6 +56,7 @@ KIND_BY_MIME = {
     "audio/webm": "audio",
     "audio/x-matroska": "audio",
     "audio/x-ms-wma": "audio",
+    "audio/x-flv": "audio",
     "video/mp4": "video",
     "video/quicktime": "video",
     "video/3gpp": "video",
@@ -63,6 +64,7 @@ KIND_BY_MIME = {
     "video/mpeg": "video",
     "video/webm": "video",
     "video/ogg": "video",
+    "video/x-flv": "video",  # Flash Video: OBS's recordings before 2022, RTMP captures
     "video/x-matroska": "video",
     "video/x-msvideo": "video",
     "video/mp2t": "video",
@@ -120,6 +122,7 @@ MIMES_BY_EXTENSION = {
     "m2ts": {"video/mp2t"},
     "wmv": {"video/x-ms-asf"},
     "wma": {"audio/x-ms-wma"},
+    "flv": {"video/x-flv", "audio/x-flv"},
     "asf": {"video/x-ms-asf", "audio/x-ms-wma"},
     "vcf": {"text/vcard"},
     "vcard": {"text/vcard"},
@@ -154,6 +157,7 @@ EXTENSION_BY_MIME = {
     "audio/webm": "webm",
     "audio/x-matroska": "mka",
     "audio/x-ms-wma": "wma",
+    "audio/x-flv": "flv",
     "video/mp4": "mp4",
     "video/quicktime": "mov",
     "video/3gpp": "3gp",
@@ -165,6 +169,7 @@ EXTENSION_BY_MIME = {
     "video/x-msvideo": "avi",
     "video/mp2t": "ts",
     "video/x-ms-asf": "asf",
+    "video/x-flv": "flv",
     "text/vcard": "vcf",
     "text/calendar": "ics",
     "application/pdf": "pdf",
@@ -181,6 +186,7 @@ AUDIO_TWIN = {
     "video/ogg": "audio/ogg",
     "video/x-matroska": "audio/x-matroska",
     "video/x-ms-asf": "audio/x-ms-wma",
+    "video/x-flv": "audio/x-flv",
 }
 
 # Byte order marks of UTF-16 text, little- and big-endian: how Windows tools start their text files.
