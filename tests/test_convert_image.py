@@ -1,5 +1,7 @@
 import io
 import re
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -846,6 +848,60 @@ def test_a_png_orientation_in_text_within_the_limits_is_still_applied():
 def test_pixel_ceiling_is_configurable():
     with pytest.raises(DecompressionBomb):
         convert(MEDIA / "photo.jpg", budget=30000, settings=Settings(max_image_pixels=100_000))
+
+
+def phone_high_resolution_jpeg(*, progressive: bool) -> bytes:
+    # A phone's 200 MP mode (Samsung's is 16320x12240; 192 MP here). Grey keeps the encode near a second.
+    buf = io.BytesIO()
+    Image.linear_gradient("L").resize((16000, 12000)).save(buf, "JPEG", quality=80, progressive=progressive)
+    return buf.getvalue()
+
+
+PEAK_MEMORY = """
+import sys
+from pathlib import Path
+from mediaprep import convert
+result = convert(Path(sys.argv[1]), profile="clicksend")
+status = Path("/proc/self/status").read_text()
+print(result.bytes, result.width, result.height, next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+"""
+
+
+def test_a_200_megapixel_phone_photo_is_decoded_small_not_refused(tmp_path):
+    # Samsung's and Xiaomi's 108 and 200 MP modes and long panoramas write JPEGs of one scan, which
+    # libjpeg decodes a band at a time at 1/8 scale. They were input.bomb (Pillow refuses past 179 MP).
+    path = tmp_path / "phone.jpg"
+    path.write_bytes(phone_high_resolution_jpeg(progressive=False))
+    info = inspect(path)
+    assert info.error is None and (info.image.width, info.image.height) == (16000, 12000)
+    done = subprocess.run([sys.executable, "-c", PEAK_MEMORY, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    size, width, height, peak_kib = map(int, done.stdout.split())
+    assert size <= 250000 and (width, height) == (1600, 1200)
+    assert peak_kib < 150 * 1024  # decoded whole it is 192 MB of grey, never mind colour
+
+
+def test_a_progressive_jpeg_past_the_ceiling_is_refused_before_decoding():
+    # A JPEG of several scans holds every coefficient until the last one: a 200 MP one took 630 MB
+    # even at 1/8 scale. The ceiling (64 MP) stands for it.
+    data = phone_high_resolution_jpeg(progressive=True)
+    with pytest.raises(DecompressionBomb, match="several scans"):
+        convert(data, budget=100000)
+    assert isinstance(inspect(data).error, DecompressionBomb)
+
+
+def test_a_jpeg_of_one_scan_is_held_to_the_ceiling_at_the_size_it_is_decoded():
+    # 1600x1200 (1.92 MP) is within four times a ceiling of 1 MP, so it opens; a budget that needs
+    # no more than half its size decodes it at 800x600, under the ceiling, and one that needs it
+    # whole does not.
+    buf = io.BytesIO()
+    Image.open(MEDIA / "photo.jpg").resize((1600, 1200)).save(buf, "JPEG", quality=90)
+    settings = Settings(max_image_pixels=1_000_000)
+    assert convert(buf.getvalue(), budget=10000, settings=settings).bytes <= 10000
+    with pytest.raises(DecompressionBomb, match="decoded at 1600x1200"):
+        convert(buf.getvalue(), budget=1000000, settings=settings)
+    with pytest.raises(DecompressionBomb):
+        convert(buf.getvalue(), budget=10000, settings=Settings(max_image_pixels=400_000))
 
 
 def test_truncated_jpeg_is_a_coded_error_e341():

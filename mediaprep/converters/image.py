@@ -120,6 +120,8 @@ def _as_it_is(
         return None
     if max(im.size) > target.long_side_for(im.size) or frames > frame_limit(im, settings):
         return None
+    if im.width * im.height > settings.max_image_pixels:
+        return None  # a JPEG of one scan may be opened past the ceiling; it is proved whole by a full decode
     if mime == "image/gif":
         if (frames > 1 and not target.keep_gif) or not is_clean_gif(data):
             return None  # comments, XMP or other application data, bytes after the trailer, or cut short

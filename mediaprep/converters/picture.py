@@ -49,6 +49,7 @@ def decode(data: bytes, mime: str, settings: Settings, max_long_side: int,
             if mime == "image/jpeg":
                 # Decode at 1/2, 1/4 or 1/8 scale when that still covers the target size.
                 im.draft(im.mode, _fit_box(im.size, max_long_side))
+                _within_ceiling(im, settings)
             im.load()
             exif_orientation = orientation(im)
             icc = im.info.get("icc_profile")
@@ -68,6 +69,14 @@ def decode(data: bytes, mime: str, settings: Settings, max_long_side: int,
     if max(im.size) > max_long_side * 1.3:
         im = resize_long_side(im, max_long_side, halves=True)
     return im, notes
+
+
+def _within_ceiling(im: Image.Image, settings: Settings) -> None:
+    # open_image lets a JPEG of one scan declare more than the ceiling; what is decoded may not.
+    if im.width * im.height > settings.max_image_pixels:
+        raise DecompressionBomb(f"the JPEG would be decoded at {im.width}x{im.height} "
+                                f"({im.width * im.height / 1e6:.1f} MP) for the size needed, over the "
+                                f"{settings.max_image_pixels / 1e6:.1f} MP ceiling")
 
 
 def resize_long_side(im: Image.Image, long_side: int, *, halves: bool = False) -> Image.Image:
