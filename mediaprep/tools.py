@@ -33,17 +33,20 @@ def find_ffmpeg(settings: Settings) -> str:
     """A setting / MEDIAPREP_FFMPEG, then PATH, then the imageio-ffmpeg wheel's binary."""
     if settings.ffmpeg:
         return _existing(settings.ffmpeg, "ffmpeg")
-    on_path = shutil.which("ffmpeg")
-    if on_path:
-        return on_path
+    found = shutil.which("ffmpeg") or wheel_ffmpeg()
+    if found is None:
+        raise ToolMissing("no ffmpeg found: set MEDIAPREP_FFMPEG, put ffmpeg on PATH, or pip install imageio-ffmpeg")
+    return found
+
+
+def wheel_ffmpeg() -> str | None:
+    """The imageio-ffmpeg wheel's binary; None where the wheel or its binary for this platform is not."""
     try:
         import imageio_ffmpeg
 
         return str(imageio_ffmpeg.get_ffmpeg_exe())
-    except Exception as exc:  # the wheel raises RuntimeError when it has no binary for this platform
-        raise ToolMissing(
-            "no ffmpeg found: set MEDIAPREP_FFMPEG, put ffmpeg on PATH, or pip install imageio-ffmpeg"
-        ) from exc
+    except Exception:  # the wheel raises RuntimeError when it has no binary for this platform
+        return None
 
 
 def find_ffprobe(settings: Settings) -> str | None:

@@ -25,7 +25,7 @@ from ..ffmpeg_runner import input_stream, run_ffmpeg
 from ..inspection.media import DEMUXER_BY_MIME, MediaFacts, media_facts, stream_ends
 from ..profiles import AudioTarget, VideoTarget
 from ..settings import Settings
-from ..tools import find_ffmpeg, run
+from ..tools import find_ffmpeg, run, wheel_ffmpeg
 from .h263 import first_quantiser, next_quantiser
 from .remux import can_copy, copy_streams
 
@@ -83,6 +83,16 @@ def has_encoder(name: str, settings: Settings) -> bool:
     return name in encoders_of(find_ffmpeg(settings), settings.tool_timeout)
 
 
+def _no_amr_encoder(settings: Settings) -> ToolMissing:
+    # A distribution's ffmpeg on PATH comes first, and Debian's has no AMR-NB; the wheel installed
+    # with mediaprep often has, and is named so the fix is one setting.
+    used, wheel = find_ffmpeg(settings), wheel_ffmpeg()
+    other = ""
+    if wheel and wheel != used and "libopencore_amrnb" in encoders_of(wheel, settings.tool_timeout):
+        other = f"; the imageio-ffmpeg wheel's has it: MEDIAPREP_FFMPEG={wheel}"
+    return ToolMissing(f"this ffmpeg ({used}) has no AMR-NB encoder (Debian: install libavcodec-extra{other})")
+
+
 def has_filter(name: str, settings: Settings) -> bool:
     return name in filters_of(find_ffmpeg(settings), settings.tool_timeout)
 
@@ -128,7 +138,7 @@ def convert_audio(
         notes = [f"trimmed to {duration:.1f} s as asked"] if duration < (facts.duration or 0) - 0.05 else []
         if fmt == "amr":
             if not has_encoder("libopencore_amrnb", settings):
-                raise ToolMissing("this ffmpeg has no AMR-NB encoder (Debian: install libavcodec-extra)")
+                raise _no_amr_encoder(settings)
             modes = [m for m in AMR_MODES if m[1] * duration <= budget * (1 - CONTAINER_SHARE)]
             if not modes:
                 raise _too_long(budget, AMR_MODES[-1][1] * 8 / 1000, duration)
