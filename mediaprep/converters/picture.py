@@ -178,13 +178,17 @@ def _to_output_mode(im: Image.Image, notes: list[str]) -> Image.Image:
             return im
     if im.mode in ("LA", "La"):
         im = im.convert("RGBA")
-    if im.mode in ("RGBA", "RGBa"):
+    if im.mode == "RGBa":
         im = im.convert("RGBA")
-        lowest_alpha = im.getchannel("A").getextrema()[0]
+    if im.mode == "RGBA":
+        # One alpha plane, and no copy of an RGBA picture: at the 64 MP ceiling each RGBA or RGB
+        # plane is 256 MB (Pillow keeps RGB in four bytes a pixel), and the peak was 936 MB.
+        alpha = im.getchannel("A")
+        lowest_alpha = alpha.getextrema()[0]
         if isinstance(lowest_alpha, (int, float)) and lowest_alpha < 255:
             notes.append("transparency flattened on white")
         white = Image.new("RGB", im.size, (255, 255, 255))
-        white.paste(im, mask=im.getchannel("A"))
+        white.paste(im, mask=alpha)
         return white
     return im.convert("RGB")
 
