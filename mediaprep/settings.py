@@ -21,7 +21,8 @@ _ENV_PREFIX = "MEDIAPREP_"
 class Settings:
     # Input is read into memory once; this caps it before the read.
     max_input_bytes: int = 200 * 1024 * 1024
-    # Checked from the header before any pixel is decoded (Pillow warns at 89.5 MP).
+    # Checked from the header before any pixel is decoded (Pillow warns at 89.5 MP); a JPEG of one
+    # scan may declare four times it, and is held to it at the reduced size it is decoded at.
     max_image_pixels: int = 64_000_000
     max_frames: int = 2000
     # Every frame of an animation is drawn on the whole canvas: a 46 kB GIF of 2000 one-pixel frames
