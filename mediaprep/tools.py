@@ -45,7 +45,7 @@ def wheel_ffmpeg() -> str | None:
         import imageio_ffmpeg
 
         return str(imageio_ffmpeg.get_ffmpeg_exe())
-    except Exception:  # the wheel raises RuntimeError when it has no binary for this platform
+    except (ImportError, RuntimeError):  # RuntimeError: the wheel has no binary for this platform
         return None
 
 

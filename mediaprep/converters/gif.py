@@ -54,7 +54,7 @@ def fit_animation(
         notes.append(f"kept 1 frame in {pre_step} of {n_frames} to bound memory")
     if partly:
         notes.append("partly transparent pixels made clear or drawn on white (GIF has no partial transparency)")
-    loop = im.info.get("loop", 0)
+    loop = im.info.get("loop")  # None: a GIF without Netscape's extension, which plays once
 
     sizes = ladder(work_long, min(target.min_long_side, work_long))
     levels = [
@@ -132,7 +132,7 @@ def _load(
     return frames, durations, partly
 
 
-def _encode(frames: list[_Frame], durations: list[int], level: tuple[int, int, int], loop: int) -> bytes:
+def _encode(frames: list[_Frame], durations: list[int], level: tuple[int, int, int], loop: int | None) -> bytes:
     size, colours, step = level
     kept = frames[::step]
     kept_durations = [sum(durations[i : i + step]) for i in range(0, len(frames), step)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -82,7 +83,8 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
             raise UnsupportedType(f"this {mime} stores its pixels in a layout mediaprep cannot decode "
                                   "(for example floating-point colour)") from None
         raise CorruptInput(f"cannot read {mime} image: {reason}", provider_code=CORRUPT_IMAGE_CODE) from None
-    except Exception as exc:  # the JPEG plugin's own errors (SyntaxError, struct.error, ...) on hostile headers
+    except (OSError, SyntaxError, ValueError, IndexError, TypeError, EOFError, struct.error) as exc:
+        # What Image.open turns into UnidentifiedImageError, raised as it is by the JPEG plugin's factory.
         raise CorruptInput(f"cannot read {mime} image: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
     if dropped:
         im.info[DROPPED] = dropped
