@@ -516,6 +516,22 @@ def test_an_animation_shrunk_to_fit_plays_as_often_as_it_did(loop):
     assert opened(result).info.get("loop") == loop
 
 
+def test_frames_a_phone_shows_longer_than_written_keep_their_shown_time_when_frames_are_dropped():
+    # Browsers show a frame of 10 ms or less for 100 ms. Three such frames merged into one of 30 ms,
+    # shown as written, ran the animation over three times as fast as before.
+    pictures = [Image.effect_noise((320, 240), 60 + i * 5).convert("P") for i in range(12)]
+    buf = io.BytesIO()
+    pictures[0].save(buf, "GIF", save_all=True, append_images=pictures[1:], duration=10, loop=0)
+    result = convert(buf.getvalue(), budget=len(buf.getvalue()) // 4, profile="clicksend")
+    assert result.mime == "image/gif" and 1 < result.frames < 12
+    out = opened(result)
+    shown = []
+    for i in range(out.n_frames):
+        out.seek(i)
+        shown.append(out.info["duration"])
+    assert sum(shown) == 12 * 100 and min(shown) > 10
+
+
 def _sticker(fmt: str) -> bytes:
     """Twelve frames of a textured ball crossing a transparent canvas, as a messaging sticker."""
     rng = np.random.default_rng(3)

@@ -114,7 +114,7 @@ def _load(
     for i in range(n_frames):
         im.seek(i)
         im.load()  # AVIF reports a frame's duration once the frame is loaded
-        duration = int(im.info.get("duration", 100) or 100)
+        duration = _shown(im.info.get("duration"))
         if i % step:
             durations[-1] += duration
             continue
@@ -130,6 +130,12 @@ def _load(
         frames.append((flat, see_through))
         durations.append(duration)
     return frames, durations, partly
+
+
+def _shown(duration: float | None) -> int:
+    # Browsers (Chrome, Firefox, Safari) show a frame of 10 ms or less, or of none, for 100 ms; kept
+    # as written, frames merged into one would run faster than they were shown.
+    return 100 if not duration or duration <= 10 else int(duration)
 
 
 def _encode(frames: list[_Frame], durations: list[int], level: tuple[int, int, int], loop: int | None) -> bytes:
