@@ -99,8 +99,7 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
     # size needed, so its memory follows the size decoded (held to the ceiling by picture.decode): a
     # 200 MP one took 48 MB at 1/8. One of several scans holds every coefficient until the last
     # (that one took 630 MB), so the ceiling stands for it as for any other picture.
-    streamed = scans == 1
-    ceiling = settings.max_image_pixels * (STREAMED_JPEG_ALLOWANCE if streamed else 1)
+    ceiling = settings.max_image_pixels * (STREAMED_JPEG_ALLOWANCE if scans == 1 else 1)
     if pixels > ceiling:
         why = " (a JPEG of several scans, progressive, is held whole while it decodes)" if scans > 1 else ""
         raise DecompressionBomb(f"image is {im.width}x{im.height} ({pixels / 1e6:.1f} MP), over the "
