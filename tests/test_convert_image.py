@@ -119,6 +119,20 @@ def test_a_png_is_converted_for_clicksend_even_when_small():
     assert min(corner) > 240
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_a_png_made_transparent_by_a_colour_key_is_flattened_on_white_too(mode):
+    # A PNG without alpha can name one colour as clear (tRNS): older tools' logos and cut-outs. Browsers
+    # show the page through it; the JPEG showed the key colour, a black box around the picture.
+    photo = Image.open(MEDIA / "photo.jpg").convert("RGB").resize((200, 150))
+    canvas = Image.new("RGB", (400, 300), (0, 0, 0))
+    canvas.paste(photo, (100, 75))
+    buf = io.BytesIO()
+    canvas.convert(mode).save(buf, "PNG", transparency=(0, 0, 0) if mode == "RGB" else 0)
+    result = convert(buf.getvalue(), budget=20000, profile="clicksend")
+    assert result.mime == "image/jpeg" and "transparency flattened on white" in result.notes
+    assert min(opened(result).convert("RGB").getpixel((5, 5))) > 240
+
+
 def test_phone_photo_comes_out_upright_with_no_metadata():
     with Image.open(MEDIA / "phone-rotated.jpg") as source:
         assert source.getexif().get(0x0112) == 6 and source.getexif().get_ifd(0x8825)  # GPS present

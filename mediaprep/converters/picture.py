@@ -157,8 +157,11 @@ def _is_srgb(profile: ImageCms.ImageCmsProfile) -> bool:
 
 def _to_output_mode(im: Image.Image, notes: list[str]) -> Image.Image:
     mode = im.mode
-    if mode in ("RGB", "L"):
+    if mode in ("RGB", "L") and "transparency" not in im.info:
         return im
+    if mode in ("RGB", "L"):
+        # A colour named clear (a PNG's tRNS): Pillow's RGBA makes it the alpha, flattened below.
+        im = im.convert("RGBA")
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # 16-bit grey: scale to 8 bits (a plain convert would clip everything above 255 to white).
         notes.append("16-bit grey scaled to 8 bits")
