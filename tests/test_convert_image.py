@@ -530,6 +530,17 @@ def test_an_animation_shrunk_to_fit_plays_as_often_as_it_did(loop):
     assert opened(result).info.get("loop") == loop
 
 
+def test_an_avif_animation_shrunk_to_fit_keeps_looping():
+    # Pillow reads no loop count from AVIF, whose sequences browsers loop for ever; only a GIF without
+    # Netscape's extension is known to play once.
+    pictures = [Image.effect_noise((320, 240), 60 + i * 5).convert("RGB") for i in range(8)]
+    buf = io.BytesIO()
+    pictures[0].save(buf, "AVIF", save_all=True, append_images=pictures[1:], duration=100, quality=90)
+    result = convert(buf.getvalue(), budget=len(buf.getvalue()) // 2, profile="clicksend")
+    assert result.mime == "image/gif" and result.frames > 1
+    assert opened(result).info.get("loop") == 0
+
+
 def test_frames_a_phone_shows_longer_than_written_keep_their_shown_time_when_frames_are_dropped():
     # Browsers show a frame of 10 ms or less for 100 ms. Three such frames merged into one of 30 ms,
     # shown as written, ran the animation over three times as fast as before.

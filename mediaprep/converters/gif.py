@@ -54,7 +54,9 @@ def fit_animation(
         notes.append(f"kept 1 frame in {pre_step} of {n_frames} to bound memory")
     if partly:
         notes.append("partly transparent pixels made clear or drawn on white (GIF has no partial transparency)")
-    loop = im.info.get("loop")  # None: a GIF without Netscape's extension, which plays once
+    # None: a GIF without Netscape's extension, which plays once. Pillow reads no count from AVIF,
+    # whose sequences browsers loop for ever.
+    loop = im.info.get("loop", None if im.format == "GIF" else 0)
 
     sizes = ladder(work_long, min(target.min_long_side, work_long))
     levels = [
