@@ -530,6 +530,28 @@ def test_an_animation_shrunk_to_fit_plays_as_often_as_it_did(loop):
     assert opened(result).info.get("loop") == loop
 
 
+@pytest.mark.parametrize("held", [None, 320 * 240 * 3])  # and frames dropped as they are read, to bound memory
+def test_an_apng_s_still_for_other_viewers_is_not_a_frame_of_its_animation(monkeypatch, held):
+    # An APNG may carry a picture for viewers without APNG that is no frame of the animation (its
+    # default image); it flashed red at the start of every loop of the GIF.
+    if held:
+        monkeypatch.setattr("mediaprep.converters.gif.MAX_HELD_PIXELS", held)
+    fallback = Image.new("RGB", (320, 240), (255, 0, 0))
+    frames = [Image.effect_noise((320, 240), 40 + i * 10).convert("RGB") for i in range(6)]
+    buf = io.BytesIO()
+    fallback.save(buf, "PNG", save_all=True, append_images=frames, duration=100, loop=0, default_image=True)
+    result = convert(buf.getvalue(), budget=len(buf.getvalue()) // 2, profile="clicksend")
+    out = opened(result)
+    assert result.mime == "image/gif" and out.n_frames == result.frames > 1
+    shown = 0
+    for i in range(out.n_frames):
+        out.seek(i)
+        red, green, _ = out.convert("RGB").getpixel((5, 5))
+        assert not (red > 200 and green < 50)
+        shown += out.info["duration"]
+    assert shown == 6 * 100  # the six frames' time, none of it the still's
+
+
 def test_an_avif_animation_shrunk_to_fit_keeps_looping():
     # Pillow reads no loop count from AVIF, whose sequences browsers loop for ever; only a GIF without
     # Netscape's extension is known to play once.

@@ -44,14 +44,17 @@ def fit_animation(
     work_long = min(max(im.size), target.long_side_for(im.size))
     scale = work_long / max(im.size)
     work_size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
-    pre_step = max(1, -(-n_frames * work_size[0] * work_size[1] // MAX_HELD_PIXELS))
+    # An APNG's default image may be a still for viewers without APNG, not a frame of the animation.
+    first = 1 if im.format == "PNG" and im.info.get("default_image") else 0
+    animated = range(first, n_frames)
+    pre_step = max(1, -(-len(animated) * work_size[0] * work_size[1] // MAX_HELD_PIXELS))
     try:
-        frames, durations, partly = _load(im, n_frames, work_size, pre_step)
+        frames, durations, partly = _load(im, animated, work_size, pre_step)
     # Pillow reports a damaged later frame with several exception types; all mean "damaged".
     except Exception as exc:
         raise CorruptInput(f"a frame of the animation is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
     if pre_step > 1:
-        notes.append(f"kept 1 frame in {pre_step} of {n_frames} to bound memory")
+        notes.append(f"kept 1 frame in {pre_step} of {len(animated)} to bound memory")
     if partly:
         notes.append("partly transparent pixels made clear or drawn on white (GIF has no partial transparency)")
     # None: a GIF without Netscape's extension, which plays once. Pillow reads no count from AVIF,
@@ -107,17 +110,17 @@ def _model(level: tuple[int, int, int], work_long: int) -> float:
 
 
 def _load(
-    im: Image.Image, n_frames: int, size: tuple[int, int], step: int
+    im: Image.Image, frame_numbers: range, size: tuple[int, int], step: int
 ) -> tuple[list[_Frame], list[int], bool]:
     """The frames kept, their durations, and whether any is partly transparent somewhere."""
     frames: list[_Frame] = []
     durations: list[int] = []
     partly = False
-    for i in range(n_frames):
+    for n, i in enumerate(frame_numbers):
         im.seek(i)
         im.load()  # AVIF reports a frame's duration once the frame is loaded
         duration = _shown(im.info.get("duration"))
-        if i % step:
+        if n % step:
             durations[-1] += duration
             continue
         rgba = im.convert("RGBA")
