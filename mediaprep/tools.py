@@ -8,6 +8,7 @@ its own process group, and a timeout that kills the whole group.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -25,8 +26,18 @@ class Completed:
     stderr: bytes
 
     def stderr_tail(self, lines: int = 8) -> str:
-        text = self.stderr.decode("utf-8", "replace").strip().splitlines()
+        text = without_work_paths(self.stderr.decode("utf-8", "replace")).strip().splitlines()
         return "\n".join(text[-lines:])
+
+
+# A file in one of mediaprep's own temporary folders, as ffmpeg names it in its messages
+# ("file:/tmp/mediaprep-x1y2/input: End of file"): nothing the sender can find, and no business of a
+# server's client. The input's name goes with its folder; an output keeps its own ("out.mp4: ...").
+_WORK_PATH = re.compile(r"(?:file:)?[^\s'\"]*/mediaprep-[^/\s]+/(?:input: )?")
+
+
+def without_work_paths(text: str) -> str:
+    return _WORK_PATH.sub("", text)
 
 
 def find_ffmpeg(settings: Settings) -> str:

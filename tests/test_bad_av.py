@@ -15,7 +15,7 @@ from mediaprep.errors import CannotFit, CorruptInput, EmptyInput, InputTooLarge,
 from mediaprep.ffmpeg_runner import input_stream, run_ffmpeg
 from mediaprep.inspection.media import media_facts
 
-from .conftest import BROKEN, MEDIA, make
+from .conftest import BROKEN, MEDIA, make, with_ffprobe
 from .test_convert_av import children_of
 
 
@@ -128,6 +128,18 @@ def test_a_stream_that_cannot_be_decoded_is_corrupt_input_and_writes_nothing(cli
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(CorruptInput):
         convert(BROKEN / "truncated.mp4", budget=40000)
+
+
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
+def test_an_error_names_no_folder_of_mediaprep_s_own(tmp_path, probe):
+    # The tools' messages named the temporary copy ("file:/tmp/mediaprep-x1y2/input: End of file"):
+    # nothing the sender can find, and no business of a server's client.
+    clip = make(tmp_path, "clip.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:d=3", "-c:v", "libx264")
+    cut = clip.read_bytes()[:2000]
+    for source in (cut, BROKEN / "truncated.mp4", BROKEN / "corrupt-stream.mp4"):
+        with pytest.raises(CorruptInput) as e:
+            convert(source, budget=40000, settings=Settings(probe=probe))
+        assert "mediaprep-" not in e.value.message and "/tmp" not in e.value.message, e.value.message
 
 
 def test_a_picture_whose_sample_table_is_lost_is_corrupt_input_not_a_tool_failure(tmp_path):
