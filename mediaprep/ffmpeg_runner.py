@@ -28,7 +28,7 @@ import ffmpeg
 
 from .errors import CorruptInput, ToolFailed, ToolMissing, ToolTimeout
 from .settings import Settings
-from .tools import find_ffmpeg, without_work_paths
+from .tools import find_ffmpeg, tidied
 
 Progress = Callable[[dict[str, str]], None]
 
@@ -104,12 +104,12 @@ def run_ffmpeg(
                 proc.stdout.close()
         if quiet_or_corrupt and proc.returncode == 0:
             errors.seek(0)
-            said = without_work_paths(errors.read().decode("utf-8", "replace")).strip().splitlines()
+            said = tidied(errors.read().decode("utf-8", "replace")).strip().splitlines()
             if said:
                 raise CorruptInput(f"the media decodes with errors ({len(said)}), first: {said[0].strip()}")
         if proc.returncode != 0:
             errors.seek(0)
-            lines = without_work_paths(errors.read().decode("utf-8", "replace")).strip().splitlines()
+            lines = tidied(errors.read().decode("utf-8", "replace")).strip().splitlines()
             damaged = [line.strip() for line in lines if any(sign in line for sign in _UNDECODABLE)]
             if damaged:
                 # exit 69: more than -max_error_rate (2/3) of the frames failed to decode

@@ -26,7 +26,7 @@ class Completed:
     stderr: bytes
 
     def stderr_tail(self, lines: int = 8) -> str:
-        text = without_work_paths(self.stderr.decode("utf-8", "replace")).strip().splitlines()
+        text = tidied(self.stderr.decode("utf-8", "replace")).strip().splitlines()
         return "\n".join(text[-lines:])
 
 
@@ -34,10 +34,13 @@ class Completed:
 # ("file:/tmp/mediaprep-x1y2/input: End of file"): nothing the sender can find, and no business of a
 # server's client. The input's name goes with its folder; an output keeps its own ("out.mp4: ...").
 _WORK_PATH = re.compile(r"(?:file:)?[^\s'\"]*/mediaprep-[^/\s]+/(?:input: )?")
+# "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x56087a6751c0]": where the demuxer was in memory, new every run.
+_ADDRESS = re.compile(r" @ 0x[0-9a-f]+\]")
 
 
-def without_work_paths(text: str) -> str:
-    return _WORK_PATH.sub("", text)
+def tidied(text: str) -> str:
+    """A tool's message without what means nothing to its reader: our temporary folders, addresses."""
+    return _ADDRESS.sub("]", _WORK_PATH.sub("", text))
 
 
 def find_ffmpeg(settings: Settings) -> str:

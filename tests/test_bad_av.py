@@ -3,6 +3,7 @@ with no ffmpeg left running and nothing written."""
 
 import http.server
 import os
+import re
 import subprocess
 import threading
 import time
@@ -140,6 +141,7 @@ def test_an_error_names_no_folder_of_mediaprep_s_own(tmp_path, probe):
         with pytest.raises(CorruptInput) as e:
             convert(source, budget=40000, settings=Settings(probe=probe))
         assert "mediaprep-" not in e.value.message and "/tmp" not in e.value.message, e.value.message
+        assert not re.search(r"@ 0x[0-9a-f]+", e.value.message), e.value.message  # nor where ffmpeg was in memory
 
 
 def test_a_picture_whose_sample_table_is_lost_is_corrupt_input_not_a_tool_failure(tmp_path):

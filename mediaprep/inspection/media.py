@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import CorruptInput, ToolFailed, UnsupportedType
 from ..settings import Settings
-from ..tools import Completed, find_ffmpeg, find_ffprobe, run, without_work_paths
+from ..tools import Completed, find_ffmpeg, find_ffprobe, run, tidied
 from .sniff import AUDIO_TWIN
 
 DEMUXER_BY_MIME = {
@@ -293,7 +293,7 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
     """The facts, and whether ffmpeg had to guess the duration."""
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-protocol_whitelist", "file", "-f", demuxer, "-i", target]
     # With no output ffmpeg always exits 1; whether it read the input shows in what it printed.
-    text = without_work_paths(run(argv, timeout=settings.tool_timeout).stderr.decode("utf-8", "replace"))
+    text = tidied(run(argv, timeout=settings.tool_timeout).stderr.decode("utf-8", "replace"))
     if "Input #0" not in text:
         tail = "\n".join(text.strip().splitlines()[-3:])
         raise CorruptInput(f"cannot read media: {tail or 'ffmpeg failed'}")
