@@ -569,6 +569,12 @@ CONTAINERS = {
                        "mpegts"], "video/mp2t", ("h264", "ac3"), 0.1),
     "movie.wmv": (["-c:v", "wmv2", "-b:v", "1M", "-c:a", "wmav2", "-f", "asf"], "video/x-ms-asf", ("wmv2", "wmav2"),
                   0.15),
+    # MP4 under a brand of its own that libmagic does not know, with MP4's among its compatible
+    # brands: Sony's XAVC S cameras, Adobe's F4V.
+    "sony-xavc.mp4": (["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-brand", "XAVC", "-f", "mp4"],
+                      "video/mp4", ("h264", "aac"), 0.1),
+    "adobe.f4v": (["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-brand", "f4v ", "-f", "mp4"],
+                  "video/mp4", ("h264", "aac"), 0.1),
 }
 
 

@@ -106,6 +106,7 @@ MIMES_BY_EXTENSION = {
     "caf": {"audio/x-caf"},
     "mp4": {"video/mp4", "audio/mp4"},
     "m4v": {"video/mp4"},
+    "f4v": {"video/mp4"},
     "mov": {"video/quicktime"},
     "qt": {"video/quicktime"},
     "3gp": {"video/3gpp", "audio/3gpp"},
@@ -222,7 +223,24 @@ def _unknown_to_libmagic(data: bytes) -> str | None:
     for size, start in ((188, 0), (192, 4)):
         if len(data) >= start + size * 5 and all(data[start + size * i] == 0x47 for i in range(5)):
             return "video/mp2t"
-    return None
+    return _iso_media(data)
+
+
+# Compatible brands that make an ISO base media file an MP4 whatever its own brand.
+_MP4_BRANDS = frozenset({b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1"})
+_STILL_BRANDS = frozenset({b"crx "})  # Canon's CR3 raw photos, also ISO media and "isom"-compatible
+
+
+def _iso_media(data: bytes) -> str | None:
+    # An MP4 under a brand of its own that libmagic does not know (Sony's XAVC S cameras, Adobe's
+    # F4V): its ftyp box lists the brands it is compatible with.
+    size = int.from_bytes(data[:4], "big")
+    if data[4:8] != b"ftyp" or not 16 <= size <= min(len(data), 256) or data[8:12] in _STILL_BRANDS:
+        return None
+    compatible = {data[i : i + 4] for i in range(16, size - 3, 4)}
+    if compatible & _MP4_BRANDS:
+        return "video/mp4"
+    return "video/quicktime" if b"qt  " in compatible else None
 
 
 def _text_object(data: bytes) -> str | None:
