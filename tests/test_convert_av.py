@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mediaprep import Settings, convert, inspect, load_profile
-from mediaprep.errors import CannotFit, CorruptInput, ToolTimeout, UnsupportedType, UsageError
+from mediaprep.errors import CannotFit, CorruptInput, NotAllowed, ToolTimeout, UnsupportedType, UsageError
 from mediaprep.tools import find_ffmpeg
 
 from .conftest import BROKEN, MEDIA, make, with_ffprobe
@@ -589,6 +589,23 @@ def test_a_container_libmagic_does_not_name_is_found_and_converted(tmp_path, nam
     result = convert(clip, profile="sinch")
     assert result.mime == "video/mp4" and result.bytes <= 1000000
     assert inspect(result.data).media.duration == pytest.approx(3, abs=slack)
+
+
+def test_a_clip_libmagic_calls_sound_is_converted_as_the_clip_it_is(tmp_path):
+    # Sony's MSNV brand is audio/mp4 to libmagic; the clip went out as an mp3 of its sound alone.
+    clip = make(tmp_path, "sony.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:d=2", "-f", "lavfi", "-i", "sine=d=2",
+                "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-brand", "MSNV", "-f", "mp4")
+    result = convert(clip, profile="sinch")
+    assert result.mime == "video/mp4" and result.source_mime == "video/mp4" and result.width == 320
+    # A profile that takes sound and no video refuses it, as it refuses any clip.
+    from mediaprep.profiles import load_file
+
+    audio_only = tmp_path / "audio-only.toml"
+    audio_only.write_text('name = "audio-only"\ntitle = "t"\nkind = "provider"\nsource = "s"\n[media.audio]\n'
+                          'accept = ["audio/mpeg"]\nconvert = ["audio/mp4"]\nmax_bytes = 300000\n'
+                          '[targets.audio]\nformat = "mp3"\n')
+    with pytest.raises(NotAllowed):
+        convert(clip, profile=load_file(audio_only))
 
 
 # Containers that were input.unsupported while newer ones were converted. Each: (encoding, MIME, codecs).

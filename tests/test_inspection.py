@@ -177,6 +177,16 @@ def test_mp4_with_only_sound_is_audio(probe_settings):
     assert not info.media.has_video and info.media.audio_codec == "aac"
 
 
+@pytest.mark.parametrize("name, brand", [("sony.mp4", "MSNV"), ("clip.m4a", "M4A ")])
+def test_an_mp4_libmagic_calls_sound_is_video_when_it_holds_a_picture(tmp_path, probe_settings, name, brand):
+    # libmagic names some brands audio/mp4 (Sony's MSNV, iTunes' M4A) from the brand alone; a clip
+    # of them was reported, checked and served as audio/mp4, a picture in a sound's slot.
+    clip = make(tmp_path, name, "-f", "lavfi", "-i", "testsrc2=s=320x240:d=1", "-c:v", "libx264", "-preset",
+                "ultrafast", "-brand", brand, "-f", "mp4")
+    info = inspect(clip, settings=probe_settings)
+    assert (info.mime, info.kind) == ("video/mp4", "video") and not info.extension_mismatch
+
+
 @pytest.mark.parametrize("name, args, mime", [
     ("voice.3gp", ["-ar", "8000", "-c:a", "libopencore_amrnb", "-b:a", "12.2k", "-f", "3gp"], "audio/3gpp"),
     ("browser.webm", ["-c:a", "libopus", "-f", "webm"], "audio/webm"),

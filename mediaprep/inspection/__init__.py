@@ -14,7 +14,7 @@ from ..settings import Settings, resolved_settings
 from .image import ImageFacts, image_facts
 from .media import MediaFacts, media_facts
 from .objects import ObjectFacts, object_facts
-from .sniff import AUDIO_TWIN, extension_mismatch, extension_of, kind_of, sniff_mime
+from .sniff import AUDIO_TWIN, VIDEO_TWIN, extension_mismatch, extension_of, kind_of, sniff_mime
 
 Source = str | os.PathLike[str] | bytes
 
@@ -102,7 +102,10 @@ def inspect(source: Source, *, name: str | None = None, settings: Settings | Non
         if kind in ("audio", "video"):
             media = media_facts(data, mime, path, settings)
             if media.has_video:
-                return replace(info, kind="video", media=media)
+                # libmagic names some MP4 brands sound from the brand alone (Sony's MSNV, iTunes' M4A).
+                picture = VIDEO_TWIN.get(mime, mime)
+                return replace(info, kind="video", mime=picture, extension_mismatch=extension_mismatch(ext, picture),
+                               media=media)
             # A video container holding only sound is, to a phone, audio (an mp4 of it is audio/mp4).
             sound = AUDIO_TWIN.get(mime, mime)
             return replace(info, kind="audio", mime=sound, extension_mismatch=extension_mismatch(ext, sound),

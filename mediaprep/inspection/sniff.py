@@ -190,6 +190,8 @@ AUDIO_TWIN = {
     "video/x-flv": "audio/x-flv",
 }
 
+VIDEO_TWIN = {sound: container for container, sound in AUDIO_TWIN.items()}
+
 # Byte order marks of UTF-16 text, little- and big-endian: how Windows tools start their text files.
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
