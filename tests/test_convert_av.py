@@ -591,6 +591,15 @@ def test_a_container_libmagic_does_not_name_is_found_and_converted(tmp_path, nam
     assert inspect(result.data).media.duration == pytest.approx(3, abs=slack)
 
 
+@pytest.mark.parametrize("name, muxer", [("radio.ts", "mpegts"), ("voice.mov", "mov"), ("sound.avi", "avi")])
+def test_a_video_container_of_sound_alone_is_converted_to_sound_for_a_profile(tmp_path, name, muxer):
+    # Containers with no sound twin of their own keep their name; the profile took them as video.
+    source = make(tmp_path, name, "-f", "lavfi", "-i", "sine=d=3", "-c:a", "aac" if muxer != "avi" else "libmp3lame",
+                  "-f", muxer)
+    result = convert(source, profile="sinch")
+    assert result.mime == "audio/mpeg" and inspect(result.data).media.duration == pytest.approx(3, abs=0.15)
+
+
 def test_a_clip_libmagic_calls_sound_is_converted_as_the_clip_it_is(tmp_path):
     # Sony's MSNV brand is audio/mp4 to libmagic; the clip went out as an mp3 of its sound alone.
     clip = make(tmp_path, "sony.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:d=2", "-f", "lavfi", "-i", "sine=d=2",

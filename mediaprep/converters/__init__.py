@@ -136,13 +136,14 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
 
     facts = media_facts(data, mime, None, settings)
     # What the container holds decides, not libmagic's name for it: an mp4 holding only sound is
-    # audio/mp4, and Sony's MSNV brand, audio/mp4 to libmagic, holds video.
+    # audio/mp4 (a clip the profile takes, with less in it), and Sony's MSNV brand, audio/mp4 to
+    # libmagic, holds video, which the profile must take as video.
     if kind == "video" and not facts.has_video:
         kind, mime = "audio", AUDIO_TWIN.get(mime, mime)
     elif kind == "audio" and facts.has_video:
         kind, mime = "video", VIDEO_TWIN.get(mime, mime)
-    if profile is not None and profile.verdict(kind, mime) == "reject":
-        raise NotAllowed(f"{profile.name} does not take {mime}")
+        if profile is not None and profile.verdict(kind, mime) == "reject":
+            raise NotAllowed(f"{profile.name} does not take {mime}")
     targets = profile.targets if profile and profile.targets else None
     audio_target = targets.audio if targets else AudioTarget()
     video_target = targets.video if targets else VideoTarget()
