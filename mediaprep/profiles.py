@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidProfile, UnknownProfile
+from .inspection.sniff import AUDIO_TWIN, kind_of
 from .settings import Settings, resolved_settings
 
 MEDIA_KINDS = ("image", "audio", "video", "contact", "calendar", "pdf")
@@ -159,6 +160,10 @@ class Profile:
         rule = self.rule_for(kind)
         if rule is None:
             return "reject"
+        if kind == "audio" and kind_of(mime) == "video" and mime not in AUDIO_TWIN:
+            # Sound alone in a container with no sound type of its own (MPEG-TS, QuickTime, AVI):
+            # no provider lists it, and mediaprep makes it the profile's own sound.
+            return "convert"
         if mime in rule.accept:
             return "accept"
         if mime in rule.convert:

@@ -5,7 +5,7 @@ import pytest
 from mediaprep import check, estimate_bytes, load_message, parse_message
 from mediaprep.errors import InvalidMessage
 
-from .conftest import MEDIA, MESSAGES
+from .conftest import MEDIA, MESSAGES, make
 
 
 def codes(report):
@@ -139,6 +139,18 @@ def test_sound_in_a_video_container_is_judged_as_the_audio_it_is(write_message):
     assert report.ok, report.errors
     assert [(p.code, p.slide) for p in report.problems] == [("media.needs_conversion", 1)]
     assert report.attachments[0].mime == "audio/mp4"
+
+
+@pytest.mark.parametrize("name, muxer", [("radio.ts", "mpegts"), ("voice.mov", "mov")])
+def test_sound_in_a_container_with_no_sound_type_is_judged_as_convert_would_do(write_message, tmp_path, name, muxer):
+    # MPEG-TS and QuickTime have no sound type of their own; such a file of sound alone was E229 in a
+    # check ("sinch does not take video/mp2t") while convert made an mp3 of it for Sinch.
+    make(tmp_path, name, "-f", "lavfi", "-i", "sine=d=2", "-c:a", "aac", "-f", muxer)
+    path = write_message({"recipients": ["+1"], "fallback_sms_text": "f", "slides": [{"audio": name}]})
+    report = check(path, "sinch")
+    assert report.ok, report.errors
+    assert [(p.code, p.slide) for p in report.problems] == [("media.needs_conversion", 1)]
+    assert not check(path, "clicksend").ok  # ClickSend takes no sound at all
 
 
 def test_content_is_judged_by_what_it_is_not_what_the_slide_calls_it(write_message):

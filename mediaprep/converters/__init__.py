@@ -108,7 +108,8 @@ def convert(
         raise UnsupportedType(f"content is {mime}, which mediaprep does not convert")
     if format is not None and kind not in ("audio", "video"):
         raise UsageError(f"format chooses a sound or video container; this is {mime}, whose output the profile decides")
-    if resolved is not None and resolved.verdict(kind, mime) == "reject":
+    # Sound and video are judged once the probe has said what the container holds (_convert_av).
+    if resolved is not None and kind not in ("audio", "video") and resolved.verdict(kind, mime) == "reject":
         raise NotAllowed(f"{resolved.name} does not take {mime}")
     if kind == "image":
         from .image import convert_image
@@ -136,14 +137,13 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
 
     facts = media_facts(data, mime, None, settings)
     # What the container holds decides, not libmagic's name for it: an mp4 holding only sound is
-    # audio/mp4 (a clip the profile takes, with less in it), and Sony's MSNV brand, audio/mp4 to
-    # libmagic, holds video, which the profile must take as video.
+    # audio/mp4, and Sony's MSNV brand, audio/mp4 to libmagic, holds video.
     if kind == "video" and not facts.has_video:
         kind, mime = "audio", AUDIO_TWIN.get(mime, mime)
     elif kind == "audio" and facts.has_video:
         kind, mime = "video", VIDEO_TWIN.get(mime, mime)
-        if profile is not None and profile.verdict(kind, mime) == "reject":
-            raise NotAllowed(f"{profile.name} does not take {mime}")
+    if profile is not None and profile.verdict(kind, mime) == "reject":
+        raise NotAllowed(f"{profile.name} does not take {mime}")
     targets = profile.targets if profile and profile.targets else None
     audio_target = targets.audio if targets else AudioTarget()
     video_target = targets.video if targets else VideoTarget()
