@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import NotAllowed, OutputUnwritable, UnsupportedType, UsageError
 from ..inspection import Source, read_source
 from ..inspection.sniff import (
-    AUDIO_TWIN, EXTENSION_BY_MIME, MIMES_BY_EXTENSION, VIDEO_TWIN, extension_of, kind_of, sniff_mime,
+    AUDIO_TWIN, EXTENSION_BY_MIME, MIMES_BY_EXTENSION, as_held, extension_of, kind_of, sniff_mime,
 )
 from ..profiles import ImageTarget, Profile, load_profile
 from ..settings import Settings, resolved_settings
@@ -136,12 +136,7 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
     from .av import convert_audio, convert_video
 
     facts = media_facts(data, mime, None, settings)
-    # What the container holds decides, not libmagic's name for it: an mp4 holding only sound is
-    # audio/mp4, and Sony's MSNV brand, audio/mp4 to libmagic, holds video.
-    if kind == "video" and not facts.has_video:
-        kind, mime = "audio", AUDIO_TWIN.get(mime, mime)
-    elif kind == "audio" and facts.has_video:
-        kind, mime = "video", VIDEO_TWIN.get(mime, mime)
+    kind, mime = as_held(mime, facts.has_video)
     if profile is not None and profile.verdict(kind, mime) == "reject":
         raise NotAllowed(f"{profile.name} does not take {mime}")
     targets = profile.targets if profile and profile.targets else None

@@ -14,7 +14,7 @@ from ..settings import Settings, resolved_settings
 from .image import ImageFacts, image_facts
 from .media import MediaFacts, media_facts
 from .objects import ObjectFacts, object_facts
-from .sniff import AUDIO_TWIN, VIDEO_TWIN, extension_mismatch, extension_of, kind_of, sniff_mime
+from .sniff import as_held, extension_mismatch, extension_of, kind_of, sniff_mime
 
 Source = str | os.PathLike[str] | bytes
 
@@ -101,15 +101,8 @@ def inspect(source: Source, *, name: str | None = None, settings: Settings | Non
             return replace(info, image=image_facts(data, mime, settings))
         if kind in ("audio", "video"):
             media = media_facts(data, mime, path, settings)
-            if media.has_video:
-                # libmagic names some MP4 brands sound from the brand alone (Sony's MSNV, iTunes' M4A).
-                picture = VIDEO_TWIN.get(mime, mime)
-                return replace(info, kind="video", mime=picture, extension_mismatch=extension_mismatch(ext, picture),
-                               media=media)
-            # A video container holding only sound is, to a phone, audio (an mp4 of it is audio/mp4).
-            sound = AUDIO_TWIN.get(mime, mime)
-            return replace(info, kind="audio", mime=sound, extension_mismatch=extension_mismatch(ext, sound),
-                           media=media)
+            kind, held = as_held(mime, media.has_video)
+            return replace(info, kind=kind, mime=held, extension_mismatch=extension_mismatch(ext, held), media=media)
         if kind in ("contact", "calendar", "pdf"):
             return replace(info, object=object_facts(data, kind, settings))
         if kind == "text":

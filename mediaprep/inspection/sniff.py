@@ -192,6 +192,13 @@ AUDIO_TWIN = {
 
 VIDEO_TWIN = {sound: container for container, sound in AUDIO_TWIN.items()}
 
+
+def as_held(mime: str, has_video: bool) -> tuple[str, str]:
+    """The kind and type of a sound or video file by what the probe found in it, not by libmagic's
+    name for its container: an mp4 of sound alone is audio/mp4, and an MP4 whose brand libmagic
+    takes for sound (Sony's MSNV, iTunes' M4A) but which holds a picture is video/mp4."""
+    return ("video", VIDEO_TWIN.get(mime, mime)) if has_video else ("audio", AUDIO_TWIN.get(mime, mime))
+
 # Byte order marks of UTF-16 text, little- and big-endian: how Windows tools start their text files.
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
