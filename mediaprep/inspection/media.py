@@ -293,9 +293,9 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
     """The facts, and whether ffmpeg had to guess the duration."""
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-protocol_whitelist", "file", "-f", demuxer, "-i", target]
     # With no output ffmpeg always exits 1; whether it read the input shows in what it printed.
-    text = tidied(run(argv, timeout=settings.tool_timeout).stderr.decode("utf-8", "replace"))
+    text = run(argv, timeout=settings.tool_timeout).stderr.decode("utf-8", "replace")
     if "Input #0" not in text:
-        tail = "\n".join(text.strip().splitlines()[-3:])
+        tail = "\n".join(tidied(text).strip().splitlines()[-3:])
         raise CorruptInput(f"cannot read media: {tail or 'ffmpeg failed'}")
     video_line = audio_line = None
     rotation = 0
