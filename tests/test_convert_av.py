@@ -558,7 +558,7 @@ def test_a_clip_cut_short_is_sent_as_far_as_it_goes_and_says_so(tmp_path, probe)
     assert not any("ends at" in note for note in convert(whole, budget=200000).notes)
 
 
-# Containers libmagic does not name as themselves: MPEG transport streams (recorders' .ts; AVCHD
+# Containers libmagic does not name as themselves, or that were once refused: MPEG transport streams (recorders' .ts; AVCHD
 # camcorders' .mts/.m2ts, 192-byte packets, AC-3 sound), which it calls octet-stream and which are
 # found by their packets, each starting with 0x47; Windows Media (Movie Maker's and older cameras'
 # .wmv), which it calls video/x-ms-asf, as for .wma. Each: (encoding, MIME, codecs, duration slack).
@@ -575,18 +575,31 @@ CONTAINERS = {
                       "video/mp4", ("h264", "aac"), 0.1),
     "adobe.f4v": (["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-brand", "f4v ", "-f", "mp4"],
                   "video/mp4", ("h264", "aac"), 0.1),
+    # Older containers that were input.unsupported while newer ones were converted. Theora in Ogg:
+    # Firefox's and Wikimedia's video before WebM (.ogg came before .ogv).
+    "old-firefox.ogv": (["-c:v", "libtheora", "-q:v", "6", "-c:a", "libvorbis", "-f", "ogg"], "video/ogg",
+                        ("theora", "vorbis"), 0.1),
+    "video.ogg": (["-c:v", "libtheora", "-q:v", "6", "-c:a", "libvorbis", "-f", "ogg"], "video/ogg",
+                  ("theora", "vorbis"), 0.1),
+    # Flash Video: OBS's recordings before 2022 (H.264 and AAC), and Flash's own codec before that.
+    "obs.flv": (["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-f", "flv"], "video/x-flv",
+                ("h264", "aac"), 0.1),
+    "flash.flv": (["-c:v", "flv1", "-c:a", "libmp3lame", "-ar", "44100", "-f", "flv"], "video/x-flv",
+                  ("flv1", "mp3"), 0.1),
 }
 
 
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
 @pytest.mark.parametrize("name", sorted(CONTAINERS))
-def test_a_container_libmagic_does_not_name_is_found_and_converted(tmp_path, name):
+def test_a_container_libmagic_does_not_name_is_found_and_converted(tmp_path, probe, name):
     encoding, mime, codecs, slack = CONTAINERS[name]
     clip = make(tmp_path, name, "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=3", "-f", "lavfi", "-i", "sine=d=3",
                 *encoding)
-    info = inspect(clip)
+    settings = Settings(probe=probe)
+    info = inspect(clip, settings=settings)
     assert (info.mime, info.kind, (info.media.video_codec, info.media.audio_codec)) == (mime, "video", codecs)
     assert not info.extension_mismatch
-    result = convert(clip, profile="sinch")
+    result = convert(clip, profile="sinch", settings=settings)
     assert result.mime == "video/mp4" and result.bytes <= 1000000
     assert inspect(result.data).media.duration == pytest.approx(3, abs=slack)
 
@@ -615,35 +628,6 @@ def test_a_clip_libmagic_calls_sound_is_converted_as_the_clip_it_is(tmp_path):
                           '[targets.audio]\nformat = "mp3"\n')
     with pytest.raises(NotAllowed):
         convert(clip, profile=load_file(audio_only))
-
-
-# Containers that were input.unsupported while newer ones were converted. Each: (encoding, MIME, codecs).
-OLDER_CONTAINERS = {
-    # Theora in Ogg: Firefox's and Wikimedia's video before WebM (.ogg came before .ogv).
-    "old-firefox.ogv": (["-c:v", "libtheora", "-q:v", "6", "-c:a", "libvorbis", "-f", "ogg"], "video/ogg",
-                        ("theora", "vorbis")),
-    "video.ogg": (["-c:v", "libtheora", "-q:v", "6", "-c:a", "libvorbis", "-f", "ogg"], "video/ogg",
-                  ("theora", "vorbis")),
-    # Flash Video: OBS's recordings before 2022 (H.264 and AAC), and Flash's own codec before that.
-    "obs.flv": (["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-f", "flv"], "video/x-flv",
-                ("h264", "aac")),
-    "flash.flv": (["-c:v", "flv1", "-c:a", "libmp3lame", "-ar", "44100", "-f", "flv"], "video/x-flv", ("flv1", "mp3")),
-}
-
-
-@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
-@pytest.mark.parametrize("name", sorted(OLDER_CONTAINERS))
-def test_an_older_container_is_converted_like_any_other_clip(tmp_path, probe, name):
-    encoding, mime, codecs = OLDER_CONTAINERS[name]
-    clip = make(tmp_path, name, "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=3", "-f", "lavfi", "-i", "sine=d=3",
-                *encoding)
-    settings = Settings(probe=probe)
-    info = inspect(clip, settings=settings)
-    assert (info.mime, info.kind, (info.media.video_codec, info.media.audio_codec)) == (mime, "video", codecs)
-    assert not info.extension_mismatch
-    result = convert(clip, profile="sinch", settings=settings)
-    assert result.mime == "video/mp4" and result.bytes <= 1000000
-    assert inspect(result.data).media.duration == pytest.approx(3, abs=0.1)
 
 
 @pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
