@@ -558,9 +558,9 @@ def test_a_clip_cut_short_is_sent_as_far_as_it_goes_and_says_so(tmp_path, probe)
     assert not any("ends at" in note for note in convert(whole, budget=200000).notes)
 
 
-# Containers libmagic does not name as themselves, or that were once refused: MPEG transport streams (recorders' .ts; AVCHD
-# camcorders' .mts/.m2ts, 192-byte packets, AC-3 sound), which it calls octet-stream and which are
-# found by their packets, each starting with 0x47; Windows Media (Movie Maker's and older cameras'
+# Containers libmagic does not name as themselves, or that were once refused: MPEG transport
+# streams (recorders' .ts; AVCHD camcorders' .mts/.m2ts, 192-byte packets, AC-3 sound), which it
+# calls octet-stream and which are found by their packets, each starting with 0x47; Windows Media (Movie Maker's and older cameras'
 # .wmv), which it calls video/x-ms-asf, as for .wma. Each: (encoding, MIME, codecs, duration slack).
 CONTAINERS = {
     "recorder.ts": (["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "ac3", "-f", "mpegts"], "video/mp2t",
