@@ -367,11 +367,12 @@ def test_a_small_clip_with_a_big_budget_is_not_inflated():
     assert 0.9 * 40000 <= tight.bytes <= 40000
 
 
-def test_a_lossy_sound_is_not_re_encoded_far_above_its_own_bitrate():
-    source = inspect(MEDIA / "speech.mp3").media  # a 32 kbit/s mp3
-    result = convert(MEDIA / "speech.mp3", profile="sinch")
+def test_a_lossy_sound_is_not_re_encoded_far_above_its_own_bitrate(tmp_path):
+    memo = make(tmp_path, "memo.m4a", "-i", str(MEDIA / "speech.wav"), "-c:a", "aac", "-b:a", "32k")
+    source = inspect(memo).media
+    result = convert(memo, profile="sinch")
     out = inspect(result.data).media
-    assert out.bit_rate <= 1.6 * source.bit_rate and result.bytes < 2 * (MEDIA / "speech.mp3").stat().st_size
+    assert out.bit_rate <= 1.6 * source.bit_rate and result.bytes < 2 * memo.stat().st_size
     assert any("would not sound better" in note for note in result.notes)
 
 
@@ -403,17 +404,76 @@ def _stream_kinds(data: bytes, tmp_path: Path) -> list[str]:
     return re.findall(r"Stream #0:\d+\S*: (Video|Audio)", said)
 
 
-def test_an_mp3_with_a_cover_picture_comes_out_as_its_sound_alone(tmp_path):
-    # Music and podcast mp3s carry cover art (here a 4000x3000 photo): ffmpeg's own choice kept
-    # the picture in the output, and the file's bitrate (cover included) hid the sound's own.
+def _sound_frames(path: Path) -> str:
+    """An MD5 of the first sound's coded frames, as they are (no decoding)."""
+    done = subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
+                           "-c", "copy", "-f", "md5", "-"], capture_output=True, timeout=60, check=True)
+    return done.stdout.decode().strip()
+
+
+def test_an_mp3_with_a_cover_picture_and_tags_comes_out_as_its_sound_alone_frames_copied(tmp_path):
+    # Music and podcast mp3s carry cover art (here a 4000x3000 photo) and tags: ffmpeg's own choice
+    # kept the picture in the output, and the file's bitrate (cover included) hid the sound's own.
+    # An mp3 that Sinch takes and that fits was re-encoded: a generation lost, and more bytes.
     song = make(tmp_path, "song.mp3", "-f", "lavfi", "-i", "sine=f=440:d=6", "-i", str(MEDIA / "photo.jpg"), "-map",
                 "0:a", "-map", "1:v", "-c:a", "libmp3lame", "-b:a", "64k", "-c:v", "copy", "-disposition:v",
-                "attached_pic")
+                "attached_pic", "-metadata", "artist=Jane Doe")
     assert _stream_kinds(song.read_bytes(), tmp_path) == ["Audio", "Video"]
     result = convert(song, profile="sinch")
     assert _stream_kinds(result.data, tmp_path) == ["Audio"]
-    assert result.bytes < 6.2 * 80_000 / 8 * 1.05  # at most the first rate a quarter over 64 kbit/s
-    assert any("the source is 64 kbit/s" in note for note in result.notes)
+    assert result.encodes == 0 and any(note.startswith("copied as it was") for note in result.notes)
+    copy = tmp_path / "copy.mp3"
+    copy.write_bytes(result.data)
+    assert _sound_frames(copy) == _sound_frames(song)
+    assert b"Jane Doe" not in result.data and result.bytes < song.stat().st_size
+
+
+def test_the_fixture_mp3_is_copied_and_a_sound_past_the_profile_s_rates_is_encoded(tmp_path):
+    speech = convert(MEDIA / "speech.mp3", profile="sinch")  # 32 kbit/s, 22.05 kHz
+    assert speech.encodes == 0 and speech.bytes <= (MEDIA / "speech.mp3").stat().st_size * 1.02
+    # Over Sinch's 96 kbit/s: what the profile would spend on sound is the limit, copy or not.
+    loud = make(tmp_path, "loud.mp3", "-f", "lavfi", "-i", "sine=f=440:d=4", "-ac", "2", "-b:a", "192k")
+    assert inspect(convert(loud, profile="sinch").data).media.bit_rate <= 96_000 * 1.05
+    # 8 kHz mp3 is MPEG-2.5, which not every phone decodes: re-encoded at 16 kHz.
+    narrow = make(tmp_path, "narrow.mp3", "-f", "lavfi", "-i", "sine=f=440:d=4", "-ar", "8000", "-b:a", "16k")
+    assert inspect(convert(narrow, profile="sinch").data).media.sample_rate == 16000
+    # Trimming is an encode.
+    trimmed = convert(MEDIA / "speech.mp3", profile="sinch", max_duration=1.0)
+    assert trimmed.encodes == 1 and inspect(trimmed.data).media.duration == pytest.approx(1.0, abs=0.1)
+
+
+def test_an_amr_voice_note_is_copied_for_the_oldest_handsets_even_without_an_amr_encoder(tmp_path):
+    # Debian's ffmpeg has no AMR-NB encoder: a voice note already in AMR-NB was tool.missing for
+    # legacy-30k, which wants exactly that. Its frames go out as they are, from a .amr or a .3gp.
+    import imageio_ffmpeg
+
+    real = imageio_ffmpeg.get_ffmpeg_exe()
+    wrapper = tmp_path / "ffmpeg-without-amr"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'case " $* " in *" -encoders "*) "{real}" "$@" | grep -v libopencore_amrnb; exit 0;; esac\n'
+        f'exec "{real}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    for name, container in (("note.amr", "amr"), ("recorder.3gp", "3gp")):
+        note = make(tmp_path, name, "-f", "lavfi", "-i", "sine=f=440:d=5", "-ac", "1", "-ar", "8000", "-c:a",
+                    "libopencore_amrnb", "-b:a", "12.2k", "-f", container, ffmpeg=real)
+        result = convert(note, profile="legacy-30k", settings=Settings(ffmpeg=str(wrapper)))
+        assert result.mime == "audio/amr" and result.encodes == 0
+        copy = tmp_path / "copy.amr"
+        copy.write_bytes(result.data)
+        assert _sound_frames(copy) == _sound_frames(note)
+
+
+def test_an_mp3_cut_short_that_fits_is_not_copied_but_sent_as_far_as_it_goes(tmp_path):
+    # The header of a download cut off still says 40 s; a copy would claim a length the file has not.
+    whole = make(tmp_path, "whole.mp3", "-f", "lavfi", "-i", "sine=f=300:d=40", "-c:a", "libmp3lame", "-b:a", "32k")
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
+    result = convert(cut, profile="sinch")
+    assert result.encodes >= 1 and inspect(result.data).media.duration == pytest.approx(24, abs=0.3)
+    assert any(re.match(r"the sound ends at 2[34].\d s", note) for note in result.notes)
+    assert convert(whole, profile="sinch").encodes == 0
 
 
 @pytest.mark.parametrize("fmt", ["mp4", "3gp"])

@@ -27,7 +27,7 @@ from ..profiles import AudioTarget, VideoTarget
 from ..settings import Settings
 from ..tools import find_ffmpeg, run, wheel_ffmpeg
 from .h263 import first_quantiser, next_quantiser
-from .remux import can_copy, copy_streams
+from .remux import can_copy, copy_sound, copy_streams
 
 MP3_KBPS = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128)
 # MPEG-1 and MPEG-2 rates; 8-12 kHz is MPEG-2.5, an extension that not every phone's decoder has
@@ -136,6 +136,13 @@ def convert_audio(
         facts = _checked(facts or media_facts(data, mime, src, settings), settings)
         duration = _duration(facts, max_duration)
         notes = [f"trimmed to {duration:.1f} s as asked"] if duration < (facts.duration or 0) - 0.05 else []
+        if not notes and _can_copy_sound(facts, fmt, target, len(data), budget):
+            copied = copy_sound(src, mime, facts, tmp / f"copy.{fmt}", fmt, settings, deadline=deadline,
+                                on_progress=on_progress)
+            if copied is not None and len(copied) <= budget:
+                return AvResult(copied, "audio/mpeg" if fmt == "mp3" else "audio/amr", "audio", None, None, duration,
+                                0, ("copied as it was, not re-encoded (the sound already fits and plays everywhere); "
+                                    "nothing but the sound is kept",))
         if fmt == "amr":
             if not has_encoder("libopencore_amrnb", settings):
                 raise _no_amr_encoder(settings)
@@ -182,6 +189,18 @@ def convert_audio(
             if not lower or encodes > MAX_RETRIES:
                 raise CannotFit(f"the mp3 is {out.stat().st_size} bytes at {kbps} kbit/s, over {budget}")
             kbps = lower[-1]
+
+
+def _can_copy_sound(facts: MediaFacts, fmt: str, target: AudioTarget, size: int, budget: int) -> bool:
+    """Whether the sound's coded frames may go out as they are (the caller also checks the copy's size)."""
+    if facts.has_video or size > budget * 1.02:  # 2 %: what dropping tags can save (a cover: far more)
+        return False
+    if fmt == "amr":  # AMR-NB is narrowband mono by definition; AMR-WB is another codec
+        return facts.audio_codec == "amr_nb"
+    kbps = _lossy_kbps(facts)
+    # Not MPEG-2.5's 8-12 kHz, which not every phone decodes; not over what the profile would spend.
+    return (fmt == "mp3" and facts.audio_codec == "mp3" and facts.sample_rate in MP3_RATES
+            and (facts.channels or 0) in (1, 2) and kbps is not None and kbps <= target.max_kbps)
 
 
 def _mp3_kbps(budget: int, duration: float, target: AudioTarget, source_kbps: float | None = None,

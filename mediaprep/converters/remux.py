@@ -1,9 +1,10 @@
-"""A clip that is already what a phone plays, and fits: its streams copied into a clean mp4.
+"""A clip or a sound that is already what a phone plays, and fits: its streams copied into a clean file.
 
-Re-encoding such a clip loses a generation and gains nothing. Copying the streams (ffmpeg's
+Re-encoding such a file loses a generation and gains nothing. Copying the streams (ffmpeg's
 ``-c copy``) keeps every coded frame as it was, while the new container carries no metadata
-(phones record where a clip was shot in it), puts the index first (+faststart) and holds only
-the picture and the sound (no data tracks: some cameras log GPS in one).
+(phones record where a clip was shot in it; a song's tags name people and carry its cover), puts
+an mp4's index first (+faststart) and holds only the picture and the sound (no data tracks: some
+cameras log GPS in one).
 """
 
 from __future__ import annotations
@@ -67,6 +68,28 @@ def copy_streams(
         # A copy does not decode, so damage would go out unseen: decode it once here, where any
         # error, or a frame the decoder had to patch up, sends the clip back to the encode path.
         check = input_stream(out, "mov").output("-", f="null").global_args("-v", "error", "-xerror")
+        run_ffmpeg(check, settings, deadline=deadline, quiet_or_corrupt=True)
+    except MediaprepError:
+        return None
+    return data
+
+
+def copy_sound(
+    src: Path, mime: str, facts: MediaFacts, out: Path, fmt: str, settings: Settings, *, deadline: float,
+    on_progress: Callable | None = None,
+) -> bytes | None:
+    """The file's first sound, its frames copied into a bare ``fmt`` file (mp3 or amr) at ``out``;
+    None if the copy is not the same sound, or does not decode cleanly."""
+    inp = input_stream(src, DEMUXER_BY_MIME[mime])
+    stream = ffmpeg.output(inp["a:0"], str(out), c="copy", map_metadata=-1, f=fmt)
+    run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
+    data = out.read_bytes()
+    try:
+        copied = media_facts(data, f"audio/{'mpeg' if fmt == 'mp3' else fmt}", out, settings)
+        # A download cut short still states its whole length in its header: the copy measures what is there.
+        if copied.audio_codec != facts.audio_codec or abs((copied.duration or 0) - (facts.duration or 0)) >= 0.25:
+            return None
+        check = input_stream(out, fmt).output("-", f="null").global_args("-v", "error", "-xerror")
         run_ffmpeg(check, settings, deadline=deadline, quiet_or_corrupt=True)
     except MediaprepError:
         return None
