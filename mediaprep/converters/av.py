@@ -140,9 +140,10 @@ def convert_audio(
             copied = copy_sound(src, mime, facts, tmp / f"copy.{fmt}", fmt, settings, deadline=deadline,
                                 on_progress=on_progress)
             if copied is not None and len(copied) <= budget:
+                note = ("copied as it was, not re-encoded (the sound already fits and plays everywhere); "
+                        "nothing but the sound is kept")
                 return AvResult(copied, "audio/mpeg" if fmt == "mp3" else "audio/amr", "audio", None, None, duration,
-                                0, ("copied as it was, not re-encoded (the sound already fits and plays everywhere); "
-                                    "nothing but the sound is kept",))
+                                0, (note,))
         if fmt == "amr":
             if not has_encoder("libopencore_amrnb", settings):
                 raise _no_amr_encoder(settings)
