@@ -208,6 +208,72 @@ def test_cutting_metadata_refuses_what_is_not_one_well_formed_jpeg():
     assert without_metadata((MEDIA / "photo.jpg").read_bytes()) == (MEDIA / "photo.jpg").read_bytes()
 
 
+def _png_with_metadata(orientation: int = 1) -> bytes:
+    """A transparent RGBA PNG with an ICC profile, text, XMP, eXIf with GPS, a time and a resolution."""
+    from PIL import PngImagePlugin
+
+    with Image.open(MEDIA / "alpha.png") as im:
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Author", "Jane Doe")
+        info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta>ExampleCreatorTool</x:xmpmeta>", zip=True)
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        exif[0x010F] = "ExamplePhone"
+        buf = io.BytesIO()
+        im.save(buf, "PNG", pnginfo=info, exif=exif.tobytes(), icc_profile=SRGB_ICC, dpi=(144, 144))
+    return buf.getvalue()
+
+
+def test_a_png_the_profile_takes_that_fits_is_sent_as_it_is_not_made_a_jpeg():
+    # Sinch and Infobip take PNG. A logo with transparency went out as a JPEG on white, and a
+    # screenshot's text through JPEG's blur, though the provider takes the file as it was.
+    for profile in ("sinch", "infobip"):
+        result = convert(MEDIA / "alpha.png", profile=profile)
+        assert result.passed_through and result.data == (MEDIA / "alpha.png").read_bytes(), profile
+    # ClickSend takes no PNG: converted as before.
+    assert convert(MEDIA / "alpha.png", profile="clicksend").mime == "image/jpeg"
+
+
+def test_a_png_that_fits_loses_its_metadata_but_not_a_pixel_nor_its_colours():
+    data = _png_with_metadata()
+    result = convert(data, profile="sinch")
+    assert result.mime == "image/png" and result.encodes == 0 and not result.passed_through
+    assert result.bytes < len(data)
+    for secret in (b"Jane Doe", b"ExamplePhone", b"ExampleCreatorTool", b"eXIf", b"pHYs"):
+        assert secret not in result.data
+    out = opened(result)
+    assert out.info.get("icc_profile") == SRGB_ICC and out.mode == "RGBA"
+    with Image.open(io.BytesIO(data)) as source:
+        assert np.array_equal(np.asarray(source), np.asarray(out))
+    assert any("not re-encoded" in note for note in result.notes)
+
+
+def test_a_png_is_encoded_where_it_must_be_turned_or_is_not_one_whole_png():
+    turned = convert(_png_with_metadata(orientation=6), profile="sinch")
+    assert turned.encodes > 0 and turned.mime == "image/jpeg" and b"Jane Doe" not in turned.data
+    clean = (MEDIA / "alpha.png").read_bytes()
+    polyglot = convert(clean + b"PK\x03\x04 a zip", profile="sinch")
+    assert polyglot.mime == "image/jpeg" and b"PK" not in polyglot.data
+    from mediaprep.inspection.png_metadata import without_metadata
+
+    assert without_metadata(clean[:-12]) is None  # no IEND: cut short
+    idat = clean.index(b"IDAT")
+    bad_crc = bytearray(clean)
+    bad_crc[idat + 4] ^= 0xFF  # the first byte of the data: its CRC no longer matches
+    assert without_metadata(bytes(bad_crc)) is None
+    critical = clean[:33] + (0).to_bytes(4, "big") + b"CgBI" + (0x6BD5B33E).to_bytes(4, "big") + clean[33:]
+    assert without_metadata(critical) is None  # Apple's CgBI: no other decoder reads it
+    assert without_metadata(clean) == clean
+
+
+def test_an_animated_png_is_not_passed_through_as_a_png(tmp_path):
+    frames = [Image.new("RGB", (64, 64), c) for c in ("red", "green", "blue")]
+    buf = io.BytesIO()
+    frames[0].save(buf, "PNG", save_all=True, append_images=frames[1:], duration=200, loop=0)
+    result = convert(buf.getvalue(), profile="sinch")
+    assert result.mime == "image/gif" and result.frames == 3
+
+
 def test_upright_pixels_match_what_a_viewer_shows():
     from PIL import ImageOps
 

@@ -1,4 +1,5 @@
-"""A PNG's compressed metadata that Pillow refuses to read: text chunks and the ICC profile.
+"""A PNG's metadata: what Pillow refuses to read (text chunks and the ICC profile), and what a
+picture sent as it is leaves out.
 
 Pillow refuses a whole PNG whose compressed text (zTXt, iTXt) or ICC profile (iCCP) inflates past
 1 MB a chunk, or whose text comes to 64 MB in all: a few kB can inflate to gigabytes. Real files
@@ -20,6 +21,11 @@ from .spans import without_spans
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEXT = frozenset({b"tEXt", b"zTXt", b"iTXt"})
 ICC = frozenset({b"iCCP"})
+# What a still PNG sent as it is keeps: the picture, its transparency and how its colours are meant
+# (gamma, primaries, sRGB intent, ICC profile, significant bits, HDR colour and light levels).
+# Everything else is metadata: text (authors, software, XMP), eXIf (GPS), tIME, pHYs, and so on.
+_KEPT = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT",
+                   b"cICP", b"mDCV", b"cLLI"})
 
 
 def past_limits(data: bytes) -> frozenset[bytes]:
@@ -41,6 +47,25 @@ def past_limits(data: bytes) -> frozenset[bytes]:
 def without(data: bytes, kinds: frozenset[bytes]) -> bytes:
     """``data`` without the chunks of these types; every other chunk byte for byte."""
     return without_spans(data, [(begin, end) for begin, end, kind, _ in _chunks(data) if kind in kinds])
+
+
+def without_metadata(data: bytes) -> bytes | None:
+    """``data`` with only the chunks a still picture needs (_KEPT), each byte for byte.
+
+    None when the file is for the full decode path to judge: not whole from its signature to IEND
+    at the very end (bytes after it make a polyglot), a chunk whose CRC is wrong (a phone's decoder
+    refuses the picture), an animation (APNG), or a critical chunk mediaprep does not know (Apple's
+    CgBI, which only Apple's decoder reads).
+    """
+    chunks = list(_chunks(data))
+    if not chunks or chunks[-1][2] != b"IEND" or chunks[-1][1] != len(data):
+        return None
+    for begin, end, kind, _ in chunks:
+        if kind not in _KEPT and (kind == b"acTL" or kind[:1].isupper()):
+            return None
+        if kind in _KEPT and zlib.crc32(data[begin + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
+            return None
+    return without_spans(data, [(begin, end) for begin, end, kind, _ in chunks if kind not in _KEPT])
 
 
 def _chunks(data: bytes) -> Iterator[tuple[int, int, bytes, memoryview]]:
