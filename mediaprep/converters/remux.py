@@ -22,7 +22,8 @@ from ..settings import Settings
 
 # What every MMS phone decodes: H.264 baseline or main in 4:2:0, AAC-LC.
 PLAYABLE_PROFILES = frozenset({"Baseline", "Constrained Baseline", "Main"})
-SOURCE_MIMES = frozenset({"video/mp4", "video/quicktime"})
+# ISO media all: a 3gp or 3g2 (phones' MMS cameras) with these streams is an mp4 in all but its brand.
+SOURCE_MIMES = frozenset({"video/mp4", "video/quicktime", "video/3gpp", "video/3gpp2"})
 
 
 def can_copy(facts: MediaFacts, mime: str, fmt: str, target: VideoTarget, size: int, budget: int) -> bool:
