@@ -87,12 +87,9 @@ def test_amr_sound_gives_way_to_the_picture_on_a_tight_budget(budget):
     assert inspect(result.data).media.audio_codec == "amr_nb" and result.bytes <= budget
 
 
-def test_amr_without_the_encoder_is_tool_missing_and_3gp_falls_back_to_aac(tmp_path):
-    # Debian's own ffmpeg has no AMR-NB (it comes with libavcodec-extra): an ffmpeg that lists no
-    # such encoder is a tool that is missing, not one that failed.
+def ffmpeg_without_amr(tmp_path: Path) -> Path:
+    """The wheel's ffmpeg, listing no AMR-NB encoder: as Debian's own ffmpeg is."""
     import imageio_ffmpeg
-
-    from mediaprep.errors import ToolMissing
 
     real = imageio_ffmpeg.get_ffmpeg_exe()
     wrapper = tmp_path / "ffmpeg-without-amr"
@@ -102,7 +99,18 @@ def test_amr_without_the_encoder_is_tool_missing_and_3gp_falls_back_to_aac(tmp_p
         f'exec "{real}" "$@"\n'
     )
     wrapper.chmod(0o755)
-    settings = Settings(ffmpeg=str(wrapper))
+    return wrapper
+
+
+def test_amr_without_the_encoder_is_tool_missing_and_3gp_falls_back_to_aac(tmp_path):
+    # Debian's own ffmpeg has no AMR-NB (it comes with libavcodec-extra): an ffmpeg that lists no
+    # such encoder is a tool that is missing, not one that failed.
+    import imageio_ffmpeg
+
+    from mediaprep.errors import ToolMissing
+
+    real = imageio_ffmpeg.get_ffmpeg_exe()
+    settings = Settings(ffmpeg=str(ffmpeg_without_amr(tmp_path)))
     # The wheel's ffmpeg, installed with mediaprep, has the encoder: the error names the setting that uses it.
     with pytest.raises(ToolMissing, match=f"no AMR-NB encoder .*MEDIAPREP_FFMPEG={re.escape(real)}"):
         convert(MEDIA / "speech.mp3", budget=5000, format="amr", settings=settings)
@@ -448,13 +456,7 @@ def test_an_amr_voice_note_is_copied_for_the_oldest_handsets_even_without_an_amr
     import imageio_ffmpeg
 
     real = imageio_ffmpeg.get_ffmpeg_exe()
-    wrapper = tmp_path / "ffmpeg-without-amr"
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        f'case " $* " in *" -encoders "*) "{real}" "$@" | grep -v libopencore_amrnb; exit 0;; esac\n'
-        f'exec "{real}" "$@"\n'
-    )
-    wrapper.chmod(0o755)
+    wrapper = ffmpeg_without_amr(tmp_path)
     for name, container in (("note.amr", "amr"), ("recorder.3gp", "3gp")):
         note = make(tmp_path, name, "-f", "lavfi", "-i", "sine=f=440:d=5", "-ac", "1", "-ar", "8000", "-c:a",
                     "libopencore_amrnb", "-b:a", "12.2k", "-f", container, ffmpeg=real)
@@ -517,6 +519,32 @@ def test_a_phone_s_3gp_clip_that_fits_and_plays_everywhere_is_copied_into_an_mp4
     result = convert(clip, profile="sinch")
     assert result.encodes == 0 and result.mime == "video/mp4" and result.bytes <= clip.stat().st_size * 1.02
     assert _elementary_video(result.data, tmp_path) == _elementary_video(clip.read_bytes(), tmp_path)
+
+
+def test_an_old_phone_s_h263_clip_that_fits_is_copied_for_the_oldest_handsets_without_an_amr_encoder(tmp_path):
+    # H.263 QCIF and AMR-NB, 23 kB: what legacy-30k makes. It was encoded again five times, and on
+    # Debian's ffmpeg (no AMR-NB encoder) its sound became AAC, which such handsets may not play.
+    import imageio_ffmpeg
+
+    clip = make(tmp_path, "oldphone.3gp", "-f", "lavfi", "-i", "testsrc2=s=176x144:r=15:d=3", "-f", "lavfi", "-i",
+                "sine=d=3", "-c:v", "h263", "-q:v", "31", "-c:a", "libopencore_amrnb", "-ar", "8000", "-ac", "1",
+                "-b:a", "12.2k", "-f", "3gp", ffmpeg=imageio_ffmpeg.get_ffmpeg_exe())
+    result = convert(clip, profile="legacy-30k", settings=Settings(ffmpeg=str(ffmpeg_without_amr(tmp_path))))
+    assert result.encodes == 0 and result.mime == "video/3gpp" and result.bytes <= 30000
+    assert inspect(result.data).media.audio_codec == "amr_nb"
+    copy = tmp_path / "copy.3gp"
+    copy.write_bytes(result.data)
+    assert _sound_frames(copy) == _sound_frames(clip)
+
+
+def test_3gp_asked_for_copies_h264_baseline_and_encodes_main(tmp_path):
+    baseline = make(tmp_path, "baseline.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=15:d=3", "-c:v", "libx264",
+                    "-profile:v", "baseline", "-pix_fmt", "yuv420p")
+    result = convert(baseline, budget=200000, format="3gp")
+    assert result.encodes == 0 and result.mime == "video/3gpp"
+    assert _elementary_video(result.data, tmp_path) == _elementary_video(baseline.read_bytes(), tmp_path)
+    main = convert(MEDIA / "clip.mp4", budget=200000, format="3gp")  # H.264 main: older handsets want baseline
+    assert main.encodes > 0 and inspect(main.data).media.video_profile in ("Baseline", "Constrained Baseline")
 
 
 @pytest.mark.parametrize("name, why", [("vfr.mp4", "H.264 high profile"), ("portrait.mov", "rotation metadata")])

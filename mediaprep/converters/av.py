@@ -26,8 +26,8 @@ from ..inspection.media import DEMUXER_BY_MIME, MediaFacts, media_facts, stream_
 from ..profiles import AudioTarget, VideoTarget
 from ..settings import Settings
 from ..tools import find_ffmpeg, run, wheel_ffmpeg
-from .h263 import first_quantiser, next_quantiser
-from .remux import can_copy, copy_sound, copy_streams
+from .h263 import H263_SIZES, first_quantiser, next_quantiser
+from .remux import OUTPUT_MIMES, can_copy, copy_sound, copy_streams
 
 MP3_KBPS = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128)
 # MPEG-1 and MPEG-2 rates; 8-12 kHz is MPEG-2.5, an extension that not every phone's decoder has
@@ -45,7 +45,6 @@ AMR_MODES = ((12.2, 1600), (10.2, 1350), (7.95, 1050), (7.4, 1000), (6.7, 900), 
 # bytes per second of an AMR-NB file at each mode: 20 ms frames of 32, 27, 21, 20, 18, 16, 14, 13 bytes
 CONTAINER_SHARE = 0.04  # mp4 / 3gp index and packet headers (2.3-3.4 % measured, field notes)
 HEIGHTS = (720, 576, 480, 432, 360, 288, 240, 180, 144, 120, 96)
-H263_SIZES = ((128, 96), (176, 144), (352, 288), (704, 576))
 BITS_PER_PIXEL = 0.015  # below this per pixel and frame even x264 turns to mush
 # The analysis pass's mean quantiser (x264's statistics, q:) above which the picture is starved at
 # the chosen frame size, and a frame with ~60 % of the pixels looks better at the same bitrate. On
@@ -261,10 +260,10 @@ def convert_video(
         duration = _duration(facts, max_duration)
         notes = [f"trimmed to {duration:.1f} s as asked"] if duration < (facts.duration or 0) - 0.05 else []
         if not notes and can_copy(facts, mime, fmt, target, len(data), budget):
-            copied = copy_streams(src, mime, facts, tmp / "copy.mp4", settings, deadline=deadline,
+            copied = copy_streams(src, mime, facts, tmp / f"copy.{fmt}", fmt, settings, deadline=deadline,
                                   on_progress=on_progress)
             if copied is not None and len(copied) <= budget:
-                return AvResult(copied, "video/mp4", "video", facts.width, facts.height, duration, 0,
+                return AvResult(copied, OUTPUT_MIMES[fmt], "video", facts.width, facts.height, duration, 0,
                                 ("copied as it was, not re-encoded (the clip already fits and plays everywhere); "
                                  "its metadata is left out",))
         total_kbps = (budget - FIXED_BYTES) * 8 * (1 - CONTAINER_SHARE) / duration / 1000
@@ -512,8 +511,7 @@ def _result(job: _Job, data: bytes, frame: _Frame, video: str, a_kbps: float, en
     out_w, out_h = frame.pad or (frame.width, frame.height)
     sound = f"audio {a_kbps} kbit/s" if job.facts.has_audio else "no audio"
     notes.append(f"{out_w}x{out_h} at {frame.fps} fps, {video}, {sound}")
-    mime = "video/3gpp" if frame.fmt == "3gp" else "video/mp4"
-    return AvResult(data, mime, "video", out_w, out_h, job.duration, encodes, tuple(notes))
+    return AvResult(data, OUTPUT_MIMES[frame.fmt], "video", out_w, out_h, job.duration, encodes, tuple(notes))
 
 
 def _amr_mode(total_kbps: float, target: VideoTarget) -> float:

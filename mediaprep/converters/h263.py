@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+# The frame sizes H.263 has (SQCIF, QCIF, CIF, 4CIF), as phones decode it.
+H263_SIZES = ((128, 96), (176, 144), (352, 288), (704, 576))
 FINEST, COARSEST = 2, 31
 ENOUGH = 3  # finer only makes the file bigger: a small clip is not inflated
 # Picture bytes fall about as q ** -SLOPE (QCIF footage, quantisers 4 to 31); a first guess only.

@@ -19,50 +19,66 @@ from ..ffmpeg_runner import input_stream, run_ffmpeg
 from ..inspection.media import DEMUXER_BY_MIME, MediaFacts, media_facts
 from ..profiles import VideoTarget
 from ..settings import Settings
+from .h263 import H263_SIZES
 
-# What every MMS phone decodes: H.264 baseline or main in 4:2:0, AAC-LC.
+# What every MMS phone decodes: H.264 baseline or main in 4:2:0, AAC-LC. In 3gp, for older
+# handsets: H.264 baseline, or H.263 at one of its own frame sizes where the profile asks for it,
+# with AMR-NB (or AAC-LC beside H.264).
 PLAYABLE_PROFILES = frozenset({"Baseline", "Constrained Baseline", "Main"})
+BASELINE = frozenset({"Baseline", "Constrained Baseline"})
 # ISO media all: a 3gp or 3g2 (phones' MMS cameras) with these streams is an mp4 in all but its brand.
 SOURCE_MIMES = frozenset({"video/mp4", "video/quicktime", "video/3gpp", "video/3gpp2"})
+OUTPUT_MIMES = {"mp4": "video/mp4", "3gp": "video/3gpp"}
 
 
 def can_copy(facts: MediaFacts, mime: str, fmt: str, target: VideoTarget, size: int, budget: int) -> bool:
     """Whether the clip's streams may go out as they are (the caller also checks the copy's size)."""
-    if fmt != "mp4" or mime not in SOURCE_MIMES or size > budget * 1.02:
+    if fmt not in OUTPUT_MIMES or mime not in SOURCE_MIMES or size > budget * 1.02:
         return False  # 2 %: what dropping the source's metadata can save
-    if facts.video_codec != "h264" or facts.video_profile not in PLAYABLE_PROFILES or facts.pix_fmt != "yuv420p":
-        return False
     if facts.hdr:
         return False  # tone mapping to SDR is an encode
-    if facts.audio_codec is not None and (
-        facts.audio_codec != "aac" or facts.audio_profile != "LC"
-        or (facts.channels or 0) > 2 or (facts.sample_rate or 0) > 48000  # surround, studio rates
-    ):
-        return False
     width, height = facts.width or 0, facts.height or 0
     if facts.pixel_aspect != 1 or facts.interlaced:
         return False  # stretched pixels or fields: only an encode makes whole, square-pixelled frames
     if facts.rotation or width % 2 or height % 2 or not width or not height:
         return False  # rotation must be in the pixels, which only an encode does
-    return (min(width, height) <= target.max_height and max(width, height) <= target.max_long_side
-            and (facts.fps or 0) <= target.max_fps + 0.5)
+    if (facts.fps or 0) > target.max_fps + 0.5 or not _sound_plays(facts, fmt, target):
+        return False
+    if fmt == "3gp" and target.codec == "h263":
+        return facts.video_codec == "h263" and (width, height) in H263_SIZES and height <= target.max_height
+    h264 = facts.video_codec == "h264" and facts.pix_fmt == "yuv420p"
+    if fmt == "3gp":  # the frame's height is the profile's lines, as the encode path has it
+        return h264 and facts.video_profile in BASELINE and height <= target.max_height
+    return (h264 and facts.video_profile in PLAYABLE_PROFILES
+            and min(width, height) <= target.max_height and max(width, height) <= target.max_long_side)
+
+
+def _sound_plays(facts: MediaFacts, fmt: str, target: VideoTarget) -> bool:
+    if facts.audio_codec is None:
+        return True
+    if fmt == "3gp" and facts.audio_codec == "amr_nb":
+        return True
+    aac = (facts.audio_codec == "aac" and facts.audio_profile == "LC"
+           and (facts.channels or 0) <= 2 and (facts.sample_rate or 0) <= 48000)  # not surround, not studio rates
+    return aac and not (fmt == "3gp" and target.codec == "h263")  # the oldest handsets: AMR only
 
 
 def copy_streams(
-    src: Path, mime: str, facts: MediaFacts, out: Path, settings: Settings, *, deadline: float,
+    src: Path, mime: str, facts: MediaFacts, out: Path, fmt: str, settings: Settings, *, deadline: float,
     on_progress: Callable | None = None,
 ) -> bytes | None:
-    """The clip's first picture and sound, copied into ``out``; None if the copy is not the same clip."""
+    """The clip's first picture and sound, copied into ``out`` (an ``fmt`` file: mp4 or 3gp); None if
+    the copy is not the same clip."""
     inp = input_stream(src, DEMUXER_BY_MIME[mime])
     streams = [inp["v:0"]] + ([inp["a:0"]] if facts.has_audio else [])
     stream = ffmpeg.output(*streams, str(out), c="copy", map_metadata=-1, map_chapters=-1,
-                           movflags="+faststart", f="mp4")
+                           movflags="+faststart", f=fmt)
     run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
     data = out.read_bytes()
     try:
-        copied = media_facts(data, "video/mp4", out, settings)
+        copied = media_facts(data, OUTPUT_MIMES[fmt], out, settings)
         # The first video stream can be a cover picture in odd files: the copy must be the clip probed.
-        if not (copied.video_codec == "h264" and copied.has_audio == facts.has_audio
+        if not (copied.video_codec == facts.video_codec and copied.has_audio == facts.has_audio
                 and (copied.width, copied.height) == (facts.width, facts.height)
                 and abs((copied.duration or 0) - (facts.duration or 0)) < 0.25):
             return None
