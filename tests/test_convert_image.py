@@ -274,6 +274,51 @@ def test_an_animated_png_is_not_passed_through_as_a_png(tmp_path):
     assert result.mime == "image/gif" and result.frames == 3
 
 
+def _webp_with_metadata(orientation: int = 1) -> bytes:
+    with Image.open(MEDIA / "photo.webp") as im:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        exif[0x010F] = "ExamplePhone"
+        buf = io.BytesIO()
+        im.save(buf, "WEBP", exif=exif.tobytes(), xmp=b"<x:xmpmeta>ExampleCreatorTool</x:xmpmeta>",
+                icc_profile=SRGB_ICC, quality=80)
+    return buf.getvalue()
+
+
+def test_a_webp_the_profile_takes_that_fits_is_sent_as_it_is_less_its_metadata():
+    # Sinch's XML API takes WebP; it went out as a JPEG 2.5 times the bytes, a generation down.
+    clean = (MEDIA / "photo.webp").read_bytes()
+    plain = convert(clean, profile="sinch-xml")
+    assert plain.passed_through and plain.data == clean
+    data = _webp_with_metadata()
+    result = convert(data, profile="sinch-xml")
+    assert result.mime == "image/webp" and result.encodes == 0 and result.bytes < len(data)
+    assert b"ExamplePhone" not in result.data and b"ExampleCreatorTool" not in result.data
+    out = opened(result)
+    assert not out.getexif() and out.info.get("icc_profile") == SRGB_ICC
+    with Image.open(io.BytesIO(data)) as source:
+        assert np.array_equal(np.asarray(source.convert("RGB")), np.asarray(out.convert("RGB")))
+    assert convert(data, profile="sinch").mime == "image/jpeg"  # Sinch's JSON API takes no WebP
+    turned = convert(_webp_with_metadata(orientation=6), profile="sinch-xml")
+    assert turned.mime == "image/jpeg" and (turned.width, turned.height) == (300, 451)
+
+
+def test_cutting_a_webp_s_metadata_refuses_what_is_not_one_whole_still_webp():
+    from mediaprep.inspection.webp_chunks import without_metadata
+
+    data = _webp_with_metadata()
+    assert without_metadata(data[:-10]) is None  # cut short
+    assert without_metadata(data + b"PK\x03\x04 a zip") is None  # a polyglot's tail
+    frames = [Image.new("RGB", (32, 32), c) for c in ("red", "blue")]
+    buf = io.BytesIO()
+    frames[0].save(buf, "WEBP", save_all=True, append_images=frames[1:], duration=100)
+    assert without_metadata(buf.getvalue()) is None  # an animation goes the GIF way
+    clean = (MEDIA / "photo.webp").read_bytes()
+    assert without_metadata(clean) == clean
+    cut = without_metadata(data)
+    assert cut is not None and int.from_bytes(cut[4:8], "little") + 8 == len(cut) and not cut[20] & 0x0C
+
+
 def test_upright_pixels_match_what_a_viewer_shows():
     from PIL import ImageOps
 

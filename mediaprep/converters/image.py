@@ -8,7 +8,7 @@ from typing import Any
 from PIL import Image
 
 from ..errors import MediaprepError, NotAllowed
-from ..inspection import png_metadata
+from ..inspection import png_metadata, webp_chunks
 from ..inspection.image import DROPPED, damaged, frame_count, frame_limit, open_image
 from ..inspection.jpeg_segments import without_metadata
 from ..profiles import ImageTarget
@@ -113,10 +113,10 @@ def _as_it_is(
     accepts: frozenset[str],
     settings: Settings,
 ) -> bytes | None:
-    """What may be sent without an encode: the source byte for byte, a JPEG or PNG with its metadata
-    cut out, or nothing (None). Only what the profile takes as it is, small enough, clean, and whole.
+    """What may be sent without an encode: the source byte for byte, a JPEG, PNG or WebP with its
+    metadata cut out, or nothing (None). Only what the profile takes as it is, small enough, clean, and whole.
     """
-    if mime not in ("image/jpeg", "image/gif", "image/png") or mime not in accepts or verdict == "convert":
+    if mime not in ("image/jpeg", "image/gif", "image/png", "image/webp") or mime not in accepts or verdict == "convert":
         return None
     if max(im.size) > target.long_side_for(im.size) or frames > frame_limit(im, settings):
         return None
@@ -126,12 +126,13 @@ def _as_it_is(
         if (frames > 1 and not target.keep_gif) or not is_clean_gif(data):
             return None  # comments, XMP or other application data, bytes after the trailer, or cut short
         out = data
-    elif mime == "image/png":
-        # Text (authors, software, XMP), eXIf (GPS) and the like are cut out; the picture, its
-        # transparency and its colour chunks stay. Animations go to the GIF path.
-        out = png_metadata.without_metadata(data) if frames == 1 else None
+    elif mime in ("image/png", "image/webp"):
+        # Text (authors, software), XMP, EXIF (GPS) and the like are cut out; the picture, its
+        # transparency and its colour profile stay. Animations go to the GIF path.
+        cut = png_metadata.without_metadata if mime == "image/png" else webp_chunks.without_metadata
+        out = cut(data) if frames == 1 else None
         if out is None or orientation(im) != 1:
-            return None  # the eXIf turns the picture: the pixels must be turned, which means an encode
+            return None  # the EXIF turns the picture: the pixels must be turned, which means an encode
     else:
         if frames > 1:
             return None  # an MPO: its further pictures (and their EXIF) would ride along unseen
