@@ -434,6 +434,8 @@ def test_an_mp3_with_a_cover_picture_and_tags_comes_out_as_its_sound_alone_frame
     copy.write_bytes(result.data)
     assert _sound_frames(copy) == _sound_frames(song)
     assert b"Jane Doe" not in result.data and result.bytes < song.stat().st_size
+    # The file is over 60000 bytes with its cover; the sound alone is not.
+    assert song.stat().st_size > 60000 and convert(song, budget=60000).encodes == 0
 
 
 def test_the_fixture_mp3_is_copied_and_a_sound_past_the_profile_s_rates_is_encoded(tmp_path):

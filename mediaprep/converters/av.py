@@ -193,7 +193,9 @@ def convert_audio(
 
 def _can_copy_sound(facts: MediaFacts, fmt: str, target: AudioTarget, size: int, budget: int) -> bool:
     """Whether the sound's coded frames may go out as they are (the caller also checks the copy's size)."""
-    if facts.has_video or size > budget * 1.02:  # 2 %: what dropping tags can save (a cover: far more)
+    # What is copied is the sound alone: a cover picture can make the file many times larger.
+    sound = (facts.audio_bit_rate or facts.bit_rate or 0) * (facts.duration or 0) / 8
+    if facts.has_video or min(size, sound or size) > budget * 1.02:  # 2 %: what dropping tags can save
         return False
     if fmt == "amr":  # AMR-NB is narrowband mono by definition; AMR-WB is another codec
         return facts.audio_codec == "amr_nb"
