@@ -119,7 +119,7 @@ def test_a_png_is_converted_for_clicksend_even_when_small():
     assert min(corner) > 240
 
 
-@pytest.mark.parametrize("mode", ["RGB", "L"])
+@pytest.mark.parametrize("mode", ["RGB", "L", "I;16"])
 def test_a_png_made_transparent_by_a_colour_key_is_flattened_on_white_too(mode):
     # A PNG without alpha can name one colour as clear (tRNS): older tools' logos and cut-outs. Browsers
     # show the page through it; the JPEG showed the key colour, a black box around the picture.
@@ -127,7 +127,9 @@ def test_a_png_made_transparent_by_a_colour_key_is_flattened_on_white_too(mode):
     canvas = Image.new("RGB", (400, 300), (0, 0, 0))
     canvas.paste(photo, (100, 75))
     buf = io.BytesIO()
-    canvas.convert(mode).save(buf, "PNG", transparency=(0, 0, 0) if mode == "RGB" else 0)
+    # 16-bit grey: scientific and medical exports, where the key is a 16-bit level.
+    keyed = canvas.convert(mode) if mode != "I;16" else Image.fromarray(np.asarray(canvas.convert("L"), np.uint16) * 257)
+    keyed.save(buf, "PNG", transparency=(0, 0, 0) if mode == "RGB" else 0)
     result = convert(buf.getvalue(), budget=20000, profile="clicksend")
     assert result.mime == "image/jpeg" and "transparency flattened on white" in result.notes
     assert min(opened(result).convert("RGB").getpixel((5, 5))) > 240

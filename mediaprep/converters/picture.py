@@ -11,6 +11,7 @@ import io
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 from PIL import Image, ImageCms
 
 from ..errors import CorruptInput, DecompressionBomb
@@ -165,7 +166,15 @@ def _to_output_mode(im: Image.Image, notes: list[str]) -> Image.Image:
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # 16-bit grey: scale to 8 bits (a plain convert would clip everything above 255 to white).
         notes.append("16-bit grey scaled to 8 bits")
-        return im.convert("I").point(lambda v: v / 257).convert("L")
+        grey = im.convert("I").point(lambda v: v / 257).convert("L")
+        key = im.info.get("transparency")
+        if not isinstance(key, int):
+            return grey
+        # A grey level named clear (a 16-bit PNG's tRNS): those pixels are the white they are shown on.
+        clear = np.asarray(im.convert("I")) == key  # Pillow's point() on 32-bit pixels takes only v * a + b
+        grey.paste(255, mask=Image.fromarray(clear))
+        notes.append("transparency flattened on white")
+        return grey
     if mode == "F":
         # Floating-point grey (32-bit exports from editors and instruments) is usually 0..1 and a
         # plain convert made it black; otherwise its range says which scale it was written in.
