@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,14 +34,16 @@ class Completed:
 # A file in one of mediaprep's own temporary folders, as ffmpeg names it in its messages
 # ("file:/tmp/mediaprep-x1y2/input: End of file"): nothing the sender can find, and no business of a
 # server's client. The input's name goes with its folder; an output keeps its own ("out.mp4: ...").
-_WORK_PATH = re.compile(r"(?:file:)?[^\s'\"]*/mediaprep-[^/\s]+/(?:input: )?")
+# The temporary folder's own path is matched as it is: TMPDIR may hold a space.
+_WORK_PATH = r"(?:file:)?(?:{temp}|[^\s'\"]*)/mediaprep-[^/\s]+/(?:input: )?"
 # "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x56087a6751c0]": where the demuxer was in memory, new every run.
 _ADDRESS = re.compile(r" @ 0x[0-9a-f]+\]")
 
 
 def tidied(text: str) -> str:
     """A tool's message without what means nothing to its reader: our temporary folders, addresses."""
-    return _ADDRESS.sub("]", _WORK_PATH.sub("", text))
+    work = re.compile(_WORK_PATH.format(temp=re.escape(tempfile.gettempdir())))
+    return _ADDRESS.sub("]", work.sub("", text))
 
 
 def find_ffmpeg(settings: Settings) -> str:

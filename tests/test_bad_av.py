@@ -131,16 +131,22 @@ def test_a_stream_that_cannot_be_decoded_is_corrupt_input_and_writes_nothing(cli
         convert(BROKEN / "truncated.mp4", budget=40000)
 
 
+@pytest.mark.parametrize("temp", ["tmp", "my temp"])
 @pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
-def test_an_error_names_no_folder_of_mediaprep_s_own(tmp_path, probe):
+def test_an_error_names_no_folder_of_mediaprep_s_own(tmp_path, probe, temp, monkeypatch):
     # The tools' messages named the temporary copy ("file:/tmp/mediaprep-x1y2/input: End of file"):
-    # nothing the sender can find, and no business of a server's client.
+    # nothing the sender can find, and no business of a server's client. A TMPDIR with a space in
+    # it left "file:/tmp/my" behind.
+    import tempfile
+
+    (tmp_path / temp).mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / temp))
     clip = make(tmp_path, "clip.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:d=3", "-c:v", "libx264")
     cut = clip.read_bytes()[:2000]
     for source in (cut, BROKEN / "truncated.mp4", BROKEN / "corrupt-stream.mp4"):
         with pytest.raises(CorruptInput) as e:
             convert(source, budget=40000, settings=Settings(probe=probe))
-        assert "mediaprep-" not in e.value.message and "/tmp" not in e.value.message, e.value.message
+        assert "mediaprep-" not in e.value.message and str(tmp_path) not in e.value.message, e.value.message
         assert not re.search(r"@ 0x[0-9a-f]+", e.value.message), e.value.message  # nor where ffmpeg was in memory
 
 
