@@ -15,6 +15,7 @@ from PIL import Image
 
 from ..errors import CorruptInput
 from ..inspection.image import CORRUPT_IMAGE_CODE, frame_limit
+from ..inspection.spans import without_spans
 from ..profiles import ImageTarget
 from ..settings import Settings
 from .jpeg import ladder
@@ -196,30 +197,36 @@ def _result(data, level, frames, encodes, notes, pre_step):
     return data, im.width, im.height, kept, encodes, notes
 
 
-def is_clean_gif(data: bytes) -> bool:
-    """True when the GIF's blocks run whole to the trailer at the very end and carry only pictures,
-    their timing and the loop count: no comments, XMP, ICC or other application data, nothing after."""
+def without_metadata(data: bytes) -> bytes | None:
+    """The GIF without its comments and application data (XMP, ICC, editors' own), every picture,
+    its timing and the loop count kept byte for byte.
+
+    None when the file is for the full path to judge: its blocks do not run whole to the trailer at
+    the very end (cut short, or bytes after it), or it holds a block that is drawn (plain text) or
+    unknown.
+    """
     if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
-        return False
+        return None
     pos = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)
+    dropped: list[tuple[int, int]] = []
     while pos < len(data):
         block = data[pos]
         if block == 0x3B:
-            return pos == len(data) - 1
+            return without_spans(data, dropped) if pos == len(data) - 1 else None
         if block == 0x21 and pos + 1 < len(data):
-            label = data[pos + 1]
-            if label == 0xFF and data[pos + 3 : pos + 14] not in LOOP_EXTENSIONS:
-                return False
-            if label not in (0xF9, 0xFF):  # comment (0xFE), plain text (0x01), unknown
-                return False
+            label, start = data[pos + 1], pos
+            if label not in (0xF9, 0xFE, 0xFF):  # plain text (0x01) is drawn; others are unknown
+                return None
             pos = _skip_sub_blocks(data, pos + 2)
+            if label == 0xFE or (label == 0xFF and data[start + 3 : start + 14] not in LOOP_EXTENSIONS):
+                dropped.append((start, pos))
         elif block == 0x2C and pos + 10 <= len(data):
             flags = data[pos + 9]
             pos += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0) + 1  # descriptor, colours, LZW size
             pos = _skip_sub_blocks(data, pos)
         else:
-            return False
-    return False  # no trailer: cut short
+            return None
+    return None  # no trailer: cut short
 
 
 def _skip_sub_blocks(data: bytes, pos: int) -> int:

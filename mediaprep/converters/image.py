@@ -14,7 +14,8 @@ from ..inspection.jpeg_segments import without_metadata
 from ..profiles import ImageTarget
 from ..settings import Settings
 from . import Converted
-from .gif import fit_animation, is_clean_gif
+from . import gif
+from .gif import fit_animation
 from .jpeg import fit_jpeg, useful_long_side
 from .palette import lossless_gif
 from .picture import decode, orientation
@@ -51,7 +52,7 @@ def convert_image(
                          frames=frames, **base)
     if as_is is not None:
         return Converted(data=as_is, mime=mime, passed_through=False, width=im.width, height=im.height,
-                         frames=1, notes=("metadata removed (EXIF, XMP, text, comments); the picture itself is "
+                         frames=frames, notes=("metadata removed (EXIF, XMP, text, comments); the picture itself is "
                                           "the source's, not re-encoded",), **base)
 
     notes: list[str] = []
@@ -113,8 +114,8 @@ def _as_it_is(
     accepts: frozenset[str],
     settings: Settings,
 ) -> bytes | None:
-    """What may be sent without an encode: the source byte for byte, a JPEG, PNG or WebP with its
-    metadata cut out, or nothing (None). Only what the profile takes as it is, small enough, clean, and whole.
+    """What may be sent without an encode: the source byte for byte, a JPEG, GIF, PNG or WebP with
+    its metadata cut out, or nothing (None). Only what the profile takes as it is, small enough, clean, and whole.
     """
     if mime not in ("image/jpeg", "image/gif", "image/png", "image/webp") or mime not in accepts or verdict == "convert":
         return None
@@ -123,9 +124,11 @@ def _as_it_is(
     if im.width * im.height > settings.max_image_pixels:
         return None  # a JPEG of one scan may be opened past the ceiling; it is proved whole by a full decode
     if mime == "image/gif":
-        if (frames > 1 and not target.keep_gif) or not is_clean_gif(data):
-            return None  # comments, XMP or other application data, bytes after the trailer, or cut short
-        out = data
+        # Comments (GIMP's "Created with GIMP"), XMP (Photoshop's) and other application data are
+        # cut out; re-encoding an animation to drop them changed its colours.
+        out = gif.without_metadata(data) if frames == 1 or target.keep_gif else None
+        if out is None:
+            return None  # bytes after the trailer, cut short, or a block that is drawn or unknown
     elif mime in ("image/png", "image/webp"):
         # Text (authors, software), XMP, EXIF (GPS) and the like are cut out; the picture, its
         # transparency and its colour profile stay. Animations go to the GIF path.
