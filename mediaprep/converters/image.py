@@ -13,8 +13,7 @@ from ..inspection.image import DROPPED, damaged, frame_count, frame_limit, open_
 from ..inspection.jpeg_segments import without_metadata
 from ..profiles import ImageTarget
 from ..settings import Settings
-from . import Converted
-from . import gif
+from . import Converted, gif
 from .gif import fit_animation
 from .jpeg import fit_jpeg, useful_long_side
 from .palette import lossless_gif
