@@ -194,17 +194,16 @@ def parse_calendar(data: bytes, notes: list[str] | None = None) -> Any:
 
 
 def _guessed_zones(said: list[warnings.WarningMessage], notes: list[str] | None) -> None:
-    """icalendar's warnings become notes (they were lines on stderr, in the CLI and a server's log
-    alike): a vendor-prefixed TZID such as Evolution's "/freeassociation.sourceforge.net/Tzfile/
-    Europe/Berlin" is read as the zone it ends with. Warnings of anything else pass on."""
+    """icalendar's guesses at time zones become notes (they were lines on stderr, in the CLI and a
+    server's log alike): a vendor-prefixed TZID such as Evolution's "/freeassociation.sourceforge.net/
+    Tzfile/Europe/Berlin" is read as the zone it ends with. Any other warning passes on."""
     guessed: dict[str, str] = {}
     for w in said:
-        if not w.category.__module__.startswith("icalendar"):
+        found = _GUESSED.search(str(w.message)) if w.category.__module__.startswith("icalendar") else None
+        if found is None:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             continue
-        found = _GUESSED.search(str(w.message))
-        if found:
-            guessed.setdefault(found.group(1), found.group(2))
+        guessed.setdefault(found.group(1), found.group(2))
     if notes is not None and guessed:
         names = [f"{tzid!r} as {zone!r}" for tzid, zone in list(guessed.items())[:ZONES_NAMED]]
         more = " and others" if len(guessed) > ZONES_NAMED else ""
