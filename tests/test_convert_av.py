@@ -469,6 +469,32 @@ def test_an_amr_voice_note_is_copied_for_the_oldest_handsets_even_without_an_amr
         assert _sound_frames(copy) == _sound_frames(note)
 
 
+def _amr_wb(path: Path, seconds: float) -> Path:
+    """An AMR-WB file (Android's call and voice recordings, .awb): neither ffmpeg here can encode
+    it, so it is written from frames of 12.65 kbit/s (mode 2), each a valid header and random bits,
+    which decode as noise."""
+    import random
+
+    rng = random.Random(7)
+    frames = b"".join(bytes([2 << 3 | 4]) + rng.randbytes(32) for _ in range(round(seconds * 50)))
+    path.write_bytes(b"#!AMR-WB\n" + frames)
+    return path
+
+
+def test_an_amr_wb_recording_becomes_an_mp3_and_for_the_oldest_handsets_amr_nb_never_a_copy(tmp_path):
+    import imageio_ffmpeg
+
+    call = _amr_wb(tmp_path / "call.awb", 5)
+    info = inspect(call)
+    assert info.kind == "audio" and info.media.audio_codec == "amr_wb" and info.media.sample_rate == 16000
+    mp3 = convert(call, profile="sinch")
+    assert mp3.mime == "audio/mpeg" and inspect(mp3.data).media.duration == pytest.approx(5, abs=0.15)
+    # Wideband is another codec: the oldest handsets get it encoded to AMR-NB, not copied as .amr.
+    wheel = Settings(ffmpeg=imageio_ffmpeg.get_ffmpeg_exe())
+    narrow = convert(call, profile="legacy-30k", settings=wheel)
+    assert narrow.encodes == 1 and inspect(narrow.data).media.audio_codec == "amr_nb"
+
+
 def test_an_mp3_cut_short_that_fits_is_not_copied_but_sent_as_far_as_it_goes(tmp_path):
     # The header of a download cut off still says 40 s; a copy would claim a length the file has not.
     whole = make(tmp_path, "whole.mp3", "-f", "lavfi", "-i", "sine=f=300:d=40", "-c:a", "libmp3lame", "-b:a", "32k")
