@@ -27,7 +27,7 @@ from ..profiles import AudioTarget, VideoTarget
 from ..settings import Settings
 from ..tools import find_ffmpeg, run, wheel_ffmpeg
 from .h263 import H263_SIZES, first_quantiser, next_quantiser
-from .remux import OUTPUT_MIMES, can_copy, copy_sound, copy_streams
+from .remux import OUTPUT_MIMES, SOUND_MIMES, can_copy, copy_sound, copy_streams
 
 MP3_KBPS = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128)
 # MPEG-1 and MPEG-2 rates; 8-12 kHz is MPEG-2.5, an extension that not every phone's decoder has
@@ -141,8 +141,7 @@ def convert_audio(
             if copied is not None and len(copied) <= budget:
                 note = ("copied as it was, not re-encoded (the sound already fits and plays everywhere); "
                         "nothing but the sound is kept")
-                return AvResult(copied, "audio/mpeg" if fmt == "mp3" else "audio/amr", "audio", None, None, duration,
-                                0, (note,))
+                return AvResult(copied, SOUND_MIMES[fmt], "audio", None, None, duration, 0, (note,))
         if fmt == "amr":
             if not has_encoder("libopencore_amrnb", settings):
                 raise _no_amr_encoder(settings)

@@ -22,6 +22,8 @@ from .picture import decode, orientation
 # Formats whose frames are an animation (GIF, WebP, APNG, AVIF sequences). A TIFF's or a HEIC's
 # further pictures are pages or a burst: the first is used, with a note.
 ANIMATED = frozenset({"image/gif", "image/webp", "image/png", "image/avif"})
+# Formats sent as they are where the profile takes them (their metadata cut out losslessly).
+AS_IT_IS = frozenset({"image/jpeg", "image/gif", "image/png", "image/webp"})
 
 
 def convert_image(
@@ -50,9 +52,10 @@ def convert_image(
         return Converted(data=data, mime=mime, passed_through=True, width=im.width, height=im.height,
                          frames=frames, **base)
     if as_is is not None:
+        cut = ("metadata removed (EXIF, XMP, text, comments); the picture itself is the source's, "
+               "not re-encoded")
         return Converted(data=as_is, mime=mime, passed_through=False, width=im.width, height=im.height,
-                         frames=frames, notes=("metadata removed (EXIF, XMP, text, comments); the picture itself is "
-                                          "the source's, not re-encoded",), **base)
+                         frames=frames, notes=(cut,), **base)
 
     notes: list[str] = []
     dropped = im.info.get(DROPPED, frozenset())
@@ -114,9 +117,10 @@ def _as_it_is(
     settings: Settings,
 ) -> bytes | None:
     """What may be sent without an encode: the source byte for byte, a JPEG, GIF, PNG or WebP with
-    its metadata cut out, or nothing (None). Only what the profile takes as it is, small enough, clean, and whole.
+    its metadata cut out, or nothing (None). Only what the profile takes as it is, small enough,
+    clean, and whole.
     """
-    if mime not in ("image/jpeg", "image/gif", "image/png", "image/webp") or mime not in accepts or verdict == "convert":
+    if mime not in AS_IT_IS or mime not in accepts or verdict == "convert":
         return None
     if max(im.size) > target.long_side_for(im.size) or frames > frame_limit(im, settings):
         return None

@@ -29,6 +29,7 @@ BASELINE = frozenset({"Baseline", "Constrained Baseline"})
 # ISO media all: a 3gp or 3g2 (phones' MMS cameras) with these streams is an mp4 in all but its brand.
 SOURCE_MIMES = frozenset({"video/mp4", "video/quicktime", "video/3gpp", "video/3gpp2"})
 OUTPUT_MIMES = {"mp4": "video/mp4", "3gp": "video/3gpp"}
+SOUND_MIMES = {"mp3": "audio/mpeg", "amr": "audio/amr"}
 
 
 def can_copy(facts: MediaFacts, mime: str, fmt: str, target: VideoTarget, size: int, budget: int) -> bool:
@@ -58,8 +59,9 @@ def _sound_plays(facts: MediaFacts, fmt: str, target: VideoTarget) -> bool:
         return True
     if fmt == "3gp" and facts.audio_codec == "amr_nb":
         return True
+    # Not surround, not studio rates.
     aac = (facts.audio_codec == "aac" and facts.audio_profile == "LC"
-           and (facts.channels or 0) <= 2 and (facts.sample_rate or 0) <= 48000)  # not surround, not studio rates
+           and (facts.channels or 0) <= 2 and (facts.sample_rate or 0) <= 48000)
     return aac and not (fmt == "3gp" and target.codec == "h263")  # the oldest handsets: AMR only
 
 
@@ -102,9 +104,10 @@ def copy_sound(
     run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
     data = out.read_bytes()
     try:
-        copied = media_facts(data, f"audio/{'mpeg' if fmt == 'mp3' else fmt}", out, settings)
+        copied = media_facts(data, SOUND_MIMES[fmt], out, settings)
         # A download cut short still states its whole length in its header: the copy measures what is there.
-        if copied.audio_codec != facts.audio_codec or abs((copied.duration or 0) - (facts.duration or 0)) >= 0.25:
+        shorter = abs((copied.duration or 0) - (facts.duration or 0)) >= 0.25
+        if copied.audio_codec != facts.audio_codec or shorter:
             return None
         check = input_stream(out, fmt).output("-", f="null").global_args("-v", "error", "-xerror")
         run_ffmpeg(check, settings, deadline=deadline, quiet_or_corrupt=True)

@@ -63,7 +63,8 @@ def without_metadata(data: bytes) -> bytes | None:
     for begin, end, kind, _ in chunks:
         if kind not in _KEPT and (kind == b"acTL" or kind[:1].isupper()):
             return None
-        if kind in _KEPT and zlib.crc32(data[begin + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
+        crc = int.from_bytes(data[end - 4 : end], "big")
+        if kind in _KEPT and zlib.crc32(data[begin + 4 : end - 4]) != crc:
             return None
     return without_spans(data, [(begin, end) for begin, end, kind, _ in chunks if kind not in _KEPT])
 
