@@ -712,6 +712,9 @@ CONTAINERS = {
                 ("h264", "aac"), 0.1),
     "flash.flv": (["-c:v", "flv1", "-c:a", "libmp3lame", "-ar", "44100", "-f", "flv"], "video/x-flv",
                   ("flv1", "mp3"), 0.1),
+    # Raw DV: MiniDV camcorders' tapes captured over FireWire, PAL with its 16:15 pixels.
+    "camcorder.dv": (["-vf", "scale=720:576,setsar=16/15", "-c:v", "dvvideo", "-pix_fmt", "yuv420p", "-ac", "2",
+                      "-ar", "48000", "-c:a", "pcm_s16le", "-f", "dv"], "video/x-dv", ("dvvideo", "pcm_s16le"), 0.1),
 }
 
 

@@ -33,6 +33,7 @@ DEMUXER_BY_MIME = {
     "video/mp2t": "mpegts",
     "video/x-ms-asf": "asf",
     "video/x-flv": "flv",
+    "video/x-dv": "dv",
     "audio/mpeg": "mp3",
     "audio/wav": "wav",
     "audio/aac": "aac",

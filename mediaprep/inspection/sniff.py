@@ -65,6 +65,7 @@ KIND_BY_MIME = {
     "video/webm": "video",
     "video/ogg": "video",
     "video/x-flv": "video",  # Flash Video: OBS's recordings before 2022, RTMP captures
+    "video/x-dv": "video",  # raw DV: MiniDV camcorders' tapes, captured over FireWire (iMovie, Premiere)
     "video/x-matroska": "video",
     "video/x-msvideo": "video",
     "video/mp2t": "video",
@@ -124,6 +125,7 @@ MIMES_BY_EXTENSION = {
     "wmv": {"video/x-ms-asf"},
     "wma": {"audio/x-ms-wma"},
     "flv": {"video/x-flv", "audio/x-flv"},
+    "dv": {"video/x-dv"},
     "asf": {"video/x-ms-asf", "audio/x-ms-wma"},
     "vcf": {"text/vcard"},
     "vcard": {"text/vcard"},
@@ -171,6 +173,7 @@ EXTENSION_BY_MIME = {
     "video/mp2t": "ts",
     "video/x-ms-asf": "asf",
     "video/x-flv": "flv",
+    "video/x-dv": "dv",
     "text/vcard": "vcf",
     "text/calendar": "ics",
     "application/pdf": "pdf",
