@@ -401,7 +401,8 @@ WANTED_ENCODERS = {
     "aac": "AAC audio in mp4",
     "libmp3lame": "mp3 audio",
     "h263": "H.263 for the oldest handsets' 3gp",
-    "libopencore_amrnb": "AMR-NB audio for 3gp (Debian: libavcodec-extra; the imageio-ffmpeg wheel has it)",
+    "libopencore_amrnb": "AMR-NB audio for 3gp and legacy-30k; sound that is AMR-NB already is copied without it "
+                         "(Debian: libavcodec-extra; the imageio-ffmpeg wheel has it)",
 }
 
 
