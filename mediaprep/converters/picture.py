@@ -166,12 +166,13 @@ def _to_output_mode(im: Image.Image, notes: list[str]) -> Image.Image:
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # 16-bit grey: scale to 8 bits (a plain convert would clip everything above 255 to white).
         notes.append("16-bit grey scaled to 8 bits")
-        grey = im.convert("I").point(lambda v: v / 257).convert("L")
+        wide = im.convert("I")
+        grey = wide.point(lambda v: v / 257).convert("L")
         key = im.info.get("transparency")
         if not isinstance(key, int):
             return grey
         # A grey level named clear (a 16-bit PNG's tRNS): those pixels are the white they are shown on.
-        clear = np.asarray(im.convert("I")) == key  # Pillow's point() on 32-bit pixels takes only v * a + b
+        clear = np.asarray(wide) == key  # Pillow's point() on 32-bit pixels takes only v * a + b
         grey.paste(255, mask=Image.fromarray(clear))
         notes.append("transparency flattened on white")
         return grey
