@@ -125,3 +125,16 @@ class BlockSSIM:
             den = (mx * mx + my * my + _C1) * (vx + vy + _C2)
             total += float(np.mean(num / den))
         return total / len(self.OFFSETS)
+
+
+class Likeness:
+    """How close pictures are to one source as a phone shows it: BlockSSIM on luma at display size
+    (an elongated picture at its stretched size). The one yardstick for every candidate of a
+    source, whatever its size or format."""
+
+    def __init__(self, source: Image.Image) -> None:
+        self.size = display_size(source.size, stretched(DISPLAY_LONG_SIDE, source.size))
+        self._metric = BlockSSIM(luma(source, self.size, dtype=np.float32))
+
+    def score(self, candidate: Image.Image) -> float:
+        return self._metric.score(luma(candidate, self.size, dtype=np.float32))

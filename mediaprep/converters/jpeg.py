@@ -42,12 +42,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import mozjpeg_lossless_optimization
-import numpy as np
 from PIL import Image, ImageFile
 
 from ..errors import CannotFit
 from ..profiles import ImageTarget
-from ..quality import DISPLAY_LONG_SIDE, BlockSSIM, display_size, luma, stretched
+from ..quality import Likeness
 from .picture import resize_long_side
 
 MAX_QUALITY = 95  # above this libjpeg spends bytes a phone screen cannot show
@@ -176,11 +175,8 @@ class _Search:
         self.budget = budget
         self.target = target
         self.encodes = 0
-        self.ref_size = display_size(source.size, stretched(DISPLAY_LONG_SIDE, source.size))
         # A Future: the reference is built on the worker thread while the probe encodes.
-        self.metric: Future | None = None
-        if scored:
-            self.metric = pool.submit(lambda: BlockSSIM(luma(source, self.ref_size, dtype=np.float32)))
+        self.metric: Future | None = pool.submit(Likeness, source) if scored else None
         self.slope = FINENESS_SLOPE  # refined as encodes come in
         self.scaled: dict[int, Image.Image] = {}
         self.pending: dict[int, Future] = {}
@@ -292,7 +288,7 @@ class _Search:
     def score(self, cand: _Candidate) -> float:
         decoded = Image.open(io.BytesIO(cand.data))
         assert self.metric is not None, "a search without scoring scored a candidate"
-        cand.score = self.metric.result().score(luma(decoded, self.ref_size, dtype=np.float32))
+        cand.score = self.metric.result().score(decoded)
         return cand.score
 
 
