@@ -902,6 +902,108 @@ def test_a_few_colour_picture_goes_to_jpeg_where_the_profile_takes_no_gif_or_the
     assert result.mime == "image/jpeg" and result.bytes <= 30000
 
 
+def _diagram() -> Image.Image:
+    """A flow chart in five flat colours, as a chart tool saves it: 1400 x 900, twelve labelled boxes."""
+    from PIL import ImageDraw, ImageFont
+
+    im = Image.new("P", (1400, 900), 0)
+    im.putpalette([255, 255, 255, 0, 0, 0, 255, 230, 0, 0, 90, 200, 200, 30, 30] + [0] * 753)
+    draw, font = ImageDraw.Draw(im), ImageFont.load_default(size=22)
+    draw.text((40, 30), "Orders: from the web shop to the courier, and back when a parcel is refused", fill=4, font=font)
+    for i in range(12):
+        x, y = 40 + (i % 4) * 340, 110 + (i // 4) * 260
+        draw.rectangle((x, y, x + 280, y + 200), fill=2, outline=1, width=3)
+        for line, text in enumerate((f"step {i + 1}", "check the stock", "print the label", "call the courier")):
+            draw.text((x + 16, y + 16 + line * 44), text, fill=1, font=font)
+        if i % 4 < 3:
+            draw.line((x + 282, y + 100, x + 338, y + 100), fill=3, width=5)
+    return im
+
+
+def _page_of_text() -> Image.Image:
+    """A letter scanned in black and white at 150 dpi (1240 x 1754), as office scanners save it."""
+    from PIL import ImageDraw, ImageFont
+
+    page = Image.new("1", (1240, 1754), 1)
+    draw, font = ImageDraw.Draw(page), ImageFont.load_default(size=30)
+    words = ["invoice", "payment", "due", "delivery", "order", "customer", "account", "balance", "total", "amount"]
+    rng = np.random.default_rng(2)
+    for row in range(40):
+        draw.text((130, 150 + row * 38), " ".join(rng.choice(words, 8)), fill=0, font=font)
+    return page
+
+
+DRAWINGS = {"diagram": _diagram, "page": _page_of_text, "qr": lambda: _qr_like(1500)}
+
+
+@pytest.mark.parametrize("effort", ["best", "fast"])
+@pytest.mark.parametrize("drawing", sorted(DRAWINGS))
+def test_a_few_colour_picture_too_large_for_the_profile_is_a_scaled_gif_closer_than_the_jpeg(drawing, effort):
+    # A 30 kB handset takes 640 px: scaling makes shades along every edge, so the exact GIF was given
+    # up and the JPEG search rang round every line and letter (a QR code came out at SSIM 0.83).
+    from mediaprep.converters.jpeg import fit_jpeg
+    from mediaprep.quality import Likeness
+
+    source = DRAWINGS[drawing]()
+    buf = io.BytesIO()
+    source.save(buf, "PNG")
+    profile = load_profile("clicksend+legacy-30k")
+    result = convert(buf.getvalue(), profile=profile, settings=Settings(image_effort=effort))
+    assert result.mime == "image/gif" and result.bytes <= 30000 and max(result.width, result.height) == 640
+    assert any("sent as a GIF" in n for n in result.notes)
+    pixels = source.convert("RGB")
+    jpeg = fit_jpeg(pixels, 30000, profile.targets.image, effort)
+    likeness = Likeness(pixels)
+    assert likeness.score(opened(result)) > likeness.score(Image.open(io.BytesIO(jpeg.data))) + 0.01
+    assert result.encodes > 1  # the GIF's tries and the JPEG search's alike
+
+
+def test_a_drawing_is_a_scaled_gif_where_no_jpeg_within_the_profile_s_floors_fits(tmp_path):
+    from mediaprep.profiles import load_file
+
+    (tmp_path / "strict.toml").write_text(
+        'name = "strict"\ntitle = "t"\nkind = "provider"\nsource = "s"\n'
+        '[media.image]\naccept = ["image/jpeg", "image/gif"]\nconvert = ["image/png"]\nmax_bytes = 30000\n'
+        '[targets.image]\nformat = "jpeg"\nmax_long_side = 640\nmin_long_side = 600\nmin_quality = 90\n'
+    )
+    buf = io.BytesIO()
+    _qr_like(1500).save(buf, "PNG")
+    strict = load_file(tmp_path / "strict.toml")
+    result = convert(buf.getvalue(), profile=strict)
+    assert result.mime == "image/gif" and result.bytes <= 30000 and result.width >= 600
+    assert any("no JPEG within the profile's floors fits" in n for n in result.notes)
+    noise = io.BytesIO()  # no GIF fits either: the JPEG search's coded error, as before
+    Image.fromarray(np.random.default_rng(1).integers(0, 2, (900, 900), dtype=np.uint8) * 255).convert("1").save(noise, "PNG")
+    with pytest.raises(CannotFit):
+        convert(noise.getvalue(), profile=strict)
+
+
+def test_an_icon_with_soft_edges_is_a_gif_at_its_own_size_flattened_on_white():
+    # Anti-aliased edges are partly transparent, which a GIF cannot keep, so the exact GIF was given
+    # up and the JPEG search rang round the shape; flattened on white as the JPEG would be, it is a GIF.
+    from PIL import ImageDraw
+
+    big = Image.new("RGBA", (384, 384), (0, 0, 0, 0))
+    ImageDraw.Draw(big).ellipse((40, 40, 344, 344), outline=(0, 0, 0, 255), width=48)
+    icon = big.resize((96, 96), Image.Resampling.LANCZOS)
+    assert icon.getcolors(256) is not None and any(icon.getchannel("A").histogram()[1:255])  # soft, few colours
+    buf = io.BytesIO()
+    icon.save(buf, "PNG")
+    result = convert(buf.getvalue(), profile="clicksend+legacy-30k")
+    assert result.mime == "image/gif" and (result.width, result.height) == (96, 96)
+    assert any("at its own size" in n for n in result.notes) and any("flattened on white" in n for n in result.notes)
+    out = opened(result).convert("RGB")
+    assert min(out.getpixel((2, 2))) >= 250 and max(out.getpixel((48, 12))) < 40  # the clear corner, the ring
+
+
+def test_a_photo_saved_as_a_256_colour_gif_is_still_a_jpeg_when_it_must_be_scaled():
+    # A palette of 256 colours is a photograph dithered, not a drawing: scaled, the JPEG is closer.
+    buf = io.BytesIO()
+    tiled_photo(2).quantize(256, dither=Image.Dither.FLOYDSTEINBERG).save(buf, "GIF")
+    result = convert(buf.getvalue(), profile="clicksend+legacy-30k")
+    assert result.mime == "image/jpeg" and result.bytes <= 30000
+
+
 def test_profile_without_jpeg_refuses_rather_than_sending_the_wrong_type(tmp_path):
     from mediaprep.profiles import load_file
 

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from typing import Any
 
 from PIL import Image
 
-from ..errors import MediaprepError, NotAllowed
+from ..errors import CannotFit, MediaprepError, NotAllowed
 from ..inspection import png_metadata, webp_chunks
 from ..inspection.image import DROPPED, damaged, frame_count, frame_limit, open_image
 from ..inspection.jpeg_segments import without_metadata
 from ..profiles import ImageTarget
+from ..quality import Likeness
 from ..settings import Settings
 from . import Converted, gif
 from .gif import fit_animation
-from .jpeg import fit_jpeg, useful_long_side
-from .palette import lossless_gif
+from .jpeg import JpegFit, fit_jpeg, useful_long_side
+from .palette import colours_drawn_with, lossless_gif, scaled_gif
 from .picture import decode, orientation
 
 # Formats whose frames are an animation (GIF, WebP, APNG, AVIF sequences). A TIFF's or a HEIC's
@@ -86,9 +88,26 @@ def convert_image(
         raise NotAllowed(f"the picture needs re-encoding, and the profile takes no JPEG (it takes {sorted(accepts)})")
     aspect = max(im.size) / max(1, min(im.size))
     needed = max(target.min_long_side, min(target.long_side_for(im.size), useful_long_side(budget, aspect)))
+    drawn_with = colours_drawn_with(im) if frames == 1 and "image/gif" in accepts else None
     # The same open picture: a PNG that lossless_gif has decoded to count its colours is not decoded twice.
     pixels, decode_notes = decode(data, mime, settings, needed, frames, opened=im)
-    fit = fit_jpeg(pixels, budget, target, settings.image_effort)
+    scaled, gif_encodes = None, 0
+    if drawn_with is not None:
+        longest = target.long_side_for(pixels.size)
+        scaled, gif_encodes = scaled_gif(pixels, budget, longest, min(target.min_long_side, longest), drawn_with)
+    try:
+        fit = fit_jpeg(pixels, budget, target, settings.image_effort)
+    except CannotFit:
+        if scaled is None:
+            raise
+        fit = None
+    if scaled is not None and (why := _drawn_wins(pixels, scaled[0], fit, im.size)):
+        picture, gif_data = scaled
+        w, h = picture.size
+        return Converted(data=gif_data, mime="image/gif", passed_through=False, width=w, height=h, frames=1,
+                         scale=max(w, h) / source_long, encodes=gif_encodes + (fit.encodes if fit else 0),
+                         notes=tuple(notes + decode_notes + [why]), **base)
+    assert fit is not None
     return Converted(
         data=fit.data,
         mime="image/jpeg",
@@ -99,10 +118,25 @@ def convert_image(
         quality=fit.quality,
         subsampling=fit.subsampling,
         scale=max(fit.width, fit.height) / source_long,
-        encodes=fit.encodes,
+        encodes=fit.encodes + gif_encodes,
         notes=tuple(notes + decode_notes),
         **base,
     )
+
+
+def _drawn_wins(pixels: Image.Image, picture: Image.Image, fit: JpegFit | None, source_size: tuple[int, int]) -> str | None:
+    """Why the GIF of a picture drawn with few colours (scaled, or flattened) is sent rather than the
+    JPEG, or None when the JPEG is as close to the source or closer."""
+    w, h = picture.size
+    colours = len(picture.getcolors(256) or [])
+    where = f"scaled to {w}x{h}" if picture.size != source_size else "at its own size"
+    sent = f"drawn with few colours: sent as a GIF of {colours} colours {where}"
+    if fit is None:
+        return f"{sent}; no JPEG within the profile's floors fits"
+    likeness = Likeness(pixels)
+    if likeness.score(picture) <= likeness.score(Image.open(io.BytesIO(fit.data))):
+        return None
+    return f"{sent}, closer to the source than the best JPEG that fits (which rings around hard edges)"
 
 
 def _as_it_is(
