@@ -69,13 +69,36 @@ def scaled_gif(
             paletted.save(buf, "GIF", optimize=True)  # undithered: dither is noise on a drawing, and costs bytes
             encodes += 1
             if buf.tell() <= budget:
-                return (paletted, buf.getvalue()), encodes
+                return _with_flat_colours_exact(paletted, im, buf.getvalue(), budget), encodes
         if i + 1 >= len(sizes):
             return None, encodes
         # Bytes go with pixels: aim the next size at the budget, a little inside it.
         aimed = sizes[i] * math.sqrt(budget / buf.tell()) * 0.97
         i = next((j for j in range(i + 1, len(sizes)) if sizes[j] <= aimed), len(sizes) - 1)
     return None, encodes
+
+
+def _with_flat_colours_exact(paletted: Image.Image, rgb: Image.Image, data: bytes, budget: int) -> tuple[Image.Image, bytes]:
+    """``paletted`` with each palette entry made the colour most of its pixels have, where most have
+    one, and its GIF (else ``data``, the GIF as it was). The octree gives an entry the mean of its
+    pixels, edge shades and all: a white page came out 254, a logo's yellow a level off."""
+    index = np.asarray(paletted).ravel().astype(np.uint32)
+    px = np.asarray(rgb).reshape(-1, 3).astype(np.uint32)
+    found, counts = np.unique(index << 24 | px[:, 0] << 16 | px[:, 1] << 8 | px[:, 2], return_counts=True)
+    entries = found >> 24
+    order = np.lexsort((counts, entries))  # by entry, then by count: each entry's commonest colour last
+    commonest = order[np.r_[entries[order][1:] != entries[order][:-1], True]]
+    palette = paletted.getpalette("RGB") or []
+    per_entry = np.bincount(index, minlength=256)
+    for key, count in zip(found[commonest].tolist(), counts[commonest].tolist()):
+        entry, colour = key >> 24, key & 0xFFFFFF
+        if 2 * count > per_entry[entry]:
+            palette[3 * entry : 3 * entry + 3] = [colour >> 16, (colour >> 8) & 255, colour & 255]
+    exact = paletted.copy()
+    exact.putpalette(palette, "RGB")
+    buf = io.BytesIO()
+    exact.save(buf, "GIF", optimize=True)
+    return (exact, buf.getvalue()) if buf.tell() <= budget else (paletted, data)
 
 
 def lossless_gif(im: Image.Image, budget: int, max_long_side: int) -> tuple[bytes, list[str]] | None:
