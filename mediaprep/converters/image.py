@@ -129,7 +129,8 @@ def _drawn_wins(pixels: Image.Image, picture: Image.Image, fit: JpegFit | None, 
     JPEG, or None when the JPEG is as close to the source or closer."""
     w, h = picture.size
     colours = len(picture.getcolors(256) or [])
-    where = f"scaled to {w}x{h}" if picture.size != source_size else "at its own size"
+    turned_only = sorted(picture.size) == sorted(source_size)  # an EXIF turn swaps the sides, no more
+    where = "at its own size" if turned_only else f"scaled to {w}x{h}"
     sent = f"drawn with few colours: sent as a GIF of {colours} colours {where}"
     if fit is None:
         return f"{sent}; no JPEG within the profile's floors fits"
