@@ -1000,6 +1000,17 @@ def test_an_icon_with_soft_edges_is_a_gif_at_its_own_size_flattened_on_white():
     assert out.getpixel((2, 2)) == (255, 255, 255) and max(out.getpixel((48, 12))) < 40  # the clear corner, the ring
 
 
+def test_a_flat_picture_that_must_be_scaled_is_the_smaller_of_two_equally_close_files():
+    # One colour (a blank slide, a coloured banner) scores the same as a GIF and as a JPEG; the JPEG
+    # was sent, four times the bytes.
+    buf = io.BytesIO()
+    Image.new("RGB", (2400, 1200), (0, 90, 200)).save(buf, "PNG")
+    result = convert(buf.getvalue(), profile="clicksend")
+    assert result.mime == "image/gif" and result.width == 1600 and result.bytes < 5000
+    assert opened(result).convert("RGB").getcolors() == [(1600 * 800, (0, 90, 200))]
+    assert any("as close to the source as the best JPEG that fits and smaller" in n for n in result.notes)
+
+
 def test_a_photo_saved_as_a_256_colour_gif_is_still_a_jpeg_when_it_must_be_scaled():
     # A palette of 256 colours is a photograph dithered, not a drawing: scaled, the JPEG is closer.
     buf = io.BytesIO()

@@ -101,7 +101,7 @@ def convert_image(
         if scaled is None:
             raise
         fit = None
-    if scaled is not None and (why := _drawn_wins(pixels, scaled[0], fit, im.size)):
+    if scaled is not None and (why := _drawn_wins(pixels, scaled, fit, im.size)):
         picture, gif_data = scaled
         w, h = picture.size
         return Converted(data=gif_data, mime="image/gif", passed_through=False, width=w, height=h, frames=1,
@@ -124,20 +124,26 @@ def convert_image(
     )
 
 
-def _drawn_wins(pixels: Image.Image, picture: Image.Image, fit: JpegFit | None, source_size: tuple[int, int]) -> str | None:
+def _drawn_wins(
+    pixels: Image.Image, scaled: tuple[Image.Image, bytes], fit: JpegFit | None, source_size: tuple[int, int]
+) -> str | None:
     """Why the GIF of a picture drawn with few colours (scaled, or flattened) is sent rather than the
-    JPEG, or None when the JPEG is as close to the source or closer."""
+    JPEG, or None when the JPEG is closer to the source, or as close and no larger."""
+    picture, data = scaled
     w, h = picture.size
     colours = len(picture.getcolors(256) or [])
     turned_only = sorted(picture.size) == sorted(source_size)  # an EXIF turn swaps the sides, no more
     where = "at its own size" if turned_only else f"scaled to {w}x{h}"
-    sent = f"drawn with few colours: sent as a GIF of {colours} colours {where}"
+    sent = f"drawn with few colours: sent as a GIF of {colours} colour{'s' * (colours != 1)} {where}"
     if fit is None:
         return f"{sent}; no JPEG within the profile's floors fits"
     likeness = Likeness(pixels)
-    if likeness.score(picture) <= likeness.score(Image.open(io.BytesIO(fit.data))):
-        return None
-    return f"{sent}, closer to the source than the best JPEG that fits (which rings around hard edges)"
+    gif_score, jpeg_score = likeness.score(picture), likeness.score(Image.open(io.BytesIO(fit.data)))
+    if gif_score > jpeg_score:
+        return f"{sent}, closer to the source than the best JPEG that fits (which rings around hard edges)"
+    if gif_score == jpeg_score and len(data) < len(fit.data):
+        return f"{sent}, as close to the source as the best JPEG that fits and smaller"
+    return None
 
 
 def _as_it_is(

@@ -134,7 +134,7 @@ def lossless_gif(im: Image.Image, budget: int, max_long_side: int) -> tuple[byte
     if len(data) > budget:
         return None
     colours = len(clean.getcolors(256) or [])
-    return data, [f"{colours} colours: sent as a GIF, every pixel as it was"] + notes
+    return data, [f"{colours} colour{'s' * (colours != 1)}: sent as a GIF, every pixel as it was"] + notes
 
 
 def _exactly_paletted(im: Image.Image) -> Image.Image | None:
