@@ -118,21 +118,26 @@ def _jpeg(im: Image.Image, quality: float, subsampling: int, *, progressive: boo
     """One encode with optimised Huffman tables (progressive: libjpeg-turbo's standard scans)."""
     tables = qtables(quality) if im.mode != "L" else qtables(quality)[:1]
     options = {"subsampling": subsampling, "optimize": True, "progressive": progressive, "qtables": tables}
-    buf = io.BytesIO()
-    try:
-        im.save(buf, "JPEG", **options)
-    except OSError:
-        # An optimised encode must fit Pillow's buffer whole, which it sizes from the pixel count; a
-        # strip a few pixels wide is coded in 16-pixel blocks, and its JPEG can be larger than that.
-        # MAXBLOCK is the floor Pillow gives every buffer: raised for this encode, under a lock.
-        blocks = -(-im.width // 16) * 16 * -(-im.height // 16) * 16
-        with _BUFFER_LOCK:
-            floor, ImageFile.MAXBLOCK = ImageFile.MAXBLOCK, max(ImageFile.MAXBLOCK, 8 * blocks)
-            try:
-                buf = io.BytesIO()
-                im.save(buf, "JPEG", **options)
-            finally:
-                ImageFile.MAXBLOCK = floor
+    # An optimised encode must fit Pillow's buffer whole, which it sizes from the pixel count; a strip
+    # a few pixels wide is coded in 16-pixel blocks, and its JPEG can be larger than that. Such a
+    # strip gets room at once: a try that overflows leaves libjpeg's "Suspension not allowed here"
+    # on stderr, in the CLI's output and a server's log.
+    blocks = -(-im.width // 16) * 16 * -(-im.height // 16) * 16
+    if blocks <= 2 * im.width * im.height:
+        try:
+            buf = io.BytesIO()
+            im.save(buf, "JPEG", **options)
+            return buf.getvalue()
+        except OSError:
+            pass  # overflowed all the same (noise at a high quality): with room, below
+    # MAXBLOCK is the floor Pillow gives every buffer: raised for this encode, under a lock.
+    with _BUFFER_LOCK:
+        floor, ImageFile.MAXBLOCK = ImageFile.MAXBLOCK, max(ImageFile.MAXBLOCK, 8 * blocks)
+        try:
+            buf = io.BytesIO()
+            im.save(buf, "JPEG", **options)
+        finally:
+            ImageFile.MAXBLOCK = floor
     return buf.getvalue()
 
 
