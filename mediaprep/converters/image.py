@@ -19,7 +19,7 @@ from . import Converted, gif
 from .gif import fit_animation
 from .jpeg import JpegFit, fit_jpeg, useful_long_side
 from .palette import colours_drawn_with, lossless_gif, scaled_gif
-from .picture import decode, orientation
+from .picture import decode, first_picture_notes, orientation
 
 # Formats whose frames are an animation (GIF, WebP, APNG, AVIF sequences). A TIFF's or a HEIC's
 # further pictures are pages or a burst: the first is used, with a note.
@@ -74,11 +74,13 @@ def convert_image(
                 return Converted(data=gif, mime="image/gif", passed_through=False, width=w, height=h,
                                  frames=kept, scale=max(w, h) / source_long, encodes=encodes,
                                  notes=tuple(notes + gif_notes), **base)
-            notes.append(f"the animation could not fit ({why}); its first frame is sent as a JPEG")
+            notes.append(f"the animation could not fit ({why}); its first frame is sent alone")
         else:
-            notes.append("the profile does not take animated GIF; the first frame is sent as a JPEG")
+            notes.append("the profile does not take animated GIF; the first frame is sent alone")
 
-    if frames == 1 and "image/gif" in accepts:
+    notes += first_picture_notes(data, mime, frames)
+    im.seek(0)  # from here on the first frame (page, picture) is what is sent
+    if "image/gif" in accepts:
         gif = lossless_gif(im, budget, target.long_side_for(im.size))
         if gif is not None:
             return Converted(data=gif[0], mime="image/gif", passed_through=False, width=im.width, height=im.height,
@@ -86,11 +88,13 @@ def convert_image(
 
     if "image/jpeg" not in accepts:
         raise NotAllowed(f"the picture needs re-encoding, and the profile takes no JPEG (it takes {sorted(accepts)})")
+    drawn_with = colours_drawn_with(im) if "image/gif" in accepts else None
     aspect = max(im.size) / max(1, min(im.size))
-    needed = max(target.min_long_side, min(target.long_side_for(im.size), useful_long_side(budget, aspect)))
-    drawn_with = colours_drawn_with(im) if frames == 1 and "image/gif" in accepts else None
+    # A JPEG never wins past useful_long_side; a GIF of a drawing can (a tenth of the bytes a pixel).
+    useful = useful_long_side(budget, aspect) if drawn_with is None else target.long_side_for(im.size)
+    needed = max(target.min_long_side, min(target.long_side_for(im.size), useful))
     # The same open picture: a PNG that lossless_gif has decoded to count its colours is not decoded twice.
-    pixels, decode_notes = decode(data, mime, settings, needed, frames, opened=im)
+    pixels, decode_notes = decode(data, mime, settings, needed, opened=im)
     scaled, gif_encodes = None, 0
     if drawn_with is not None:
         longest = target.long_side_for(pixels.size)

@@ -20,6 +20,9 @@ from ..inspection.image import damaged
 from .jpeg import ladder
 from .picture import is_srgb_icc, orientation, resize_long_side
 
+# A JPEG has thousands of colours however few it was drawn with; an MPO is JPEGs (Pillow's name for
+# a JPEG holding a second picture: a depth map, a gain map, a second view).
+JPEG_FORMATS = frozenset({"JPEG", "MPO"})
 # Full-colour pictures up to this many pixels are looked at for a palette (counting colours stops at
 # once on a photograph; a flat 4 MP picture takes ~10 ms).
 EXACT_PIXELS = 4_000_000
@@ -106,8 +109,8 @@ def lossless_gif(im: Image.Image, budget: int, max_long_side: int) -> tuple[byte
     the way (not a picture of at most 256 colours, too large for the profile, to be turned or
     colour managed) or it does not fit."""
     full_colour = im.mode in ("RGB", "RGBA", "L", "LA")
-    if not (im.mode in ("1", "P") or (full_colour and im.format != "JPEG" and im.width * im.height <= EXACT_PIXELS)):
-        return None  # a JPEG has thousands of colours however few it was drawn with
+    if not (im.mode in ("1", "P") or (full_colour and im.format not in JPEG_FORMATS and im.width * im.height <= EXACT_PIXELS)):
+        return None
     icc = im.info.get("icc_profile")
     if max(im.size) > max_long_side or orientation(im) != 1 or (icc and not is_srgb_icc(icc)):
         return None  # resizing, turning the pixels or converting their colour is the JPEG path's work

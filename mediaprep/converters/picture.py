@@ -23,29 +23,35 @@ _SRGB = ImageCms.createProfile("sRGB")
 MIN_HALF_ROWS = 64  # below this a second thread costs more than it saves
 
 
+def first_picture_notes(data: bytes, mime: str, pages: int) -> list[str]:
+    """What a file of several pictures leaves out when its first is sent: a TIFF's further pages, a
+    HEIC burst, a JPEG's MPF pictures, a motion photo's video. ``pages``: the caller's frame_count."""
+    notes: list[str] = []
+    if pages > MAX_PAGES_COUNTED and mime == "image/tiff":
+        notes.append(f"the TIFF has more than {MAX_PAGES_COUNTED} pages; the first is used")
+    elif pages > 1 and mime == "image/tiff":
+        notes.append(f"the TIFF has {pages} pages; the first is used")
+    elif pages > 1 and mime in ("image/heic", "image/heif"):
+        notes.append(f"the file holds {pages} pictures; the first is used")
+    elif pages > 1 and mime == "image/jpeg":
+        notes.append(f"the JPEG holds {pages} pictures (MPF: a gain map, a second view or a preview); the "
+                     "first is used")
+    if mime == "image/jpeg" and (video := trailing_video_bytes(data)):
+        notes.append(f"the motion photo's video ({video} bytes after the picture) is left out; the still "
+                     "is sent")
+    return notes
+
+
 def decode(data: bytes, mime: str, settings: Settings, max_long_side: int,
-           pages: int = 1, opened: Image.Image | None = None) -> tuple[Image.Image, list[str]]:
-    """Upright RGB (or L) pixels, no larger than needed for ``max_long_side``; notes on what was done.
-    ``pages``: the frame_count the caller has already taken (counting a TIFF's is a walk).
-    ``opened``: the caller's open_image of ``data``, perhaps loaded already, used for anything but a
-    JPEG (which is opened afresh, to be decoded at reduced size)."""
+           opened: Image.Image | None = None) -> tuple[Image.Image, list[str]]:
+    """Upright RGB (or L) pixels of the first picture, no larger than needed for ``max_long_side``;
+    notes on what was done. ``opened``: the caller's open_image of ``data``, perhaps loaded already,
+    used for anything but a JPEG (which is opened afresh, to be decoded at reduced size)."""
     notes: list[str] = []
     im = opened if opened is not None and mime != "image/jpeg" else open_image(data, mime, settings)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            if pages > MAX_PAGES_COUNTED and mime == "image/tiff":
-                notes.append(f"the TIFF has more than {MAX_PAGES_COUNTED} pages; the first is used")
-            elif pages > 1 and mime == "image/tiff":
-                notes.append(f"the TIFF has {pages} pages; the first is used")
-            elif pages > 1 and mime in ("image/heic", "image/heif"):
-                notes.append(f"the file holds {pages} pictures; the first is used")
-            elif pages > 1 and mime == "image/jpeg":
-                notes.append(f"the JPEG holds {pages} pictures (MPF: a gain map, a second view or a preview); the "
-                             "first is used")
-            if mime == "image/jpeg" and (video := trailing_video_bytes(data)):
-                notes.append(f"the motion photo's video ({video} bytes after the picture) is left out; the still "
-                             "is sent")
             im.seek(0)
             if mime == "image/jpeg":
                 # Decode at 1/2, 1/4 or 1/8 scale when that still covers the target size.
