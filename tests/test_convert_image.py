@@ -103,7 +103,7 @@ def test_a_jpeg_holding_a_second_picture_is_re_encoded_as_one():
     result = convert(buf.getvalue(), profile="clicksend")
     assert not result.passed_through and result.frames == 1
     out = opened(result)
-    assert out.format == "JPEG" and getattr(out, "n_frames", 1) == 1
+    assert out.format == "JPEG" and getattr(out, "n_frames", 1) == 1  # a grey picture: never a GIF
     assert "the JPEG holds 2 pictures (MPF: a gain map, a second view or a preview); the first is used" in result.notes
 
 

@@ -33,17 +33,23 @@ EXACT_PIXELS = 4_000_000
 # for 30 kB, 16 or 8 entries scored within 0.001 of 256 at 60-80 % of its bytes, and a page of black
 # text at 4 entries beat the best JPEG that fits by 0.07.
 SCALED_COLOURS = (256, 16, 8, 4)
-# Sizes a scaled GIF may try: its bytes follow its pixels closely, so the next size is aimed at.
+# Sizes a scaled GIF may try; each next one is aimed at the budget from the bytes of the last.
 MAX_SCALED_SIZES = 5
 
 
-def colours_drawn_with(im: Image.Image) -> int | None:
-    """How many colours the picture is drawn with, where that is at most 256 (1-bit, a palette, or
-    full colour that holds no more); None otherwise, and for any JPEG (it has thousands)."""
+def _may_be_few_colours(im: Image.Image) -> bool:
+    """1-bit, a palette, or full colour small enough to count (a JPEG never: it has thousands)."""
     full_colour = im.mode in ("RGB", "RGBA", "L", "LA")
+    return im.mode in ("1", "P") or (
+        full_colour and im.format not in JPEG_FORMATS and im.width * im.height <= EXACT_PIXELS
+    )
+
+
+def colours_drawn_with(im: Image.Image) -> int | None:
+    """How many colours the picture is drawn with, where that is at most 256; None otherwise."""
     if im.mode == "1":
         return 2
-    if not (im.mode == "P" or (full_colour and im.format != "JPEG" and im.width * im.height <= EXACT_PIXELS)):
+    if not _may_be_few_colours(im):
         return None
     try:
         found = im.getcolors(256)
@@ -75,7 +81,7 @@ def scaled_gif(
                 return _with_flat_colours_exact(paletted, im, buf.getvalue(), budget), encodes
         if i + 1 >= len(sizes):
             return None, encodes
-        # Bytes go with pixels: aim the next size at the budget, a little inside it.
+        # Bytes taken to follow pixels: the next size is aimed a little inside the budget.
         aimed = sizes[i] * math.sqrt(budget / buf.tell()) * 0.97
         i = next((j for j in range(i + 1, len(sizes)) if sizes[j] <= aimed), len(sizes) - 1)
     return None, encodes
@@ -108,8 +114,7 @@ def lossless_gif(im: Image.Image, budget: int, max_long_side: int) -> tuple[byte
     """The picture's own pixels as a GIF with nothing else in it, and notes; None when that is not
     the way (not a picture of at most 256 colours, too large for the profile, to be turned or
     colour managed) or it does not fit."""
-    full_colour = im.mode in ("RGB", "RGBA", "L", "LA")
-    if not (im.mode in ("1", "P") or (full_colour and im.format not in JPEG_FORMATS and im.width * im.height <= EXACT_PIXELS)):
+    if not _may_be_few_colours(im):
         return None
     icc = im.info.get("icc_profile")
     if max(im.size) > max_long_side or orientation(im) != 1 or (icc and not is_srgb_icc(icc)):
@@ -118,7 +123,7 @@ def lossless_gif(im: Image.Image, budget: int, max_long_side: int) -> tuple[byte
         im.load()
     except Exception as exc:
         raise damaged(exc) from None
-    if full_colour:
+    if im.mode not in ("1", "P"):
         im = _exactly_paletted(im)
         if im is None:
             return None
