@@ -1009,9 +1009,10 @@ def test_a_drawing_is_a_scaled_gif_where_no_jpeg_within_the_profile_s_floors_fit
         convert(noise.getvalue(), profile=strict)
 
 
-def test_an_icon_with_soft_edges_is_a_gif_at_its_own_size_flattened_on_white():
-    # Anti-aliased edges are partly transparent, which a GIF cannot keep, so the exact GIF was given
-    # up and the JPEG search rang round the shape; flattened on white as the JPEG would be, it is a GIF.
+def test_an_icon_with_soft_edges_is_a_gif_at_its_own_size_its_clear_ground_kept():
+    # Anti-aliased edges are partly transparent, which a GIF cannot keep exactly, so the exact GIF was
+    # given up and the JPEG search rang round the shape, on a white box. As an animation kept as a GIF
+    # does, a pixel less than half covered is clear and the rest is drawn on white.
     from PIL import ImageDraw
 
     big = Image.new("RGBA", (384, 384), (0, 0, 0, 0))
@@ -1022,20 +1023,30 @@ def test_an_icon_with_soft_edges_is_a_gif_at_its_own_size_flattened_on_white():
     icon.save(buf, "PNG")
     result = convert(buf.getvalue(), profile="clicksend+legacy-30k")
     assert result.mime == "image/gif" and (result.width, result.height) == (96, 96)
-    assert any("at its own size" in n for n in result.notes) and any("flattened on white" in n for n in result.notes)
-    out = opened(result).convert("RGB")
-    assert out.getpixel((2, 2)) == (255, 255, 255) and max(out.getpixel((48, 12))) < 40  # the clear corner, the ring
+    assert any("at its own size" in n for n in result.notes) and any("kept clear" in n for n in result.notes)
+    assert not any("flattened" in n for n in result.notes)
+    out = opened(result).convert("RGBA")
+    assert out.getpixel((2, 2))[3] == 0 and out.getpixel((48, 48))[3] == 0  # outside and inside the ring
+    assert out.getpixel((48, 12))[3] == 255 and max(out.getpixel((48, 12))[:3]) < 40  # the ring
 
 
-def test_a_flat_picture_that_must_be_scaled_is_the_smaller_of_two_equally_close_files():
-    # One colour (a blank slide, a coloured banner) scores the same as a GIF and as a JPEG; the JPEG
-    # was sent, four times the bytes.
+def test_a_logo_too_large_for_the_profile_is_scaled_with_its_clear_ground_kept():
+    # The exact GIF keeps a logo's clear entry; scaled for a 640 px handset it was painted white (a
+    # white box on a dark chat).
+    from PIL import ImageDraw
+
+    logo = Image.new("P", (1500, 1000), 0)
+    logo.putpalette([0, 0, 0, 200, 30, 30, 20, 20, 20] + [0] * 759)
+    draw = ImageDraw.Draw(logo)
+    draw.ellipse((100, 100, 900, 900), fill=1, outline=2, width=20)
+    draw.rectangle((1000, 300, 1400, 700), fill=2)
     buf = io.BytesIO()
-    Image.new("RGB", (2400, 1200), (0, 90, 200)).save(buf, "PNG")
-    result = convert(buf.getvalue(), profile="clicksend")
-    assert result.mime == "image/gif" and result.width == 1600 and result.bytes < 5000
-    assert opened(result).convert("RGB").getcolors() == [(1600 * 800, (0, 90, 200))]
-    assert any("as close to the source as the best JPEG that fits and smaller" in n for n in result.notes)
+    logo.save(buf, "PNG", transparency=0)
+    result = convert(buf.getvalue(), profile="clicksend+legacy-30k")
+    out = opened(result).convert("RGBA")
+    assert result.mime == "image/gif" and max(result.width, result.height) == 640
+    assert out.getpixel((5, 5))[3] == 0 and out.getpixel((320, 5))[3] == 0  # the ground, clear
+    assert out.getpixel((213, 213)) == (200, 30, 30, 255) and out.getpixel((512, 213)) == (20, 20, 20, 255)
 
 
 def test_a_photo_saved_as_a_256_colour_gif_is_still_a_jpeg_when_it_must_be_scaled():

@@ -6,6 +6,7 @@ import io
 import warnings
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from ..errors import CannotFit, MediaprepError, NotAllowed
@@ -19,7 +20,7 @@ from . import Converted, gif
 from .gif import fit_animation
 from .jpeg import JpegFit, fit_jpeg, useful_long_side
 from .palette import colours_drawn_with, lossless_gif, scaled_gif
-from .picture import decode, first_picture_notes, orientation
+from .picture import FLATTENED, decode, first_picture_notes, orientation, resize_long_side, upright_alpha
 
 # Formats whose frames are an animation (GIF, WebP, APNG, AVIF sequences). A TIFF's or a HEIC's
 # further pictures are pages or a burst: the first is used, with a note.
@@ -98,10 +99,12 @@ def convert_image(
     needed = max(target.min_long_side, min(target.long_side_for(im.size), useful))
     # The same open picture: a PNG that lossless_gif has decoded to count its colours is not decoded twice.
     pixels, decode_notes = decode(data, mime, settings, needed, opened=im)
-    scaled, gif_encodes = None, 0
+    scaled, gif_encodes, alpha = None, 0, None
     if drawn_with is not None:
         longest = target.long_side_for(pixels.size)
-        scaled, gif_encodes = scaled_gif(pixels, budget, longest, min(target.min_long_side, longest), drawn_with)
+        alpha = upright_alpha(im, pixels.size)
+        scaled, gif_encodes = scaled_gif(pixels, budget, longest, min(target.min_long_side, longest), drawn_with,
+                                         alpha)
     try:
         fit = fit_jpeg(pixels, budget, target, settings.image_effort)
     except CannotFit:
@@ -111,6 +114,9 @@ def convert_image(
     if scaled is not None and (why := _drawn_wins(pixels, scaled, fit, im.size)):
         picture, gif_data = scaled
         w, h = picture.size
+        if alpha is not None:  # a logo's clear ground stays clear, not a white box on a dark chat
+            kept = "its clear pixels kept clear (GIF has no partial transparency: less than half covered is clear)"
+            decode_notes = [kept if n == FLATTENED else n for n in decode_notes]
         return Converted(data=gif_data, mime="image/gif", passed_through=False, width=w, height=h, frames=1,
                          scale=max(w, h) / source_long, encodes=gif_encodes + (fit.encodes if fit else 0),
                          notes=tuple(notes + decode_notes + [why]), **base)
@@ -145,12 +151,24 @@ def _drawn_wins(
     if fit is None:
         return f"{sent}; no JPEG within the profile's floors fits"
     likeness = Likeness(pixels)
-    gif_score, jpeg_score = likeness.score(picture), likeness.score(Image.open(io.BytesIO(fit.data)))
+    gif_score, jpeg_score = likeness.score(_drawn_part(picture, pixels)), likeness.score(Image.open(io.BytesIO(fit.data)))
     if gif_score > jpeg_score:
         return f"{sent}, closer to the source than the best JPEG that fits (which rings around hard edges)"
     if gif_score == jpeg_score and len(data) < len(fit.data):
         return f"{sent}, as close to the source as the best JPEG that fits and smaller"
     return None
+
+
+def _drawn_part(picture: Image.Image, pixels: Image.Image) -> Image.Image:
+    """The GIF as it is judged against a JPEG: its clear pixels (if any) show the source flattened on
+    white. A JPEG cannot keep a clear ground at all; the hard edge GIF gives it is the price of any
+    transparency in a GIF (an animation kept as a GIF pays it too), not a fault of its drawing."""
+    clear = picture.info.get("transparency")
+    if not isinstance(clear, int):
+        return picture
+    flat = pixels if pixels.size == picture.size else resize_long_side(pixels.convert("RGB"), max(picture.size))
+    mask = Image.fromarray(np.asarray(picture) == clear)
+    return Image.composite(flat.convert("RGB"), picture.convert("RGB"), mask)
 
 
 def _as_it_is(

@@ -17,8 +17,9 @@ import numpy as np
 from PIL import Image
 
 from ..inspection.image import damaged
+from .gif import HALF_COVERED
 from .jpeg import ladder
-from .picture import is_srgb_icc, orientation, resize_long_side
+from .picture import FLATTENED, is_srgb_icc, orientation, resize_long_side
 
 # A JPEG has thousands of colours however few it was drawn with; an MPO is JPEGs (Pillow's name for
 # a JPEG holding a second picture: a depth map, a gain map, a second view).
@@ -59,11 +60,13 @@ def colours_drawn_with(im: Image.Image) -> int | None:
 
 
 def scaled_gif(
-    pixels: Image.Image, budget: int, longest: int, floor: int, drawn_with: int
+    pixels: Image.Image, budget: int, longest: int, floor: int, drawn_with: int, alpha: Image.Image | None = None
 ) -> tuple[tuple[Image.Image, bytes] | None, int]:
     """The largest GIF of a few-colour picture's upright pixels (flattened, sRGB) scaled to at most
     ``longest`` px that fits, with the most palette entries that do, as (its picture, its bytes), or
-    None when no size down to ``floor`` fits with ``drawn_with`` colours or more; and the encodes made."""
+    None when no size down to ``floor`` fits with ``drawn_with`` colours or more; and the encodes made.
+    ``alpha`` (the pixels' own, see picture.upright_alpha): a pixel less than half covered is clear,
+    as in an animation kept as a GIF; the rest stay drawn on white."""
     sizes = ladder(min(longest, max(pixels.size)), min(floor, longest))
     tried = [n for n in SCALED_COLOURS if n >= drawn_with] or [SCALED_COLOURS[0]]
     # Grey goes through the octree too: it keeps at most 16 levels of a grey picture, which scored
@@ -72,10 +75,16 @@ def scaled_gif(
     i, encodes = 0, 0
     for _ in range(MAX_SCALED_SIZES):
         im = rgb if sizes[i] >= max(rgb.size) else resize_long_side(rgb, sizes[i])
+        clear = None if alpha is None else alpha.resize(im.size, Image.Resampling.LANCZOS).point(
+            lambda a: 255 if a < HALF_COVERED else 0)
         for colours in tried:
-            paletted = im.quantize(colours, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+            # undithered: dither is noise on a drawing, and costs bytes
+            paletted = im.quantize(colours - (clear is not None), method=Image.Quantize.FASTOCTREE,
+                                   dither=Image.Dither.NONE)
+            if clear is not None:
+                paletted = _with_clear_entry(paletted, clear)
             buf = io.BytesIO()
-            paletted.save(buf, "GIF", optimize=True)  # undithered: dither is noise on a drawing, and costs bytes
+            paletted.save(buf, "GIF", optimize=True)
             encodes += 1
             if buf.tell() <= budget:
                 return _with_flat_colours_exact(paletted, im, buf.getvalue(), budget), encodes
@@ -85,6 +94,17 @@ def scaled_gif(
         aimed = sizes[i] * math.sqrt(budget / buf.tell()) * 0.97
         i = next((j for j in range(i + 1, len(sizes)) if sizes[j] <= aimed), len(sizes) - 1)
     return None, encodes
+
+
+def _with_clear_entry(paletted: Image.Image, clear: Image.Image) -> Image.Image:
+    """``paletted`` with an entry after its colours, white and named clear, on the pixels ``clear`` marks."""
+    entries = paletted.getpalette("RGB") or []
+    used = max(i for i, n in enumerate(paletted.histogram()) if n) + 1
+    out = paletted.copy()
+    out.putpalette(entries[: 3 * used] + [255, 255, 255], "RGB")
+    out.paste(used, mask=clear)
+    out.info["transparency"] = used
+    return out
 
 
 def _with_flat_colours_exact(paletted: Image.Image, rgb: Image.Image, data: bytes, budget: int) -> tuple[Image.Image, bytes]:
@@ -134,7 +154,7 @@ def lossless_gif(im: Image.Image, budget: int, max_long_side: int) -> tuple[byte
         flat = _on_white(im)
         if flat is not None:
             clean.putpalette(flat, "RGB")
-            notes.append("transparency flattened on white")
+            notes.append(FLATTENED)
     clean.info = {}  # no comment, no text chunks: the pixels alone, and their clear entry if any
     buf = io.BytesIO()
     clean.save(buf, "GIF", optimize=True, **({"transparency": clear} if clear is not None else {}))

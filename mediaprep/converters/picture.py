@@ -21,6 +21,7 @@ from ..settings import Settings
 
 _SRGB = ImageCms.createProfile("sRGB")
 MIN_HALF_ROWS = 64  # below this a second thread costs more than it saves
+FLATTENED = "transparency flattened on white"
 
 
 def first_picture_notes(data: bytes, mime: str, pages: int) -> list[str]:
@@ -76,6 +77,19 @@ def decode(data: bytes, mime: str, settings: Settings, max_long_side: int,
     if max(im.size) > max_long_side * 1.3:
         im = resize_long_side(im, max_long_side, halves=True)
     return im, notes
+
+
+def upright_alpha(im: Image.Image, size: tuple[int, int]) -> Image.Image | None:
+    """The loaded frame's alpha, turned as decode turns its pixels and scaled to ``size`` (theirs);
+    None where every pixel is opaque. Only for pictures of at most 256 colours (no 16-bit grey)."""
+    if im.mode not in ("RGBA", "LA", "PA", "P") and "transparency" not in im.info:
+        return None
+    alpha = im.convert("RGBA").getchannel("A")
+    if alpha.getextrema()[0] == 255:
+        return None
+    if (turn := orientation(im)) in range(2, 9):
+        alpha = _apply_orientation(alpha, turn)
+    return alpha if alpha.size == size else alpha.resize(size, Image.Resampling.LANCZOS)
 
 
 def _within_ceiling(im: Image.Image, settings: Settings) -> None:
@@ -180,7 +194,7 @@ def _to_output_mode(im: Image.Image, notes: list[str]) -> Image.Image:
         # A grey level named clear (a 16-bit PNG's tRNS): those pixels are the white they are shown on.
         clear = np.asarray(wide) == key  # Pillow's point() on 32-bit pixels takes only v * a + b
         grey.paste(255, mask=Image.fromarray(clear))
-        notes.append("transparency flattened on white")
+        notes.append(FLATTENED)
         return grey
     if mode == "F":
         # Floating-point grey (32-bit exports from editors and instruments) is usually 0..1 and a
@@ -203,7 +217,7 @@ def _to_output_mode(im: Image.Image, notes: list[str]) -> Image.Image:
         alpha = im.getchannel("A")
         lowest_alpha = alpha.getextrema()[0]
         if isinstance(lowest_alpha, (int, float)) and lowest_alpha < 255:
-            notes.append("transparency flattened on white")
+            notes.append(FLATTENED)
         white = Image.new("RGB", im.size, (255, 255, 255))
         white.paste(im, mask=alpha)
         return white
