@@ -82,7 +82,7 @@ def decode(data: bytes, mime: str, settings: Settings, max_long_side: int,
 def upright_alpha(im: Image.Image, size: tuple[int, int]) -> Image.Image | None:
     """The loaded frame's alpha, turned as decode turns its pixels and scaled to ``size`` (theirs);
     None where every pixel is opaque. Only for pictures of at most 256 colours (no 16-bit grey)."""
-    if im.mode not in ("RGBA", "LA", "PA", "P") and "transparency" not in im.info:
+    if im.mode not in ("RGBA", "LA", "PA") and "transparency" not in im.info:
         return None
     alpha = im.convert("RGBA").getchannel("A")
     if alpha.getextrema()[0] == 255:
