@@ -81,8 +81,7 @@ def scaled_gif(
             # undithered: dither is noise on a drawing, and costs bytes
             paletted = im.quantize(colours - (clear is not None), method=Image.Quantize.FASTOCTREE,
                                    dither=Image.Dither.NONE)
-            if clear is not None:
-                paletted = _with_clear_entry(paletted, clear)
+            paletted = _used_entries(paletted, clear)
             buf = io.BytesIO()
             paletted.save(buf, "GIF", optimize=True)
             encodes += 1
@@ -96,14 +95,17 @@ def scaled_gif(
     return None, encodes
 
 
-def _with_clear_entry(paletted: Image.Image, clear: Image.Image) -> Image.Image:
-    """``paletted`` with an entry after its colours, white and named clear, on the pixels ``clear`` marks."""
+def _used_entries(paletted: Image.Image, clear: Image.Image | None) -> Image.Image:
+    """``paletted`` with only the palette entries its pixels use, and after them, where ``clear``
+    marks pixels, one more: white, named clear, on those pixels. The octree leaves 256 entries
+    however few it used, and past 512x512 Pillow writes them all (720 bytes more for 16 colours)."""
     entries = paletted.getpalette("RGB") or []
     used = max(i for i, n in enumerate(paletted.histogram()) if n) + 1
     out = paletted.copy()
-    out.putpalette(entries[: 3 * used] + [255, 255, 255], "RGB")
-    out.paste(used, mask=clear)
-    out.info["transparency"] = used
+    out.putpalette(entries[: 3 * used] + ([255, 255, 255] if clear is not None else []), "RGB")
+    if clear is not None:
+        out.paste(used, mask=clear)
+        out.info["transparency"] = used
     return out
 
 
