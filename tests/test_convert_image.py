@@ -849,6 +849,19 @@ def test_a_black_and_white_picture_is_sent_as_a_lossless_gif_with_nothing_else(t
         assert b"51.5007" not in result.data and any("every pixel as it was" in n for n in result.notes)
 
 
+def test_an_exact_gif_carries_only_the_palette_entries_its_pixels_use():
+    # Editors save a palette 256 entries long however few are used; past 512x512 Pillow writes them all.
+    modules = np.random.default_rng(3).integers(0, 2, (40, 40), dtype=np.uint8)
+    im = Image.fromarray(modules, "P").resize((1000, 1000), Image.Resampling.NEAREST)
+    im.putpalette([0, 0, 0, 255, 255, 255] + [7] * 762)
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    result = convert(buf.getvalue(), profile="clicksend")
+    assert result.mime == "image/gif" and any("every pixel as it was" in n for n in result.notes)
+    assert len(opened(result).palette.palette) <= 4 * 3  # GIF's smallest table Pillow writes: 4
+    assert opened(result).convert("RGB").tobytes() == im.convert("RGB").tobytes()
+
+
 def test_a_palette_picture_with_transparency_is_flattened_on_white_in_its_palette():
     im = Image.new("P", (60, 40), 0)
     im.putpalette([200, 0, 0, 0, 0, 200, 0, 150, 0] + [0] * 759)

@@ -100,13 +100,18 @@ def _used_entries(paletted: Image.Image, clear: Image.Image | None) -> Image.Ima
     marks pixels, one more: white, named clear, on those pixels. The octree leaves 256 entries
     however few it used, and past 512x512 Pillow writes them all (720 bytes more for 16 colours)."""
     entries = paletted.getpalette("RGB") or []
-    used = max(i for i, n in enumerate(paletted.histogram()) if n) + 1
+    used = _entries_used(paletted)
     out = paletted.copy()
     out.putpalette(entries[: 3 * used] + ([255, 255, 255] if clear is not None else []), "RGB")
     if clear is not None:
         out.paste(used, mask=clear)
         out.info["transparency"] = used
     return out
+
+
+def _entries_used(paletted: Image.Image) -> int:
+    """How many palette entries, from the first, reach the last one a pixel uses."""
+    return max(i for i, n in enumerate(paletted.histogram()) if n) + 1
 
 
 def _with_flat_colours_exact(paletted: Image.Image, rgb: Image.Image, data: bytes, budget: int) -> tuple[Image.Image, bytes]:
@@ -158,6 +163,9 @@ def lossless_gif(im: Image.Image, budget: int, max_long_side: int) -> tuple[byte
             clean.putpalette(flat, "RGB")
             notes.append(FLATTENED)
     clean.info = {}  # no comment, no text chunks: the pixels alone, and their clear entry if any
+    if clean.mode == "P":  # only the entries used (a saved palette is often 256 long: 756 bytes more)
+        used = max(_entries_used(clean), clear + 1 if clear is not None else 0)
+        clean.putpalette((clean.getpalette("RGB") or [])[: 3 * used], "RGB")
     buf = io.BytesIO()
     clean.save(buf, "GIF", optimize=True, **({"transparency": clear} if clear is not None else {}))
     data = buf.getvalue()
