@@ -1045,6 +1045,23 @@ def test_an_icon_with_soft_edges_is_a_gif_at_its_own_size_its_clear_ground_kept(
     assert out.getpixel((48, 12))[3] == 255 and max(out.getpixel((48, 12))[:3]) < 40  # the ring
 
 
+def test_an_icon_turned_by_its_exif_is_turned_with_its_clear_ground_and_not_called_scaled():
+    from PIL import ImageDraw
+
+    big = Image.new("RGBA", (384, 256), (0, 0, 0, 0))
+    ImageDraw.Draw(big).ellipse((40, 40, 200, 216), outline=(0, 0, 0, 255), width=40)  # a ring on the left
+    icon = big.resize((96, 64), Image.Resampling.LANCZOS)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned a quarter clockwise
+    buf = io.BytesIO()
+    icon.save(buf, "PNG", exif=exif.tobytes())
+    result = convert(buf.getvalue(), profile="clicksend+legacy-30k")
+    out = opened(result).convert("RGBA")
+    assert result.mime == "image/gif" and (result.width, result.height) == (64, 96)
+    assert any("at its own size" in n for n in result.notes)
+    assert out.getpixel((32, 13))[3] == 255 and out.getpixel((32, 80))[3] == 0  # the ring on top now
+
+
 def test_a_logo_too_large_for_the_profile_is_scaled_with_its_clear_ground_kept():
     # The exact GIF keeps a logo's clear entry; scaled for a 640 px handset it was painted white (a
     # white box on a dark chat).
