@@ -1004,6 +1004,29 @@ def test_a_few_colour_picture_too_large_for_the_profile_is_a_scaled_gif_closer_t
     assert len(opened(result).palette.palette) // 3 < 2 * len(opened(result).getcolors())
 
 
+def test_a_scaled_gif_keeps_every_colour_the_drawing_has_even_light_tints_luma_cannot_tell_apart():
+    # The octree over the whole picture lumped a chart's lavender, cream and mint boxes into one
+    # grey-white at 16 entries; SSIM on luma could not see it. A drawing's own colours are its palette.
+    from PIL import ImageDraw, ImageFont
+
+    tints = [(238, 238, 255), (255, 250, 205), (230, 255, 230)]
+    chart = Image.new("P", (1400, 900), 0)
+    chart.putpalette([255, 255, 255, 0, 0, 0] + [c for tint in tints for c in tint] + [200, 30, 30] + [0] * 750)
+    draw, font = ImageDraw.Draw(chart), ImageFont.load_default(size=22)
+    for i in range(12):
+        x, y = 40 + (i % 4) * 340, 110 + (i // 4) * 260
+        draw.rectangle((x, y, x + 280, y + 200), fill=2 + i % 3, outline=1, width=3)
+        for line, text in enumerate((f"step {i + 1}", "check the stock", "print the label", "call the courier")):
+            draw.text((x + 16, y + 16 + line * 44), text, fill=1 if line else 5, font=font)
+    buf = io.BytesIO()
+    chart.save(buf, "PNG")
+    result = convert(buf.getvalue(), profile="clicksend+legacy-30k")
+    assert result.mime == "image/gif" and result.width == 640
+    out, scale = opened(result).convert("RGB"), 640 / 1400
+    for i, tint in enumerate(tints):
+        assert out.getpixel((round((290 + i * 340) * scale), round(290 * scale))) == tint
+
+
 def test_a_drawing_is_a_scaled_gif_where_no_jpeg_within_the_profile_s_floors_fits(tmp_path):
     from mediaprep.profiles import load_file
 

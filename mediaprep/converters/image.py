@@ -19,8 +19,16 @@ from ..settings import Settings
 from . import Converted, gif
 from .gif import fit_animation
 from .jpeg import JpegFit, fit_jpeg, useful_long_side
-from .palette import colours_drawn_with, lossless_gif, scaled_gif
-from .picture import FLATTENED, decode, first_picture_notes, orientation, resize_long_side, upright_alpha
+from .palette import drawn_colours, lossless_gif, scaled_gif
+from .picture import (
+    FLATTENED,
+    colours_as_sent,
+    decode,
+    first_picture_notes,
+    orientation,
+    resize_long_side,
+    upright_alpha,
+)
 
 # Formats whose frames are an animation (GIF, WebP, APNG, AVIF sequences). A TIFF's or a HEIC's
 # further pictures are pages or a burst: the first is used, with a note.
@@ -92,19 +100,19 @@ def convert_image(
 
     if "image/jpeg" not in accepts:
         raise NotAllowed(f"the picture needs re-encoding, and the profile takes no JPEG (it takes {sorted(accepts)})")
-    drawn_with = colours_drawn_with(im) if "image/gif" in accepts else None
+    drawn = drawn_colours(im) if "image/gif" in accepts else None
+    own = colours_as_sent(im, drawn) if drawn else None
     aspect = max(im.size) / max(1, min(im.size))
     # A JPEG never wins past useful_long_side; a GIF of a drawing can (a cartoon's frame: 0.12 bits a pixel).
-    useful = useful_long_side(budget, aspect) if drawn_with is None else target.long_side_for(im.size)
+    useful = useful_long_side(budget, aspect) if own is None else target.long_side_for(im.size)
     needed = max(target.min_long_side, min(target.long_side_for(im.size), useful))
     # The same open picture: a PNG that lossless_gif has decoded to count its colours is not decoded twice.
     pixels, decode_notes = decode(data, mime, settings, needed, opened=im)
     scaled, gif_encodes, alpha = None, 0, None
-    if drawn_with is not None:
+    if own is not None:
         longest = target.long_side_for(pixels.size)
         alpha = upright_alpha(im, pixels.size)
-        scaled, gif_encodes = scaled_gif(pixels, budget, longest, min(target.min_long_side, longest), drawn_with,
-                                         alpha)
+        scaled, gif_encodes = scaled_gif(pixels, budget, longest, min(target.min_long_side, longest), own, alpha)
     try:
         fit = fit_jpeg(pixels, budget, target, settings.image_effort)
     except CannotFit:

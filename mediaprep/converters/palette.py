@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -34,6 +35,8 @@ EXACT_PIXELS = 4_000_000
 # for 30 kB, 16 or 8 entries scored within 0.001 of 256 at 60-80 % of its bytes, and a page of black
 # text at 4 entries beat the best JPEG that fits by 0.07.
 SCALED_COLOURS = (256, 16, 8, 4)
+# Levels (per channel) within which a shade scaling made on a flat area is that area's colour.
+NEAR = 8
 # Sizes a scaled GIF may try; each next one is aimed at the budget from the bytes of the last.
 MAX_SCALED_SIZES = 5
 
@@ -46,47 +49,45 @@ def _may_be_few_colours(im: Image.Image) -> bool:
     )
 
 
-def colours_drawn_with(im: Image.Image) -> int | None:
-    """How many colours the picture is drawn with, where that is at most 256; None otherwise."""
-    if im.mode == "1":
-        return 2
+def drawn_colours(im: Image.Image) -> list[tuple[int, Any]] | None:
+    """The colours the picture is drawn with, commonest first, as getcolors gives them (count, colour
+    in the picture's mode), where there are at most 256; None otherwise."""
     if not _may_be_few_colours(im):
         return None
     try:
         found = im.getcolors(256)
     except Exception as exc:
         raise damaged(exc) from None
-    return len(found) if found is not None else None
+    return sorted(found, key=lambda c: -c[0]) if found is not None else None
 
 
 def scaled_gif(
-    pixels: Image.Image, budget: int, longest: int, floor: int, drawn_with: int, alpha: Image.Image | None = None
+    pixels: Image.Image, budget: int, longest: int, floor: int, own: list[int], alpha: Image.Image | None = None
 ) -> tuple[tuple[Image.Image, bytes] | None, int]:
     """The largest GIF of a few-colour picture's upright pixels (flattened, sRGB) scaled to at most
     ``longest`` px that fits, with the most palette entries that do, as (its picture, its bytes), or
-    None when no size down to ``floor`` fits with ``drawn_with`` colours or more; and the encodes made.
+    None when no size down to ``floor`` fits with its ``own`` colours (0xRRGGBB, commonest first, as
+    picture.colours_as_sent gives them) or more; and the encodes made.
     ``alpha`` (the pixels' own, see picture.upright_alpha): a pixel less than half covered is clear,
     as in an animation kept as a GIF; the rest stay drawn on white."""
     sizes = ladder(min(longest, max(pixels.size)), min(floor, longest))
-    tried = [n for n in SCALED_COLOURS if n >= drawn_with] or [SCALED_COLOURS[0]]
-    # Grey goes through the octree too: it keeps at most 16 levels of a grey picture, which scored
-    # as 256 did at a third to a half of the bytes.
+    tried = [n for n in SCALED_COLOURS if n >= len(own)] or [SCALED_COLOURS[0]]
     rgb = pixels.convert("RGB") if pixels.mode != "RGB" else pixels
     i, encodes = 0, 0
     for _ in range(MAX_SCALED_SIZES):
         im = rgb if sizes[i] >= max(rgb.size) else resize_long_side(rgb, sizes[i])
         clear = None if alpha is None else alpha.resize(im.size, Image.Resampling.LANCZOS).point(
             lambda a: 255 if a < HALF_COVERED else 0)
+        shades = _shades(im, np.array(own, dtype=np.uint32))
         for colours in tried:
-            # undithered: dither is noise on a drawing, and costs bytes
-            paletted = im.quantize(colours - (clear is not None), method=Image.Quantize.FASTOCTREE,
-                                   dither=Image.Dither.NONE)
-            paletted = _used_entries(paletted, clear)
+            paletted = _with_own_colours(im, own, shades, colours - (clear is not None))
+            if clear is not None:
+                paletted = _with_clear_entry(paletted, clear)
             buf = io.BytesIO()
             paletted.save(buf, "GIF", optimize=True)
             encodes += 1
             if buf.tell() <= budget:
-                return _with_flat_colours_exact(paletted, im, buf.getvalue(), budget), encodes
+                return (paletted, buf.getvalue()), encodes
         if i + 1 >= len(sizes):
             return None, encodes
         # Bytes taken to follow pixels: the next size is aimed a little inside the budget.
@@ -95,46 +96,63 @@ def scaled_gif(
     return None, encodes
 
 
-def _used_entries(paletted: Image.Image, clear: Image.Image | None) -> Image.Image:
-    """``paletted`` with only the palette entries its pixels use, and after them, where ``clear``
-    marks pixels, one more: white, named clear, on those pixels. The octree leaves 256 entries
-    however few it used, and past 512x512 Pillow writes them all (720 bytes more for 16 colours)."""
-    entries = paletted.getpalette("RGB") or []
-    used = _entries_used(paletted)
+def _packed(rgb: Image.Image) -> np.ndarray:
+    px = np.asarray(rgb).reshape(-1, 3).astype(np.uint32)
+    return px[:, 0] << 16 | px[:, 1] << 8 | px[:, 2]
+
+
+def _shades(im: Image.Image, own: np.ndarray) -> Image.Image | None:
+    """The pixels of ``im`` that are none of the drawing's own colours (the shades scaling made along
+    its edges), as one row, or None when there are none."""
+    packed = _packed(im)
+    others = packed[~np.isin(packed, own)]
+    if not len(others):
+        return None
+    row = np.stack([others >> 16, (others >> 8) & 255, others & 255], axis=1).astype(np.uint8)
+    return Image.fromarray(row.reshape(1, -1, 3), "RGB")
+
+
+def _with_own_colours(im: Image.Image, own: list[int], shades: Image.Image | None, entries: int) -> Image.Image:
+    """``im`` mapped, undithered, to a palette of the drawing's own colours, exactly, and as many of
+    its edges' shades as ``entries`` leaves room for (the octree picks them). The octree over the
+    whole picture lumped a diagram's light boxes (lavender, cream, mint) into one grey-white at 16
+    entries, and made a white ground 254: luma cannot see the first, and a flat colour is a brand's
+    or a chart's. Dither is noise on a drawing."""
+    palette = [c for colour in own[:entries] for c in (colour >> 16, (colour >> 8) & 255, colour & 255)]
+    room = entries - len(palette) // 3
+    if room > 0 and shades is not None:
+        # Grey goes through the octree too: it keeps at most 16 levels of grey, which scored as 256
+        # did at a third to a half of the bytes.
+        picked = shades.quantize(room, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+        found = np.array(picked.getpalette("RGB") or [], dtype=np.int32)[: 3 * _entries_used(picked)]
+        found, mine = found.reshape(-1, 3), np.array(palette, dtype=np.int32).reshape(-1, 1, 3)
+        # A shade within a few levels of one of the drawing's colours is the resize's ringing on a flat
+        # area: without it those pixels take that colour, exactly (a white ground came out 251).
+        far = np.abs(found[None, :, :] - mine).max(axis=2).min(axis=0) > NEAR
+        palette += found[far].ravel().tolist()
+    target = Image.new("P", (1, 1))
+    target.putpalette(palette, "RGB")
+    mapped = im.quantize(palette=target, dither=Image.Dither.NONE)
+    out = mapped.copy()  # only the entries used: past 512x512 Pillow writes all it is given
+    out.putpalette((mapped.getpalette("RGB") or [])[: 3 * _entries_used(mapped)], "RGB")
+    return out
+
+
+def _with_clear_entry(paletted: Image.Image, clear: Image.Image) -> Image.Image:
+    """``paletted`` with one more entry after its colours, white and named clear, on the pixels
+    ``clear`` marks."""
     out = paletted.copy()
-    out.putpalette(entries[: 3 * used] + ([255, 255, 255] if clear is not None else []), "RGB")
-    if clear is not None:
-        out.paste(used, mask=clear)
-        out.info["transparency"] = used
+    entries = (paletted.getpalette("RGB") or [])[: 3 * _entries_used(paletted)]
+    out.putpalette(entries + [255, 255, 255], "RGB")
+    clear_entry = len(entries) // 3
+    out.paste(clear_entry, mask=clear)
+    out.info["transparency"] = clear_entry
     return out
 
 
 def _entries_used(paletted: Image.Image) -> int:
     """How many palette entries, from the first, reach the last one a pixel uses."""
     return max(i for i, n in enumerate(paletted.histogram()) if n) + 1
-
-
-def _with_flat_colours_exact(paletted: Image.Image, rgb: Image.Image, data: bytes, budget: int) -> tuple[Image.Image, bytes]:
-    """``paletted`` with each palette entry made the colour most of its pixels have, where most have
-    one, and its GIF (else ``data``, the GIF as it was). The octree gives an entry the mean of its
-    pixels, edge shades and all: a white page came out 254, a logo's yellow a level off."""
-    index = np.asarray(paletted).ravel().astype(np.uint32)
-    px = np.asarray(rgb).reshape(-1, 3).astype(np.uint32)
-    found, counts = np.unique(index << 24 | px[:, 0] << 16 | px[:, 1] << 8 | px[:, 2], return_counts=True)
-    entries = found >> 24
-    order = np.lexsort((counts, entries))  # by entry, then by count: each entry's commonest colour last
-    commonest = order[np.r_[entries[order][1:] != entries[order][:-1], True]]
-    palette = paletted.getpalette("RGB") or []
-    per_entry = np.bincount(index, minlength=256)
-    for key, count in zip(found[commonest].tolist(), counts[commonest].tolist()):
-        entry, colour = key >> 24, key & 0xFFFFFF
-        if 2 * count > per_entry[entry]:
-            palette[3 * entry : 3 * entry + 3] = [colour >> 16, (colour >> 8) & 255, colour & 255]
-    exact = paletted.copy()
-    exact.putpalette(palette, "RGB")
-    buf = io.BytesIO()
-    exact.save(buf, "GIF", optimize=True)
-    return (exact, buf.getvalue()) if buf.tell() <= budget else (paletted, data)
 
 
 def lossless_gif(im: Image.Image, budget: int, max_long_side: int) -> tuple[bytes, list[str]] | None:

@@ -92,6 +92,21 @@ def upright_alpha(im: Image.Image, size: tuple[int, int]) -> Image.Image | None:
     return alpha if alpha.size == size else alpha.resize(size, Image.Resampling.LANCZOS)
 
 
+def colours_as_sent(im: Image.Image, colours: list[tuple[int, object]]) -> list[int]:
+    """A picture's own colours (getcolors' list, in its mode) as decode sends them: in sRGB, flattened
+    on white; packed 0xRRGGBB, each once, in the order given. Taken from the source, not from the
+    decoded pixels: scaled, a page of thin black text has more near-white ringing than black."""
+    tiny = Image.new(im.mode, (len(colours), 1))
+    tiny.putdata([colour for _, colour in colours])
+    if im.mode in ("P", "PA") and im.palette is not None:
+        rawmode = "RGBA" if im.palette.mode == "RGBA" else "RGB"
+        tiny.putpalette(im.getpalette(rawmode) or [], rawmode)
+    tiny.info = {key: im.info[key] for key in ("transparency", "icc_profile") if key in im.info}
+    sent = _to_output_mode(_to_srgb(tiny, tiny.info.get("icc_profile"), []), []).convert("RGB")
+    packed = [(r << 16) | (g << 8) | b for r, g, b in np.asarray(sent).reshape(-1, 3).tolist()]
+    return list(dict.fromkeys(packed))
+
+
 def _within_ceiling(im: Image.Image, settings: Settings) -> None:
     # open_image lets a JPEG of one scan declare more than the ceiling; what is decoded may not.
     if im.width * im.height > settings.max_image_pixels:
