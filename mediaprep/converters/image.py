@@ -6,7 +6,6 @@ import io
 import warnings
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
 from ..errors import CannotFit, MediaprepError, NotAllowed
@@ -19,14 +18,13 @@ from ..settings import Settings
 from . import Converted, gif
 from .gif import fit_animation
 from .jpeg import JpegFit, fit_jpeg, useful_long_side
-from .palette import drawn_colours, lossless_gif, scaled_gif
+from .palette import ScaledGif, drawn_colours, lossless_gif, scaled_gif
 from .picture import (
     FLATTENED,
     colours_as_sent,
     decode,
     first_picture_notes,
     orientation,
-    resize_long_side,
     upright_alpha,
 )
 
@@ -120,12 +118,11 @@ def convert_image(
             raise
         fit = None
     if scaled is not None and (why := _drawn_wins(pixels, scaled, fit, im.size)):
-        picture, gif_data = scaled
-        w, h = picture.size
+        w, h = scaled.picture.size
         if alpha is not None:  # a logo's clear ground stays clear, not a white box on a dark chat
             kept = "its clear pixels kept clear (GIF has no partial transparency: less than half covered is clear)"
             decode_notes = [kept if n == FLATTENED else n for n in decode_notes]
-        return Converted(data=gif_data, mime="image/gif", passed_through=False, width=w, height=h, frames=1,
+        return Converted(data=scaled.data, mime="image/gif", passed_through=False, width=w, height=h, frames=1,
                          scale=max(w, h) / source_long, encodes=gif_encodes + (fit.encodes if fit else 0),
                          notes=tuple(notes + decode_notes + [why]), **base)
     assert fit is not None
@@ -146,37 +143,24 @@ def convert_image(
 
 
 def _drawn_wins(
-    pixels: Image.Image, scaled: tuple[Image.Image, bytes], fit: JpegFit | None, source_size: tuple[int, int]
+    pixels: Image.Image, scaled: ScaledGif, fit: JpegFit | None, source_size: tuple[int, int]
 ) -> str | None:
     """Why the GIF of a picture drawn with few colours (scaled, or flattened) is sent rather than the
     JPEG, or None when the JPEG is closer to the source, or as close and no larger."""
-    picture, data = scaled
-    w, h = picture.size
-    colours = len(picture.getcolors(256) or [])
-    turned_only = sorted(picture.size) == sorted(source_size)  # an EXIF turn swaps the sides, no more
+    w, h = scaled.picture.size
+    colours = len(scaled.picture.getcolors(256) or [])
+    turned_only = sorted(scaled.picture.size) == sorted(source_size)  # an EXIF turn swaps the sides, no more
     where = "at its own size" if turned_only else f"scaled to {w}x{h}"
     sent = f"drawn with few colours: sent as a GIF of {colours} colour{'s' * (colours != 1)} {where}"
     if fit is None:
         return f"{sent}; no JPEG within the profile's floors fits"
     likeness = Likeness(pixels)
-    gif_score, jpeg_score = likeness.score(_drawn_part(picture, pixels)), likeness.score(Image.open(io.BytesIO(fit.data)))
+    gif_score, jpeg_score = likeness.score(scaled.as_judged), likeness.score(Image.open(io.BytesIO(fit.data)))
     if gif_score > jpeg_score:
         return f"{sent}, closer to the source than the best JPEG that fits (which rings around hard edges)"
-    if gif_score == jpeg_score and len(data) < len(fit.data):
+    if gif_score == jpeg_score and len(scaled.data) < len(fit.data):
         return f"{sent}, as close to the source as the best JPEG that fits and smaller"
     return None
-
-
-def _drawn_part(picture: Image.Image, pixels: Image.Image) -> Image.Image:
-    """The GIF as it is judged against a JPEG: its clear pixels (if any) show the source flattened on
-    white. A JPEG cannot keep a clear ground at all; the hard edge GIF gives it is the price of any
-    transparency in a GIF (an animation kept as a GIF pays it too), not a fault of its drawing."""
-    clear = picture.info.get("transparency")
-    if not isinstance(clear, int):
-        return picture
-    flat = pixels if pixels.size == picture.size else resize_long_side(pixels.convert("RGB"), max(picture.size))
-    mask = Image.fromarray(np.asarray(picture) == clear)
-    return Image.composite(flat.convert("RGB"), picture.convert("RGB"), mask)
 
 
 def _as_it_is(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -61,13 +61,22 @@ def drawn_colours(im: Image.Image) -> list[tuple[int, Any]] | None:
     return sorted(found, key=lambda c: -c[0]) if found is not None else None
 
 
+class ScaledGif(NamedTuple):
+    picture: Image.Image
+    data: bytes
+    # The GIF as it is judged against a JPEG: its clear pixels (if any) show the source flattened on
+    # white. A JPEG cannot keep a clear ground at all; the hard edge a GIF gives it is the price of
+    # any transparency in a GIF (an animation kept as a GIF pays it too), not a fault of its drawing.
+    as_judged: Image.Image
+
+
 def scaled_gif(
     pixels: Image.Image, budget: int, longest: int, floor: int, own: list[int], alpha: Image.Image | None = None
-) -> tuple[tuple[Image.Image, bytes] | None, int]:
+) -> tuple[ScaledGif | None, int]:
     """The largest GIF of a few-colour picture's upright pixels (flattened, sRGB) scaled to at most
-    ``longest`` px that fits, with the most palette entries that do, as (its picture, its bytes), or
-    None when no size down to ``floor`` fits with its ``own`` colours (0xRRGGBB, commonest first, as
-    picture.colours_as_sent gives them) or more; and the encodes made.
+    ``longest`` px that fits, with the most palette entries that do, or None when no size down to
+    ``floor`` fits with its ``own`` colours (0xRRGGBB, commonest first, as picture.colours_as_sent
+    gives them) or more; and the encodes made.
     ``alpha`` (the pixels' own, see picture.upright_alpha): a pixel less than half covered is clear,
     as in an animation kept as a GIF; the rest stay drawn on white."""
     sizes = ladder(min(longest, max(pixels.size)), min(floor, longest))
@@ -87,7 +96,8 @@ def scaled_gif(
             paletted.save(buf, "GIF", optimize=True)
             encodes += 1
             if buf.tell() <= budget:
-                return (paletted, buf.getvalue()), encodes
+                judged = paletted if clear is None else Image.composite(im, paletted.convert("RGB"), clear)
+                return ScaledGif(paletted, buf.getvalue(), judged), encodes
         if i + 1 >= len(sizes):
             return None, encodes
         # Bytes taken to follow pixels: the next size is aimed a little inside the budget.
