@@ -106,15 +106,15 @@ def scaled_gif(
     return None, encodes
 
 
-def _packed(rgb: Image.Image) -> np.ndarray:
-    px = np.asarray(rgb).reshape(-1, 3).astype(np.uint32)
-    return px[:, 0] << 16 | px[:, 1] << 8 | px[:, 2]
+def _packed(pixels: np.ndarray) -> np.ndarray:
+    """RGB or RGBA pixels (channels last, any shape) as 0xRRGGBB."""
+    return pixels[..., 0].astype(np.uint32) << 16 | pixels[..., 1].astype(np.uint32) << 8 | pixels[..., 2]
 
 
 def _shades(im: Image.Image, own: np.ndarray) -> Image.Image | None:
     """The pixels of ``im`` that are none of the drawing's own colours (the shades scaling made along
     its edges), as one row, or None when there are none."""
-    packed = _packed(im)
+    packed = _packed(np.asarray(im)).ravel()
     others = packed[~np.isin(packed, own)]
     if not len(others):
         return None
@@ -223,8 +223,7 @@ def _exactly_paletted(im: Image.Image) -> Image.Image | None:
         return None
     keys = np.array([(r << 16) | (g << 8) | b for r, g, b in opaque], dtype=np.uint32)
     pixels = np.asarray(rgba)
-    packed = pixels[..., 0].astype(np.uint32) << 16 | pixels[..., 1].astype(np.uint32) << 8 | pixels[..., 2]
-    index = np.searchsorted(keys, packed).astype(np.uint8)
+    index = np.searchsorted(keys, _packed(pixels)).astype(np.uint8)
     if clear:
         index[pixels[..., 3] == 0] = len(opaque)
     paletted = Image.fromarray(index, "P")
