@@ -160,13 +160,9 @@ def _encode(frames: list[_Frame], durations: list[int], level: tuple[int, int, i
     if transparent:
         # Right after the colours the picture has, so it is inside the colour table a decoder reads
         # (the level's count, fewer than that where the frames have fewer colours).
-        entries = palette.getpalette()
-        clear = len(entries) // 3
-        entries += [255, 255, 255]
+        entries = palette.getpalette() or []
         for picture, (_, alpha) in zip(indexed, kept):
-            picture.putpalette(entries)
-            if alpha is not None:
-                picture.paste(clear, mask=alpha.point(lambda a: 255 if a < HALF_COVERED else 0))
+            clear = add_clear_entry(picture, entries, clear_pixels(alpha) if alpha is not None else None)
         # Each frame is drawn whole on a cleared canvas: nothing of the one before shows through.
         extra = {"transparency": clear, "disposal": 2}
     buf = io.BytesIO()
@@ -175,6 +171,22 @@ def _encode(frames: list[_Frame], durations: list[int], level: tuple[int, int, i
         **extra,
     )
     return buf.getvalue()
+
+
+def clear_pixels(alpha: Image.Image) -> Image.Image:
+    """The mask of the pixels a GIF shows clear: those less than half covered. GIF has no partial
+    transparency; the rest are drawn, flattened on white."""
+    return alpha.point(lambda a: 255 if a < HALF_COVERED else 0)
+
+
+def add_clear_entry(picture: Image.Image, entries: list[int], clear: Image.Image | None) -> int:
+    """Gives ``picture`` the palette ``entries`` and one entry more after them, white, on the pixels
+    ``clear`` marks (see clear_pixels); returns that entry, for the GIF's transparency. In place."""
+    entry = len(entries) // 3
+    picture.putpalette(entries + [255, 255, 255])
+    if clear is not None:
+        picture.paste(entry, mask=clear)
+    return entry
 
 
 def _shared_palette(frames: list[Image.Image], colours: int) -> Image.Image:

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ..inspection.image import damaged
-from .gif import HALF_COVERED
+from .gif import add_clear_entry, clear_pixels
 from .jpeg import ladder
 from .picture import FLATTENED, is_srgb_icc, orientation, resize_long_side
 
@@ -85,13 +85,13 @@ def scaled_gif(
     i, encodes = 0, 0
     for _ in range(MAX_SCALED_SIZES):
         im = rgb if sizes[i] >= max(rgb.size) else resize_long_side(rgb, sizes[i])
-        clear = None if alpha is None else alpha.resize(im.size, Image.Resampling.LANCZOS).point(
-            lambda a: 255 if a < HALF_COVERED else 0)
+        clear = None if alpha is None else clear_pixels(alpha.resize(im.size, Image.Resampling.LANCZOS))
         shades = _shades(im, np.array(own, dtype=np.uint32))
         for colours in tried:
             paletted = _with_own_colours(im, own, shades, colours - (clear is not None))
             if clear is not None:
-                paletted = _with_clear_entry(paletted, clear)
+                used = (paletted.getpalette("RGB") or [])[: 3 * _entries_used(paletted)]
+                paletted.info["transparency"] = add_clear_entry(paletted, used, clear)
             buf = io.BytesIO()
             paletted.save(buf, "GIF", optimize=True)
             encodes += 1
@@ -145,18 +145,6 @@ def _with_own_colours(im: Image.Image, own: list[int], shades: Image.Image | Non
     mapped = im.quantize(palette=target, dither=Image.Dither.NONE)
     out = mapped.copy()  # only the entries used: past 512x512 Pillow writes all it is given
     out.putpalette((mapped.getpalette("RGB") or [])[: 3 * _entries_used(mapped)], "RGB")
-    return out
-
-
-def _with_clear_entry(paletted: Image.Image, clear: Image.Image) -> Image.Image:
-    """``paletted`` with one more entry after its colours, white and named clear, on the pixels
-    ``clear`` marks."""
-    out = paletted.copy()
-    entries = (paletted.getpalette("RGB") or [])[: 3 * _entries_used(paletted)]
-    out.putpalette(entries + [255, 255, 255], "RGB")
-    clear_entry = len(entries) // 3
-    out.paste(clear_entry, mask=clear)
-    out.info["transparency"] = clear_entry
     return out
 
 
