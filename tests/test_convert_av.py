@@ -506,13 +506,43 @@ def test_an_mp3_cut_short_that_fits_is_not_copied_but_sent_as_far_as_it_goes(tmp
     assert convert(whole, profile="sinch").encodes == 0
 
 
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
 @pytest.mark.parametrize("fmt", ["mp4", "3gp"])
-def test_a_clip_with_two_sound_tracks_sends_the_first_alone(tmp_path, fmt):
+def test_a_clip_with_two_sound_tracks_sends_the_first_alone_and_says_so(tmp_path, fmt, probe):
     clip = make(tmp_path, "two.mov", "-f", "lavfi", "-i", "testsrc2=s=320x240:d=4", "-f", "lavfi", "-i",
                 "sine=f=440:d=4", "-f", "lavfi", "-i", "sine=f=880:d=4", "-map", "0", "-map", "1", "-map", "2", "-c:v",
                 "libx264", "-c:a", "aac")
-    result = convert(clip, budget=150000, format=fmt)
+    result = convert(clip, budget=150000, format=fmt, settings=Settings(probe=probe))
     assert _stream_kinds(result.data, tmp_path) == ["Video", "Audio"]
+    assert "only the first of its 2 sound tracks is sent" in result.notes
+
+
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
+def test_a_clip_copied_as_it_is_says_which_of_its_tracks_are_left_out(tmp_path, probe):
+    # H.264 main and AAC-LC that fit: the picture and the first sound are copied into an mp4.
+    srt = tmp_path / "words.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:02,000\nhello\n")
+    clip = make(tmp_path, "film.mov", "-f", "lavfi", "-i", "testsrc2=s=320x240:d=3", "-f", "lavfi", "-i",
+                "sine=f=440:d=3", "-f", "lavfi", "-i", "sine=f=880:d=3", "-i", str(srt), "-map", "0", "-map", "1",
+                "-map", "2", "-map", "3", "-c:v", "libx264", "-profile:v", "main", "-c:a", "aac", "-c:s", "mov_text")
+    result = convert(clip, profile="sinch", settings=Settings(probe=probe))
+    assert result.encodes == 0 and _stream_kinds(result.data, tmp_path) == ["Video", "Audio"]
+    assert "only the first of its 2 sound tracks is sent" in result.notes
+    assert "its subtitles are left out" in result.notes
+
+
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
+def test_a_clip_with_one_sound_track_and_nothing_else_has_no_note_of_tracks(tmp_path, probe):
+    result = convert(MEDIA / "clip.mp4", budget=150000, settings=Settings(probe=probe))
+    assert not [note for note in result.notes if "track" in note or "subtitle" in note]
+
+
+def test_a_sound_file_with_two_sound_tracks_sends_the_first_and_says_so(tmp_path):
+    sound = make(tmp_path, "two.mka", "-f", "lavfi", "-i", "sine=f=440:d=3", "-f", "lavfi", "-i", "sine=f=880:d=3",
+                 "-map", "0", "-map", "1", "-c:a", "libopus")
+    result = convert(sound, profile="sinch")
+    assert result.mime == "audio/mpeg"
+    assert "only the first of its 2 sound tracks is sent" in result.notes
 
 
 def _elementary_video(data: bytes, tmp_path: Path) -> bytes:

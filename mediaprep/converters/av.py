@@ -134,14 +134,16 @@ def convert_audio(
         src.write_bytes(data)
         facts = _checked(facts or media_facts(data, mime, src, settings), settings)
         duration = _duration(facts, max_duration)
-        notes = [f"trimmed to {duration:.1f} s as asked"] if duration < (facts.duration or 0) - 0.05 else []
-        if not notes and _can_copy_sound(facts, fmt, target, len(data), budget):
+        trimmed = duration < (facts.duration or 0) - 0.05
+        notes = [f"trimmed to {duration:.1f} s as asked"] if trimmed else []
+        notes += _tracks_left_out(facts)
+        if not trimmed and _can_copy_sound(facts, fmt, target, len(data), budget):
             copied = copy_sound(src, mime, facts, tmp / f"copy.{fmt}", fmt, settings, deadline=deadline,
                                 on_progress=on_progress)
             if copied is not None and len(copied) <= budget:
                 note = ("copied as it was, not re-encoded (the sound already fits and plays everywhere); "
                         "nothing but the sound is kept")
-                return AvResult(copied, SOUND_MIMES[fmt], "audio", None, None, duration, 0, (note,))
+                return AvResult(copied, SOUND_MIMES[fmt], "audio", None, None, duration, 0, (note, *notes))
         if fmt == "amr":
             if not has_encoder("libopencore_amrnb", settings):
                 raise _no_amr_encoder(settings)
@@ -259,14 +261,16 @@ def convert_video(
             raise CorruptInput("the file has no video stream; convert it as audio")
         audio_floor = target.min_audio_kbps if facts.has_audio else 0
         duration = _duration(facts, max_duration)
-        notes = [f"trimmed to {duration:.1f} s as asked"] if duration < (facts.duration or 0) - 0.05 else []
-        if not notes and can_copy(facts, mime, fmt, target, len(data), budget):
+        trimmed = duration < (facts.duration or 0) - 0.05
+        notes = [f"trimmed to {duration:.1f} s as asked"] if trimmed else []
+        notes += _tracks_left_out(facts)
+        if not trimmed and can_copy(facts, mime, fmt, target, len(data), budget):
             copied = copy_streams(src, mime, facts, tmp / f"copy.{fmt}", fmt, settings, deadline=deadline,
                                   on_progress=on_progress)
             if copied is not None and len(copied) <= budget:
                 return AvResult(copied, OUTPUT_MIMES[fmt], "video", facts.width, facts.height, duration, 0,
                                 ("copied as it was, not re-encoded (the clip already fits and plays everywhere); "
-                                 "its metadata is left out",))
+                                 "its metadata is left out", *notes))
         total_kbps = (budget - FIXED_BYTES) * 8 * (1 - CONTAINER_SHARE) / duration / 1000
         # The audio's share shrinks with the budget: speech survives 16-24 kbit/s mono.
         a_kbps: float = 0 if not facts.has_audio else max(audio_floor, min(48, round(total_kbps * 0.15)))
@@ -675,6 +679,13 @@ def _picture(stream, frame: _Frame, job: _Job):
     if job.held:
         v = v.filter("tpad", stop_mode="clone", stop_duration=f"{job.held:.3f}")
     return v.filter("format", "yuv420p")
+
+
+def _tracks_left_out(facts: MediaFacts) -> list[str]:
+    """What of the source is never sent, beyond its first picture and first sound."""
+    notes = [f"only the first of its {count} {kind} tracks is sent"
+             for kind, count in (("picture", facts.picture_tracks), ("sound", facts.sound_tracks)) if count > 1]
+    return notes + (["its subtitles are left out"] if facts.subtitle_tracks else [])
 
 
 def _treatment_notes(job: _Job) -> list[str]:

@@ -90,6 +90,12 @@ class MediaFacts:
     # Where the file's clock starts (ffmpeg counts every input from here): a camcorder's .mts at
     # 1.4 s; a sound made on its own starting late says by how much.
     start: float = 0.0
+    # How many of each the file holds (cover pictures aside). Only the first picture and the first
+    # sound are ever sent; a second sound track (a commentary, another language) or subtitles are
+    # left out, and the result says so.
+    picture_tracks: int = 0
+    sound_tracks: int = 0
+    subtitle_tracks: int = 0
 
     @property
     def hdr(self) -> str | None:
@@ -142,8 +148,9 @@ def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -
     except ValueError:
         raise CorruptInput("ffprobe gave no readable answer for this file") from None
     streams = info.get("streams") or []
-    video = next((s for s in streams if s.get("codec_type") == "video" and not _is_cover(s)), None)
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    pictures = [s for s in streams if s.get("codec_type") == "video" and not _is_cover(s)]
+    sounds = [s for s in streams if s.get("codec_type") == "audio"]
+    video, audio = (pictures or [None])[0], (sounds or [None])[0]
     if video is None and audio is None:
         raise CorruptInput("media has no audio or video stream")
     fmt = info.get("format") or {}
@@ -176,6 +183,9 @@ def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -
         interlaced=bool(video) and video.get("field_order") in INTERLACED_ORDERS,
         alpha=bool(video) and {k.lower(): v for k, v in (video.get("tags") or {}).items()}.get("alpha_mode") == "1",
         start=_float(fmt.get("start_time")) or 0.0,
+        picture_tracks=len(pictures),
+        sound_tracks=len(sounds),
+        subtitle_tracks=sum(s.get("codec_type") == "subtitle" for s in streams),
     ), estimated
 
 
@@ -272,7 +282,7 @@ def _clockwise(displaymatrix_degrees: float) -> int:
 _DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _BITRATE = re.compile(r"Duration: .*?bitrate: (\d+) kb/s")
 _START = re.compile(r"Duration: .*?, start: (-?\d+(?:\.\d+)?)")
-_STREAM = re.compile(r"^\s*Stream #\d+:\d+\S*: (Video|Audio): (\w+)(.*)$")
+_STREAM = re.compile(r"^\s*Stream #\d+:\d+\S*: (Video|Audio|Subtitle): (\w+)(.*)$")
 _SIZE = re.compile(r", (\d{1,5})x(\d{1,5})")
 # "yuv420p(top first)", "yuv420p(tv, bt709, bottom coded first (swapped))"
 _FIELDS = re.compile(r"\((?:[^()]*, )?(?:top|bottom) (?:coded )?first")
@@ -301,12 +311,14 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
     video_line = audio_line = None
     rotation = 0
     alpha = False
+    tracks = {"Video": 0, "Audio": 0, "Subtitle": 0}
     lines = text.splitlines()
     for i, line in enumerate(lines):
         m = _STREAM.match(line)
-        if not m:
+        if not m or "(attached pic)" in line:
             continue
-        if m.group(1) == "Video" and video_line is None and "(attached pic)" not in line:
+        tracks[m.group(1)] += 1
+        if m.group(1) == "Video" and video_line is None:
             video_line = (m.group(2), m.group(3))
             for follow in lines[i + 1 : i + 8]:
                 if _STREAM.match(follow):
@@ -355,6 +367,9 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
         interlaced=bool(video_line and _FIELDS.search(video_line[1])),
         alpha=alpha,
         start=float(st.group(1)) if (st := _START.search(text)) else 0.0,
+        picture_tracks=tracks["Video"],
+        sound_tracks=tracks["Audio"],
+        subtitle_tracks=tracks["Subtitle"],
     ), estimated
 
 
