@@ -469,6 +469,33 @@ def test_an_amr_voice_note_is_copied_for_the_oldest_handsets_even_without_an_amr
         assert _sound_frames(copy) == _sound_frames(note)
 
 
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
+def test_an_amr_voice_note_a_profile_takes_as_it_is_goes_out_as_amr(tmp_path, probe):
+    # Infobip takes audio/amr: an Android voice note that fitted went out re-encoded as an mp3, a
+    # generation down and twice the bytes (8 kB of AMR, 15.6 kB of mp3).
+    import imageio_ffmpeg
+
+    wheel = imageio_ffmpeg.get_ffmpeg_exe()
+    note = make(tmp_path, "note.amr", "-f", "lavfi", "-i", "sine=f=440:d=5", "-ac", "1", "-ar", "8000", "-c:a",
+                "libopencore_amrnb", "-b:a", "12.2k", ffmpeg=wheel)
+    result = convert(note, profile="infobip", settings=Settings(probe=probe, ffmpeg=str(ffmpeg_without_amr(tmp_path))))
+    assert result.mime == "audio/amr" and result.encodes == 0
+    copy = tmp_path / "copy.amr"
+    copy.write_bytes(result.data)
+    assert _sound_frames(copy) == _sound_frames(note)
+    # Asked for an mp3, or for a profile that wants AMR converted, it is one.
+    assert convert(note, profile="infobip", format="mp3").mime == "audio/mpeg"
+    assert convert(note, profile="sinch").mime == "audio/mpeg"
+    # Too long for the budget: AMR at a lower mode (an mp3 of 16 kbit/s, the floor, would not fit).
+    long_note = make(tmp_path, "long.amr", "-f", "lavfi", "-i", "sine=f=440:d=60", "-ac", "1", "-ar", "8000",
+                     "-c:a", "libopencore_amrnb", "-b:a", "12.2k", ffmpeg=wheel)
+    squeezed = convert(long_note, profile="infobip", budget=90000, settings=Settings(ffmpeg=wheel))
+    assert squeezed.mime == "audio/amr" and squeezed.encodes >= 1 and squeezed.bytes <= 90000
+    # Where it must be encoded and this ffmpeg has no AMR-NB encoder (Debian's): the profile's mp3.
+    trimmed = convert(note, profile="infobip", max_duration=2, settings=Settings(ffmpeg=str(ffmpeg_without_amr(tmp_path))))
+    assert trimmed.mime == "audio/mpeg" and inspect(trimmed.data).media.duration == pytest.approx(2, abs=0.1)
+
+
 def _amr_wb(path: Path, seconds: float) -> Path:
     """An AMR-WB file (Android's call and voice recordings, .awb): neither ffmpeg here can encode
     it, so it is written from frames of 12.65 kbit/s (mode 2), each a valid header and random bits,

@@ -134,6 +134,7 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
     from ..inspection.media import media_facts
     from ..profiles import AudioTarget, VideoTarget
     from .av import convert_audio, convert_video
+    from .remux import SOUND_MIMES
 
     facts = media_facts(data, mime, None, settings)
     kind, mime = as_held(mime, facts.has_video)
@@ -146,8 +147,11 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
         raise UsageError(f"{kind} converts to {'mp3 or amr' if kind == 'audio' else 'mp4 or 3gp'}, not {fmt}")
     limit = _budget(budget, profile, kind)
     if kind == "audio":
+        # A sound in a format the profile takes as it is (Infobip's AMR) stays in it where it can.
+        own = {m: f for f, m in SOUND_MIMES.items()}.get(mime)
+        taken_as = own if profile is not None and profile.verdict(kind, mime) == "accept" else None
         result = convert_audio(data, mime, limit, audio_target, settings, fmt=fmt, max_duration=max_duration,
-                               on_progress=on_progress, facts=facts)
+                               on_progress=on_progress, facts=facts, taken_as=taken_as)
     else:
         result = convert_video(data, mime, limit, video_target, settings, fmt=fmt,
                                max_duration=max_duration, on_progress=on_progress, facts=facts)

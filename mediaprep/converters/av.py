@@ -124,9 +124,12 @@ def _codecs_listed(ffmpeg_path: str, timeout: float, option: str) -> frozenset[s
 def convert_audio(
     data: bytes, mime: str, budget: int, target: AudioTarget, settings: Settings,
     *, fmt: str | None = None, max_duration: float | None = None, on_progress: Callable | None = None,
-    facts: MediaFacts | None = None,
+    facts: MediaFacts | None = None, taken_as: str | None = None,
 ) -> AvResult:
-    fmt = fmt or target.format
+    """``taken_as``: the source's own format ("amr") where the profile takes the source as it is; it
+    is kept unless the caller asks for a format, or an encode is needed that this ffmpeg cannot make."""
+    asked = fmt
+    fmt = fmt or taken_as or target.format
     deadline = time.monotonic() + settings.encode_timeout
     with tempfile.TemporaryDirectory(prefix="mediaprep-") as tmp_dir:
         tmp = Path(tmp_dir)
@@ -144,9 +147,11 @@ def convert_audio(
                 note = ("copied as it was, not re-encoded (the sound already fits and plays everywhere); "
                         "nothing but the sound is kept")
                 return AvResult(copied, SOUND_MIMES[fmt], "audio", None, None, duration, 0, (note, *notes))
-        if fmt == "amr":
-            if not has_encoder("libopencore_amrnb", settings):
+        if fmt == "amr" and not has_encoder("libopencore_amrnb", settings):
+            if asked or target.format == "amr":
                 raise _no_amr_encoder(settings)
+            fmt = target.format  # the source's own AMR, which the profile takes, is not a must
+        if fmt == "amr":
             modes = [m for m in AMR_MODES if m[1] * duration <= budget * (1 - CONTAINER_SHARE)]
             if not modes:
                 raise _too_long(budget, AMR_MODES[-1][1] * 8 / 1000, duration)
