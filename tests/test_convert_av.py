@@ -480,6 +480,7 @@ def test_an_amr_voice_note_a_profile_takes_as_it_is_goes_out_as_amr(tmp_path, pr
                 "libopencore_amrnb", "-b:a", "12.2k", ffmpeg=wheel)
     result = convert(note, profile="infobip", settings=Settings(probe=probe, ffmpeg=str(ffmpeg_without_amr(tmp_path))))
     assert result.mime == "audio/amr" and result.encodes == 0
+    assert "the sound already fits and is in a format the profile takes as it is" in result.notes[0]
     copy = tmp_path / "copy.amr"
     copy.write_bytes(result.data)
     assert _sound_frames(copy) == _sound_frames(note)

@@ -144,8 +144,8 @@ def convert_audio(
             copied = copy_sound(src, mime, facts, tmp / f"copy.{fmt}", fmt, settings, deadline=deadline,
                                 on_progress=on_progress)
             if copied is not None and len(copied) <= budget:
-                note = ("copied as it was, not re-encoded (the sound already fits and plays everywhere); "
-                        "nothing but the sound is kept")
+                why = "is in a format the profile takes as it is" if fmt == taken_as != target.format else "plays everywhere"
+                note = f"copied as it was, not re-encoded (the sound already fits and {why}); nothing but the sound is kept"
                 return AvResult(copied, SOUND_MIMES[fmt], "audio", None, None, duration, 0, (note, *notes))
         if fmt == "amr" and not has_encoder("libopencore_amrnb", settings):
             if asked or target.format == "amr":
