@@ -273,9 +273,10 @@ def convert_video(
             copied = copy_streams(src, mime, facts, tmp / f"copy.{fmt}", fmt, settings, deadline=deadline,
                                   on_progress=on_progress)
             if copied is not None and len(copied) <= budget:
+                note = ("copied as it was, not re-encoded (the clip already fits and plays everywhere); "
+                        "its metadata is left out")
                 return AvResult(copied, OUTPUT_MIMES[fmt], "video", facts.width, facts.height, duration, 0,
-                                ("copied as it was, not re-encoded (the clip already fits and plays everywhere); "
-                                 "its metadata is left out", *notes))
+                                (note, *notes))
         total_kbps = (budget - FIXED_BYTES) * 8 * (1 - CONTAINER_SHARE) / duration / 1000
         # The audio's share shrinks with the budget: speech survives 16-24 kbit/s mono.
         a_kbps: float = 0 if not facts.has_audio else max(audio_floor, min(48, round(total_kbps * 0.15)))
