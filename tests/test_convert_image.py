@@ -926,6 +926,38 @@ def test_a_detailed_strip_a_few_pixels_wide_is_encoded_not_a_traceback(cli, tmp_
     assert run.code == 0 and run.stderr == ""
 
 
+@pytest.mark.parametrize("damage", ["long tag", "cut short"])
+def test_a_photo_whose_exif_is_damaged_is_turned_and_converted_with_nothing_on_stderr(cli, tmp_path, damage):
+    # Cameras and editors write broken EXIF blocks: Pillow warned of each one on stderr, twice, with
+    # its own source paths ("UserWarning: Tag data larger than file"), in the CLI's output and the host's.
+    photo = Image.open(MEDIA / "photo.jpg")
+    exif = photo.getexif()
+    exif[0x0112], exif[0x010F] = 6, "Camera maker"
+    raw = bytearray(exif.tobytes())
+    if damage == "long tag":
+        raw[20:24] = b"\xff\xff\xff\x7f"  # the first entry's count: the maker's name claims 2 GB
+    else:
+        raw = raw[:30]
+    src = tmp_path / "photo.jpg"
+    photo.save(src, exif=bytes(raw), quality=90)
+    run = cli("convert", str(src), "-o", str(tmp_path / "out.jpg"), "--profile", "clicksend", "--json")
+    assert run.code == 0 and run.stderr == ""
+    turned = damage == "long tag"
+    assert (run.json()["width"], run.json()["height"]) == ((400, 600) if turned else (600, 400))
+    assert cli("inspect", str(src)).stderr == ""
+
+
+def test_a_jpeg_with_a_damaged_mpo_index_is_read_as_the_jpeg_it_is_with_nothing_on_stderr(cli, tmp_path):
+    plain = (MEDIA / "photo.jpg").read_bytes()
+    # An APP2 "MPF" segment whose one entry (the MP entry list) points nowhere.
+    mpf = b"MPF\x00II*\x00\x08\x00\x00\x00\x01\x00\x01\xb0\x07\x00\x04\x00\x00\x000100\x00\x00\x00\x00"
+    src = tmp_path / "photo.jpg"
+    src.write_bytes(plain[:2] + b"\xff\xe2" + (len(mpf) + 2).to_bytes(2, "big") + mpf + plain[2:])
+    run = cli("convert", str(src), "-o", str(tmp_path / "out.jpg"), "--profile", "clicksend", "--json")
+    assert run.code == 0 and run.stderr == "" and run.json()["mime"] == "image/jpeg"
+    assert cli("inspect", str(src)).stderr == ""
+
+
 def test_a_full_colour_photo_saved_as_png_still_goes_to_the_jpeg_search():
     buf = io.BytesIO()
     tiled_photo(1).save(buf, "PNG")

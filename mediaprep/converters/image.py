@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import io
-import warnings
 from typing import Any
 
 from PIL import Image
 
 from ..errors import CannotFit, MediaprepError, NotAllowed
 from ..inspection import png_metadata, webp_chunks
-from ..inspection.image import DROPPED, damaged, frame_count, frame_limit, open_image
+from ..inspection.image import DROPPED, damaged, frame_count, frame_limit, open_image, orientation, pillow_warnings
 from ..inspection.jpeg_segments import without_metadata
 from ..profiles import ImageTarget
 from ..quality import Likeness
@@ -24,7 +23,6 @@ from .picture import (
     colours_as_sent,
     decode,
     first_picture_notes,
-    orientation,
     upright_alpha,
 )
 
@@ -46,8 +44,7 @@ def convert_image(
 ) -> Converted:
     im = open_image(data, mime, settings)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with pillow_warnings():
             frames = frame_count(im)
     except MediaprepError:
         raise

@@ -17,10 +17,10 @@ from typing import Any, NamedTuple
 import numpy as np
 from PIL import Image
 
-from ..inspection.image import damaged
+from ..inspection.image import damaged, orientation
 from .gif import add_clear_entry, clear_pixels
 from .jpeg import ladder
-from .picture import FLATTENED, is_srgb_icc, orientation, resize_long_side
+from .picture import FLATTENED, is_srgb_icc, resize_long_side
 
 # A JPEG has thousands of colours however few it was drawn with; an MPO is JPEGs (Pillow's name for
 # a JPEG holding a second picture: a depth map, a gain map, a second view).

@@ -8,14 +8,13 @@ metadata survives (the pixels are all that is passed on).
 from __future__ import annotations
 
 import io
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image, ImageCms
 
 from ..errors import CorruptInput, DecompressionBomb
-from ..inspection.image import MAX_PAGES_COUNTED, damaged, open_image
+from ..inspection.image import MAX_PAGES_COUNTED, damaged, open_image, orientation, pillow_warnings
 from ..inspection.jpeg_segments import trailing_video_bytes
 from ..settings import Settings
 
@@ -51,8 +50,7 @@ def decode(data: bytes, mime: str, settings: Settings, max_long_side: int,
     notes: list[str] = []
     im = opened if opened is not None and mime != "image/jpeg" else open_image(data, mime, settings)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with pillow_warnings():
             im.seek(0)
             if mime == "image/jpeg":
                 # Decode at 1/2, 1/4 or 1/8 scale when that still covers the target size.
@@ -142,13 +140,6 @@ def _resampled(
 ) -> Image.Image:
     # reducing_gap: a fast integer reduce first, then Lanczos for the last factor under 2.
     return im.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
-
-
-def orientation(im: Image.Image) -> int:
-    try:
-        return int(im.getexif().get(0x0112, 1) or 1)
-    except Exception:  # a broken EXIF block must not stop a readable picture
-        return 1
 
 
 def _fit_box(size: tuple[int, int], long_side: int) -> tuple[int, int]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from PIL import Image, JpegImagePlugin, UnidentifiedImageError
@@ -32,6 +34,28 @@ DROPPED = "mediaprep.dropped"
 
 # Sinch names E341 for a corrupted image; the check reports it with that code.
 CORRUPT_IMAGE_CODE = "E341"
+
+
+@contextlib.contextmanager
+def pillow_warnings() -> Iterator[None]:
+    """Pillow's warnings as mediaprep takes them. A decompression bomb is an error. A damaged EXIF
+    or TIFF tag, or a JPEG's damaged MPO index (cameras and editors write them), is not printed:
+    Pillow skips it and reads the picture, and no metadata is ever sent; it was on stderr, twice,
+    with Pillow's source paths."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
+        warnings.filterwarnings("ignore", "Image appears to be a malformed MPO file", UserWarning)
+        yield
+
+
+def orientation(im: Image.Image) -> int:
+    """The EXIF orientation, 1 where there is none or it cannot be read."""
+    try:
+        with pillow_warnings():
+            return int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
+    except Exception:  # a broken EXIF block must not stop a readable picture
+        return 1
 
 
 def damaged(exc: BaseException) -> CorruptInput:
@@ -72,8 +96,7 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
     if dropped:
         data = png_metadata.without(data, dropped)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with pillow_warnings():
             im = _opened(data, fmt)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DecompressionBomb(f"image is too large to decode safely: {exc}") from None
@@ -153,8 +176,7 @@ def image_facts(data: bytes, mime: str, settings: Settings) -> ImageFacts:
     im = open_image(data, mime, settings)
     with im:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with pillow_warnings():
                 return _facts(im, mime, frame_count(im), frame_limit(im, settings))
         except Image.DecompressionBombWarning as exc:
             raise DecompressionBomb(f"image is too large to decode safely: {exc}") from None
@@ -196,8 +218,7 @@ def _facts(im: Image.Image, mime: str, frames: int, max_frames: int) -> ImageFac
     im.load()
     # Read after loading: Pillow turns a TIFF by its Orientation tag itself (its size is upright
     # from the start) and drops the tag as it loads; other formats keep theirs for us to apply.
-    orientation = int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
-    facts = ImageFacts(im.format or "", *size, frames, orientation, mode, has_alpha)
+    facts = ImageFacts(im.format or "", *size, frames, orientation(im), mode, has_alpha)
     if mime in ("image/gif", "image/webp"):
         # An animation is shown whole: a damaged later frame is as broken as a damaged first one.
         # Past the frame limit the converter keeps only the first frame, so only that many are checked.
