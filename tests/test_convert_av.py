@@ -495,6 +495,9 @@ def test_an_amr_voice_note_a_profile_takes_as_it_is_goes_out_as_amr(tmp_path, pr
     # Where it must be encoded and this ffmpeg has no AMR-NB encoder (Debian's): the profile's mp3.
     trimmed = convert(note, profile="infobip", max_duration=2, settings=Settings(ffmpeg=str(ffmpeg_without_amr(tmp_path))))
     assert trimmed.mime == "audio/mpeg" and inspect(trimmed.data).media.duration == pytest.approx(2, abs=0.1)
+    # AMR-WB (libmagic calls it audio/amr too) is another codec: an mp3 keeps its band, AMR-NB would not.
+    wide = convert(_amr_wb(tmp_path / "call.awb", 5), profile="infobip", settings=Settings(ffmpeg=wheel))
+    assert wide.mime == "audio/mpeg"
 
 
 def _amr_wb(path: Path, seconds: float) -> Path:

@@ -147,9 +147,11 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
         raise UsageError(f"{kind} converts to {'mp3 or amr' if kind == 'audio' else 'mp4 or 3gp'}, not {fmt}")
     limit = _budget(budget, profile, kind)
     if kind == "audio":
-        # A sound in a format the profile takes as it is (Infobip's AMR) stays in it where it can.
-        own = {m: f for f, m in SOUND_MIMES.items()}.get(mime)
-        taken_as = own if profile is not None and profile.verdict(kind, mime) == "accept" else None
+        # A sound in a format the profile takes as it is (Infobip's AMR-NB) stays in it where it can.
+        # Not AMR-WB, which libmagic also calls audio/amr: AMR-NB would lose half its band.
+        own = {"amr_nb": "amr", "mp3": "mp3"}.get(facts.audio_codec or "")
+        accepted = profile is not None and profile.verdict(kind, mime) == "accept"
+        taken_as = own if accepted and own is not None and SOUND_MIMES[own] == mime else None
         result = convert_audio(data, mime, limit, audio_target, settings, fmt=fmt, max_duration=max_duration,
                                on_progress=on_progress, facts=facts, taken_as=taken_as)
     else:
