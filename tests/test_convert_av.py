@@ -610,6 +610,25 @@ def test_a_phone_s_3gp_clip_that_fits_and_plays_everywhere_is_copied_into_an_mp4
     assert _elementary_video(result.data, tmp_path) == _elementary_video(clip.read_bytes(), tmp_path)
 
 
+@pytest.mark.parametrize("profile", ["sinch", "infobip"])
+def test_an_older_android_s_3gp_with_amr_sound_is_copied_as_the_3gp_the_profile_takes(tmp_path, profile):
+    # H.264 baseline and AMR-NB, as Android's MMS camera recorded for years; Sinch and Infobip take
+    # video/3gpp as it is. AMR has no place in an mp4, so it was encoded whole, twice, into one.
+    import imageio_ffmpeg
+
+    clip = make(tmp_path, "mms.3gp", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=15:d=3", "-f", "lavfi", "-i",
+                "sine=d=3", "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-c:a",
+                "libopencore_amrnb", "-ar", "8000", "-ac", "1", "-b:a", "12.2k", ffmpeg=imageio_ffmpeg.get_ffmpeg_exe())
+    result = convert(clip, profile=profile)
+    assert result.encodes == 0 and result.mime == "video/3gpp"
+    assert _elementary_video(result.data, tmp_path) == _elementary_video(clip.read_bytes(), tmp_path)
+    copy = tmp_path / "copy.3gp"
+    copy.write_bytes(result.data)
+    assert _sound_frames(copy) == _sound_frames(clip)
+    # With no profile saying so, the mp4 every phone plays.
+    assert convert(clip, budget=1_000_000).mime == "video/mp4"
+
+
 def test_an_old_phone_s_h263_clip_that_fits_is_copied_for_the_oldest_handsets_without_an_amr_encoder(tmp_path):
     # H.263 QCIF and AMR-NB, 23 kB: what legacy-30k makes. It was encoded again five times, and on
     # Debian's ffmpeg (no AMR-NB encoder) its sound became AAC, which such handsets may not play.

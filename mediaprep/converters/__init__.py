@@ -134,7 +134,7 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
     from ..inspection.media import media_facts
     from ..profiles import AudioTarget, VideoTarget
     from .av import convert_audio, convert_video
-    from .remux import SOUND_MIMES
+    from .remux import OUTPUT_MIMES, SOUND_MIMES
 
     facts = media_facts(data, mime, None, settings)
     kind, mime = as_held(mime, facts.has_video)
@@ -146,17 +146,18 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
     if fmt is not None and fmt not in (("mp3", "amr") if kind == "audio" else ("mp4", "3gp")):
         raise UsageError(f"{kind} converts to {'mp3 or amr' if kind == 'audio' else 'mp4 or 3gp'}, not {fmt}")
     limit = _budget(budget, profile, kind)
+    # A source in a format the profile takes as it is (Infobip's AMR-NB, a phone's 3gp) stays in it
+    # where it can. Not AMR-WB, which libmagic also calls audio/amr: AMR-NB would lose half its band.
+    accepted = profile is not None and profile.verdict(kind, mime) == "accept"
     if kind == "audio":
-        # A sound in a format the profile takes as it is (Infobip's AMR-NB) stays in it where it can.
-        # Not AMR-WB, which libmagic also calls audio/amr: AMR-NB would lose half its band.
         own = {"amr_nb": "amr", "mp3": "mp3"}.get(facts.audio_codec or "")
-        accepted = profile is not None and profile.verdict(kind, mime) == "accept"
         taken_as = own if accepted and own is not None and SOUND_MIMES[own] == mime else None
         result = convert_audio(data, mime, limit, audio_target, settings, fmt=fmt, max_duration=max_duration,
                                on_progress=on_progress, facts=facts, taken_as=taken_as)
     else:
+        taken_as = {m: f for f, m in OUTPUT_MIMES.items()}.get(mime) if accepted else None
         result = convert_video(data, mime, limit, video_target, settings, fmt=fmt,
-                               max_duration=max_duration, on_progress=on_progress, facts=facts)
+                               max_duration=max_duration, on_progress=on_progress, facts=facts, taken_as=taken_as)
     return Converted(data=result.data, mime=result.mime, kind=result.kind, source_mime=mime,
                      source_bytes=len(data), budget=limit, passed_through=False, width=result.width,
                      height=result.height, encodes=result.encodes, notes=result.notes)

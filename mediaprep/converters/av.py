@@ -253,8 +253,12 @@ def _lossy_kbps(facts: MediaFacts) -> float | None:
 def convert_video(
     data: bytes, mime: str, budget: int, target: VideoTarget, settings: Settings,
     *, fmt: str | None = None, max_duration: float | None = None, on_progress: Callable | None = None,
-    facts: MediaFacts | None = None,
+    facts: MediaFacts | None = None, taken_as: str | None = None,
 ) -> AvResult:
+    """``taken_as``: the source's own container ("3gp") where the profile takes the source as it is;
+    unless the caller asks for a format, a clip that cannot be copied into the profile's format (AMR
+    sound has no place in an mp4) is copied into that one where it can be, never encoded into it."""
+    copy_formats = [fmt] if fmt else list(dict.fromkeys(f for f in (target.format, taken_as) if f))
     fmt = fmt or target.format
     deadline = time.monotonic() + settings.encode_timeout
     with tempfile.TemporaryDirectory(prefix="mediaprep-") as tmp_dir:
@@ -269,13 +273,15 @@ def convert_video(
         trimmed = duration < (facts.duration or 0) - 0.05
         notes = [f"trimmed to {duration:.1f} s as asked"] if trimmed else []
         notes += _tracks_left_out(facts)
-        if not trimmed and can_copy(facts, mime, fmt, target, len(data), budget):
-            copied = copy_streams(src, mime, facts, tmp / f"copy.{fmt}", fmt, settings, deadline=deadline,
+        for copy_fmt in [] if trimmed else copy_formats:
+            if not can_copy(facts, mime, copy_fmt, target, len(data), budget):
+                continue
+            copied = copy_streams(src, mime, facts, tmp / f"copy.{copy_fmt}", copy_fmt, settings, deadline=deadline,
                                   on_progress=on_progress)
             if copied is not None and len(copied) <= budget:
-                note = ("copied as it was, not re-encoded (the clip already fits and plays everywhere); "
-                        "its metadata is left out")
-                return AvResult(copied, OUTPUT_MIMES[fmt], "video", facts.width, facts.height, duration, 0,
+                why = "is in a format the profile takes as it is" if copy_fmt != fmt else "plays everywhere"
+                note = f"copied as it was, not re-encoded (the clip already fits and {why}); its metadata is left out"
+                return AvResult(copied, OUTPUT_MIMES[copy_fmt], "video", facts.width, facts.height, duration, 0,
                                 (note, *notes))
         total_kbps = (budget - FIXED_BYTES) * 8 * (1 - CONTAINER_SHARE) / duration / 1000
         # The audio's share shrinks with the budget: speech survives 16-24 kbit/s mono.
