@@ -156,8 +156,8 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
                                on_progress=on_progress, facts=facts, taken_as=taken_as)
     else:
         taken_as = {m: f for f, m in OUTPUT_MIMES.items()}.get(mime) if accepted else None
-        result = convert_video(data, mime, limit, video_target, settings, fmt=fmt,
-                               max_duration=max_duration, on_progress=on_progress, facts=facts, taken_as=taken_as)
+        result = convert_video(data, mime, limit, video_target, settings, fmt=fmt, max_duration=max_duration,
+                               on_progress=on_progress, facts=facts, taken_as=taken_as)
     return Converted(data=result.data, mime=result.mime, kind=result.kind, source_mime=mime,
                      source_bytes=len(data), budget=limit, passed_through=False, width=result.width,
                      height=result.height, encodes=result.encodes, notes=result.notes)

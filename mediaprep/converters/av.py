@@ -144,8 +144,8 @@ def convert_audio(
             copied = copy_sound(src, mime, facts, tmp / f"copy.{fmt}", fmt, settings, deadline=deadline,
                                 on_progress=on_progress)
             if copied is not None and len(copied) <= budget:
-                why = "is in a format the profile takes as it is" if fmt == taken_as != target.format else "plays everywhere"
-                note = f"copied as it was, not re-encoded (the sound already fits and {why}); nothing but the sound is kept"
+                note = (f"copied as it was, not re-encoded (the sound already fits and "
+                        f"{_why_copied(fmt, taken_as, target.format)}); nothing but the sound is kept")
                 return AvResult(copied, SOUND_MIMES[fmt], "audio", None, None, duration, 0, (note, *notes))
         if fmt == "amr" and not has_encoder("libopencore_amrnb", settings):
             if asked or target.format == "amr":
@@ -276,13 +276,13 @@ def convert_video(
         for copy_fmt in [] if trimmed else copy_formats:
             if not can_copy(facts, mime, copy_fmt, target, len(data), budget):
                 continue
-            copied = copy_streams(src, mime, facts, tmp / f"copy.{copy_fmt}", copy_fmt, settings, deadline=deadline,
-                                  on_progress=on_progress)
+            copied = copy_streams(src, mime, facts, tmp / f"copy.{copy_fmt}", copy_fmt, settings,
+                                  deadline=deadline, on_progress=on_progress)
             if copied is not None and len(copied) <= budget:
-                why = "is in a format the profile takes as it is" if copy_fmt != fmt else "plays everywhere"
-                note = f"copied as it was, not re-encoded (the clip already fits and {why}); its metadata is left out"
-                return AvResult(copied, OUTPUT_MIMES[copy_fmt], "video", facts.width, facts.height, duration, 0,
-                                (note, *notes))
+                note = (f"copied as it was, not re-encoded (the clip already fits and "
+                        f"{_why_copied(copy_fmt, taken_as, fmt)}); its metadata is left out")
+                return AvResult(copied, OUTPUT_MIMES[copy_fmt], "video", facts.width, facts.height, duration,
+                                0, (note, *notes))
         total_kbps = (budget - FIXED_BYTES) * 8 * (1 - CONTAINER_SHARE) / duration / 1000
         # The audio's share shrinks with the budget: speech survives 16-24 kbit/s mono.
         a_kbps: float = 0 if not facts.has_audio else max(audio_floor, min(48, round(total_kbps * 0.15)))
@@ -693,10 +693,16 @@ def _picture(stream, frame: _Frame, job: _Job):
     return v.filter("format", "yuv420p")
 
 
+def _why_copied(copied_as: str, taken_as: str | None, target_format: str) -> str:
+    if copied_as == taken_as != target_format:
+        return "is in a format the profile takes as it is"
+    return "plays everywhere"
+
+
 def _tracks_left_out(facts: MediaFacts) -> list[str]:
     """What of the source is never sent, beyond its first picture and first sound."""
-    notes = [f"only the first of its {count} {kind} tracks is sent"
-             for kind, count in (("picture", facts.picture_tracks), ("sound", facts.sound_tracks)) if count > 1]
+    counts = (("picture", facts.picture_tracks), ("sound", facts.sound_tracks))
+    notes = [f"only the first of its {count} {kind} tracks is sent" for kind, count in counts if count > 1]
     return notes + (["its subtitles are left out"] if facts.subtitle_tracks else [])
 
 

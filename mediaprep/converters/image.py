@@ -9,7 +9,15 @@ from PIL import Image
 
 from ..errors import CannotFit, MediaprepError, NotAllowed
 from ..inspection import png_metadata, webp_chunks
-from ..inspection.image import DROPPED, damaged, frame_count, frame_limit, open_image, orientation, pillow_warnings
+from ..inspection.image import (
+    DROPPED,
+    damaged,
+    frame_count,
+    frame_limit,
+    open_image,
+    orientation,
+    pillow_warnings,
+)
 from ..inspection.jpeg_segments import without_metadata
 from ..profiles import ImageTarget
 from ..quality import Likeness
