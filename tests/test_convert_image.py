@@ -849,6 +849,45 @@ def test_a_black_and_white_picture_is_sent_as_a_lossless_gif_with_nothing_else(t
         assert b"51.5007" not in result.data and any("every pixel as it was" in n for n in result.notes)
 
 
+def _grey_gamma_icc(gamma: float = 2.2) -> bytes:
+    """An ICC v2 grey display profile ("Gray Gamma 2.2", as Photoshop and scanners embed in
+    greyscale pictures): a description, a white point and one tone curve."""
+    import struct
+
+    def tag(sig: bytes, body: bytes) -> tuple[bytes, bytes]:
+        return sig, body + b"\0" * (-len(body) % 4)
+
+    name = b"Gray Gamma 2.2\0"
+    desc = b"desc\0\0\0\0" + struct.pack(">I", len(name)) + name + b"\0" * 8 + b"\0\0\0" + b"\0" * 67
+    d50 = struct.pack(">3i", *(round(v * 65536) for v in (0.9642, 1.0, 0.8249)))
+    tags = [tag(b"desc", desc), tag(b"wtpt", b"XYZ \0\0\0\0" + d50),
+            tag(b"kTRC", b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)))]
+    offset = 128 + 4 + 12 * len(tags)
+    table, bodies = b"", b""
+    for sig, body in tags:
+        table += sig + struct.pack(">II", offset + len(bodies), len(body))
+        bodies += body
+    size = offset + len(bodies)
+    header = (struct.pack(">I", size) + b"\0" * 4 + struct.pack(">I", 0x02100000) + b"mntrGRAYXYZ " + b"\0" * 12
+              + b"acsp" + b"\0" * 24 + struct.pack(">I", 0) + d50 + b"\0" * 48)
+    return header + struct.pack(">I", len(tags)) + table + bodies
+
+
+def test_a_grey_picture_with_a_grey_profile_is_still_sent_as_the_exact_gif_it_can_be():
+    # decode keeps grey pixels whatever their profile; the exact GIF refused any profile but sRGB,
+    # so a grey scan of a form or a chart went out as a JPEG, blurred at quality 95, when it fitted as it was.
+    from PIL import ImageCms
+
+    icc = _grey_gamma_icc()
+    assert ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))).strip() == "Gray Gamma 2.2"
+    grey = _qr_like().convert("L")
+    buf = io.BytesIO()
+    grey.save(buf, "PNG", icc_profile=icc)
+    result = convert(buf.getvalue(), profile="clicksend")
+    assert result.mime == "image/gif" and any("every pixel as it was" in n for n in result.notes)
+    assert opened(result).convert("L").tobytes() == grey.tobytes()
+
+
 def test_an_exact_gif_carries_only_the_palette_entries_its_pixels_use():
     # Editors save a palette 256 entries long however few are used; past 512x512 Pillow writes them all.
     modules = np.random.default_rng(3).integers(0, 2, (40, 40), dtype=np.uint8)

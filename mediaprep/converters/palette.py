@@ -20,7 +20,7 @@ from PIL import Image
 from ..inspection.image import damaged, orientation
 from .gif import add_clear_entry, clear_pixels
 from .jpeg import ladder
-from .picture import FLATTENED, is_srgb_icc, resize_long_side
+from .picture import FLATTENED, keeps_colours, resize_long_side
 
 # A JPEG has thousands of colours however few it was drawn with; an MPO is JPEGs (Pillow's name for
 # a JPEG holding a second picture: a depth map, a gain map, a second view).
@@ -159,8 +159,7 @@ def lossless_gif(im: Image.Image, budget: int, max_long_side: int) -> tuple[byte
     colour managed) or it does not fit."""
     if not _may_be_few_colours(im):
         return None
-    icc = im.info.get("icc_profile")
-    if max(im.size) > max_long_side or orientation(im) != 1 or (icc and not is_srgb_icc(icc)):
+    if max(im.size) > max_long_side or orientation(im) != 1 or not keeps_colours(im):
         return None  # resizing, turning the pixels or converting their colour is the JPEG path's work
     try:
         im.load()

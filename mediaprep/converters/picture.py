@@ -169,6 +169,13 @@ def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Imag
         return im.convert("RGB") if im.mode == "CMYK" else im
 
 
+def keeps_colours(im: Image.Image) -> bool:
+    """Whether decode sends this picture's colours as they are: it has no ICC profile, an sRGB one,
+    or grey pixels, which _to_srgb keeps whatever their profile."""
+    icc = im.info.get("icc_profile")
+    return not icc or im.mode in ("1", "L") or is_srgb_icc(icc)
+
+
 def is_srgb_icc(icc: bytes) -> bool:
     """Whether an embedded ICC profile is an sRGB one (its pixels are what is sent as they are)."""
     try:
