@@ -1423,10 +1423,11 @@ def test_gif_with_5000_frames_is_handled_within_seconds():
     assert any("5000 frames" in n for n in result.notes)
 
 
-def tagged_png(colour: tuple[int, int, int], icc: bytes | None) -> bytes:
+def tagged_png(colour: tuple[int, int, int], icc: bytes | None, mode: str = "RGB") -> bytes:
     buf = io.BytesIO()
     extra = {"icc_profile": icc} if icc else {}
-    Image.new("RGB", (96, 64), colour).save(buf, "PNG", **extra)
+    im = Image.new("RGB", (96, 64), colour)
+    (im.quantize(4) if mode == "P" else im).save(buf, "PNG", **extra)
     return buf.getvalue()
 
 
@@ -1454,11 +1455,14 @@ def mean_colour(result) -> np.ndarray:
     return np.asarray(opened(result).convert("RGB"), dtype=float).reshape(-1, 3).mean(axis=0)
 
 
-def test_a_wide_gamut_picture_is_converted_to_srgb():
+@pytest.mark.parametrize("mode", ["RGB", "P"])
+def test_a_wide_gamut_picture_is_converted_to_srgb(mode):
     # Phones tag photos Display P3; the same numbers mean a more saturated colour than in sRGB, which
     # most MMS viewers assume. Converted, the red comes out redder in sRGB numbers, and the result says so.
-    plain = convert(tagged_png((200, 60, 60), None), profile="clicksend", budget=30000)
-    wide = convert(tagged_png((200, 60, 60), display_p3_profile()), profile="clicksend", budget=30000)
+    # A palette picture's colours are in its profile's space too (an 8-bit PNG saved with its profile):
+    # they went out as they were.
+    plain = convert(tagged_png((200, 60, 60), None, mode), profile="clicksend", budget=30000)
+    wide = convert(tagged_png((200, 60, 60), display_p3_profile(), mode), profile="clicksend", budget=30000)
     r, g, b = mean_colour(wide)
     assert np.allclose(mean_colour(plain), (200, 60, 60), atol=3)
     assert r > 210 and g < 55 and b < 58

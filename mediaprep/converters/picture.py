@@ -149,6 +149,10 @@ def _fit_box(size: tuple[int, int], long_side: int) -> tuple[int, int]:
 
 
 def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Image:
+    if icc and im.mode in ("P", "PA"):
+        # A palette's colours are in the profile's space like any others (an 8-bit PNG saved with
+        # its profile): a Display P3 red went out as the duller sRGB one of the same numbers.
+        im = im.convert("RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB")
     if not icc or im.mode not in ("RGB", "RGBA", "CMYK", "L", "LA"):
         if im.mode == "CMYK":
             notes.append("CMYK converted to RGB without a colour profile")
