@@ -888,6 +888,19 @@ def test_a_grey_picture_with_a_grey_profile_is_still_sent_as_the_exact_gif_it_ca
     assert opened(result).convert("L").tobytes() == grey.tobytes()
 
 
+@pytest.mark.parametrize("gif", [True, False])
+def test_a_grey_picture_with_transparency_and_a_grey_profile_keeps_its_tones(gif, jpeg_only):
+    # littlecms turned grey-and-alpha pixels to sRGB with every alpha 0: flattened, a picture white all over.
+    ramp = Image.fromarray(np.tile(np.linspace(0, 255, 200).astype(np.uint8), (100, 1)), "L")
+    buf = io.BytesIO()
+    ramp.convert("LA").save(buf, "PNG", icc_profile=_grey_gamma_icc())
+    result = convert(buf.getvalue(), profile="clicksend" if gif else jpeg_only, budget=30000)
+    assert result.mime == ("image/gif" if gif else "image/jpeg")
+    sent = np.asarray(opened(result).convert("L").resize(ramp.size), dtype=float)
+    assert np.abs(sent - np.asarray(ramp, dtype=float)).mean() < 3
+    assert not any("sRGB" in note or "unreadable" in note for note in result.notes)
+
+
 def test_an_exact_gif_carries_only_the_palette_entries_its_pixels_use():
     # Editors save a palette 256 entries long however few are used; past 512x512 Pillow writes them all.
     modules = np.random.default_rng(3).integers(0, 2, (40, 40), dtype=np.uint8)

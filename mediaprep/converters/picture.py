@@ -153,16 +153,16 @@ def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Imag
         # A palette's colours are in the profile's space like any others (an 8-bit PNG saved with
         # its profile): a Display P3 red went out as the duller sRGB one of the same numbers.
         im = im.convert("RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB")
-    if not icc or im.mode not in ("RGB", "RGBA", "CMYK", "L", "LA"):
+    # Grey pixels are kept whatever their profile: a grey one changes tone only slightly, and
+    # littlecms turned grey-and-alpha ones to sRGB with every alpha 0 (white all over, flattened).
+    if not icc or im.mode not in ("RGB", "RGBA", "CMYK"):
         if im.mode == "CMYK":
             notes.append("CMYK converted to RGB without a colour profile")
             return im.convert("RGB")
         return im
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        out_mode = "RGBA" if im.mode in ("RGBA", "LA") else ("L" if im.mode == "L" else "RGB")
-        if out_mode == "L":
-            return im  # a grey profile changes tone only slightly; keep the grey pixels
+        out_mode = "RGBA" if im.mode == "RGBA" else "RGB"
         if im.mode != "CMYK" and _is_srgb(source):
             return im  # already what is sent: the transform changes nothing and costs ~25 ms per MP
         converted = ImageCms.profileToProfile(im, source, _SRGB, outputMode=out_mode)
@@ -177,7 +177,7 @@ def keeps_colours(im: Image.Image) -> bool:
     """Whether decode sends this picture's colours as they are: it has no ICC profile, an sRGB one,
     or grey pixels, which _to_srgb keeps whatever their profile."""
     icc = im.info.get("icc_profile")
-    return not icc or im.mode in ("1", "L") or is_srgb_icc(icc)
+    return not icc or im.mode in ("1", "L", "LA") or is_srgb_icc(icc)
 
 
 def is_srgb_icc(icc: bytes) -> bool:
