@@ -205,6 +205,8 @@ def _as_it_is(
     else:
         if frames > 1:
             return None  # an MPO: its further pictures (and their EXIF) would ride along unseen
+        if im.mode == "CMYK":
+            return None  # print workflows save CMYK, which not every handset's decoder takes
         # EXIF (GPS, camera), XMP, IPTC and comments, anywhere in the file, are cut out. None: not
         # one whole JPEG from its start to its end marker (bytes after the image make a polyglot;
         # none at all, a truncated file).

@@ -163,8 +163,8 @@ def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Imag
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         out_mode = "RGBA" if im.mode == "RGBA" else "RGB"
-        if im.mode != "CMYK" and _is_srgb(source):
-            return im  # already what is sent: the transform changes nothing and costs ~25 ms per MP
+        if im.mode != "CMYK" and _sent_as_they_are(source):
+            return im
         converted = ImageCms.profileToProfile(im, source, _SRGB, outputMode=out_mode)
         notes.append("colour converted to sRGB from the embedded ICC profile")
         return converted if converted is not None else im
@@ -174,23 +174,24 @@ def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Imag
 
 
 def keeps_colours(im: Image.Image) -> bool:
-    """Whether decode sends this picture's colours as they are: it has no ICC profile, an sRGB one,
-    or grey pixels, which _to_srgb keeps whatever their profile."""
+    """Whether decode sends this picture's colours as they are: it has no ICC profile, an sRGB or a
+    grey one, or grey pixels, which _to_srgb keeps whatever their profile."""
     icc = im.info.get("icc_profile")
-    return not icc or im.mode in ("1", "L", "LA") or is_srgb_icc(icc)
-
-
-def is_srgb_icc(icc: bytes) -> bool:
-    """Whether an embedded ICC profile is an sRGB one (its pixels are what is sent as they are)."""
+    if not icc or im.mode in ("1", "L", "LA"):
+        return True
     try:
-        return _is_srgb(ImageCms.ImageCmsProfile(io.BytesIO(icc)))
+        return _sent_as_they_are(ImageCms.ImageCmsProfile(io.BytesIO(icc)))
     except (ImageCms.PyCMSError, OSError, ValueError):
         return False
 
 
-def _is_srgb(profile: ImageCms.ImageCmsProfile) -> bool:
+def _sent_as_they_are(profile: ImageCms.ImageCmsProfile) -> bool:
+    """An sRGB profile: the transform would change nothing and costs ~25 ms per MP. A grey one (a
+    palette of greys saved with one): littlecms cannot take colour pixels from it, and on grey ones
+    it changes tone only slightly."""
     # Phones and editors name their sRGB profiles "sRGB IEC61966-2.1", "sRGB", "sRGB built-in".
-    return (ImageCms.getProfileDescription(profile) or "").strip().lower().startswith("srgb")
+    srgb = (ImageCms.getProfileDescription(profile) or "").strip().lower().startswith("srgb")
+    return srgb or profile.profile.xcolor_space.strip() == "GRAY"
 
 
 def _to_output_mode(im: Image.Image, notes: list[str]) -> Image.Image:
