@@ -195,6 +195,11 @@ def _inspection_line(info: Inspection) -> str:
                 parts.append(f"HDR {m.hdr}")
         if m.has_audio:
             parts.append(f"{m.audio_codec}")
+        # Only the first picture and the first sound are ever sent.
+        parts += [f"{count} {kind} tracks" for kind, count in (("picture", m.picture_tracks),
+                                                                  ("sound", m.sound_tracks)) if count > 1]
+        if m.subtitle_tracks:
+            parts.append("subtitles")
     if info.object:
         o = info.object
         noun = {"contact": "card", "calendar": "event", "pdf": "page"}.get(info.kind, "item")

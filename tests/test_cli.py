@@ -40,6 +40,19 @@ def test_inspect_says_pages_pictures_or_frames_as_the_file_holds_them(cli, tmp_p
     assert [line.split("  ")[-1] for line in r.stdout.splitlines()] == ["3 pages", "2 pictures", "8 frames"]
 
 
+def test_inspect_says_when_a_clip_holds_more_tracks_than_are_sent(cli, tmp_path):
+    from .conftest import make
+
+    srt = tmp_path / "words.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
+    film = make(tmp_path, "film.mkv", "-f", "lavfi", "-i", "testsrc2=s=160x120:d=1", "-f", "lavfi", "-i", "sine=d=1",
+                "-f", "lavfi", "-i", "sine=f=880:d=1", "-i", str(srt), "-map", "0", "-map", "1", "-map", "2",
+                "-map", "3", "-c:v", "libx264", "-c:a", "aac", "-c:s", "srt")
+    r = cli("inspect", str(film), str(MEDIA / "clip.mp4"))
+    first, second = r.stdout.splitlines()
+    assert first.endswith("aac  2 sound tracks  subtitles") and second.endswith("aac")
+
+
 def test_inspect_exits_1_when_content_is_damaged_but_readable(cli):
     r = cli("inspect", str(BROKEN / "random.bin"))
     assert r.code == 1
