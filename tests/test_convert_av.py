@@ -470,14 +470,16 @@ def test_an_amr_voice_note_is_copied_for_the_oldest_handsets_even_without_an_amr
 
 
 @pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
-def test_an_amr_voice_note_a_profile_takes_as_it_is_goes_out_as_amr(tmp_path, probe):
+@pytest.mark.parametrize("container", ["amr", "3gp"])
+def test_an_amr_voice_note_a_profile_takes_as_it_is_goes_out_as_amr(tmp_path, probe, container):
     # Infobip takes audio/amr: an Android voice note that fitted went out re-encoded as an mp3, a
-    # generation down and twice the bytes (8 kB of AMR, 15.6 kB of mp3).
+    # generation down and twice the bytes (8 kB of AMR, 15.6 kB of mp3). An Android recorder's .3gp
+    # holds the same frames: they go out in a bare .amr, as for legacy-30k.
     import imageio_ffmpeg
 
     wheel = imageio_ffmpeg.get_ffmpeg_exe()
-    note = make(tmp_path, "note.amr", "-f", "lavfi", "-i", "sine=f=440:d=5", "-ac", "1", "-ar", "8000", "-c:a",
-                "libopencore_amrnb", "-b:a", "12.2k", ffmpeg=wheel)
+    note = make(tmp_path, f"note.{container}", "-f", "lavfi", "-i", "sine=f=440:d=5", "-ac", "1", "-ar", "8000",
+                "-c:a", "libopencore_amrnb", "-b:a", "12.2k", ffmpeg=wheel)
     result = convert(note, profile="infobip", settings=Settings(probe=probe, ffmpeg=str(ffmpeg_without_amr(tmp_path))))
     assert result.mime == "audio/amr" and result.encodes == 0
     assert "the sound already fits and is in a format the profile takes as it is" in result.notes[0]

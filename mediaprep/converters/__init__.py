@@ -146,16 +146,20 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
     if fmt is not None and fmt not in (("mp3", "amr") if kind == "audio" else ("mp4", "3gp")):
         raise UsageError(f"{kind} converts to {'mp3 or amr' if kind == 'audio' else 'mp4 or 3gp'}, not {fmt}")
     limit = _budget(budget, profile, kind)
-    # A source in a format the profile takes as it is (Infobip's AMR-NB, a phone's 3gp) stays in it
-    # where it can. Not AMR-WB, which libmagic also calls audio/amr: AMR-NB would lose half its band.
-    accepted = profile is not None and profile.verdict(kind, mime) == "accept"
+    # A sound or clip in a format the profile takes as it is (Infobip's AMR-NB, from a .amr or an
+    # Android recorder's .3gp; a phone's 3gp clip) stays in it where it can be copied. Not AMR-WB,
+    # which libmagic also calls audio/amr: AMR-NB would lose half its band.
+    def taken(output_mime: str | None) -> bool:
+        return output_mime is not None and profile is not None and profile.verdict(kind, output_mime) == "accept"
+
     if kind == "audio":
         own = {"amr_nb": "amr", "mp3": "mp3"}.get(facts.audio_codec or "")
-        taken_as = own if accepted and own is not None and SOUND_MIMES[own] == mime else None
+        taken_as = own if own is not None and taken(SOUND_MIMES[own]) else None
         result = convert_audio(data, mime, limit, audio_target, settings, fmt=fmt, max_duration=max_duration,
                                on_progress=on_progress, facts=facts, taken_as=taken_as)
     else:
-        taken_as = {m: f for f, m in OUTPUT_MIMES.items()}.get(mime) if accepted else None
+        own = {m: f for f, m in OUTPUT_MIMES.items()}.get(mime)
+        taken_as = own if taken(mime) else None
         result = convert_video(data, mime, limit, video_target, settings, fmt=fmt, max_duration=max_duration,
                                on_progress=on_progress, facts=facts, taken_as=taken_as)
     return Converted(data=result.data, mime=result.mime, kind=result.kind, source_mime=mime,
