@@ -452,6 +452,18 @@ def test_the_fixture_mp3_is_copied_and_a_sound_past_the_profile_s_rates_is_encod
     assert trimmed.encodes == 1 and inspect(trimmed.data).media.duration == pytest.approx(1.0, abs=0.1)
 
 
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
+def test_an_mp3_at_the_profile_s_own_rate_is_copied_though_its_tags_count_in_the_file_s_rate(tmp_path, probe):
+    # 64 kbit/s, Infobip's cap, with no header naming its length: its rate is measured from the
+    # file, tag included (64.4), and it was re-encoded at 56, a generation down.
+    memo = make(tmp_path, "memo.mp3", "-f", "lavfi", "-i", "sine=f=440:d=1.2", "-ac", "1", "-ar", "22050", "-c:a",
+                "libmp3lame", "-b:a", "64k", "-write_xing", "0", "-metadata", "title=Voice memo")
+    facts = inspect(memo, settings=Settings(probe=probe)).media
+    assert facts.audio_bit_rate is None and 64_000 < facts.bit_rate < 66_000
+    result = convert(memo, profile="infobip", settings=Settings(probe=probe))
+    assert result.encodes == 0 and b"Voice memo" not in result.data
+
+
 def test_an_amr_voice_note_is_copied_for_the_oldest_handsets_even_without_an_amr_encoder(tmp_path):
     # Debian's ffmpeg has no AMR-NB encoder: a voice note already in AMR-NB was tool.missing for
     # legacy-30k, which wants exactly that. Its frames go out as they are, from a .amr or a .3gp.
