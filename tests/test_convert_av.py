@@ -185,6 +185,26 @@ def test_wrong_format_for_the_kind_is_a_usage_error():
         convert(MEDIA / "speech.mp3", budget=9000, format="mp4")
 
 
+@pytest.mark.parametrize("source, profile, fmt, takes", [
+    ("speech.wav", "legacy-30k", "mp3", "audio/amr"),
+    ("clip.mp4", "legacy-30k", "mp4", "video/3gpp"),
+    ("speech.wav", "sinch", "amr", "audio/mpeg"),
+])
+def test_a_format_the_profile_does_not_take_is_refused_not_made(cli, tmp_path, source, profile, fmt, takes):
+    # legacy-30k's handsets take AMR and 3gp: asked for an mp3, it made one, which the provider refuses.
+    with pytest.raises(NotAllowed) as e:
+        convert(MEDIA / source, profile=profile, format=fmt)
+    assert e.value.code == "convert.not_allowed" and e.value.provider_code == "E229" and takes in e.value.message
+    run = cli("convert", str(MEDIA / source), "-o", str(tmp_path), "--profile", profile, "--format", fmt)
+    assert run.code != 0 and "convert.not_allowed" in run.stderr and not list(tmp_path.iterdir())
+    # A format it does take is made, and with no profile any is (AMR-NB by the wheel's ffmpeg).
+    import imageio_ffmpeg
+
+    assert convert(MEDIA / "clip.mp4", profile="sinch", format="3gp").mime == "video/3gpp"
+    made = convert(MEDIA / source, budget=200000, format=fmt, settings=Settings(ffmpeg=imageio_ffmpeg.get_ffmpeg_exe()))
+    assert made.mime == {"mp3": "audio/mpeg", "amr": "audio/amr", "mp4": "video/mp4"}[fmt]
+
+
 @pytest.mark.parametrize("seconds", [-1, 0, float("nan"), float("inf")])
 def test_a_max_duration_that_is_not_a_positive_time_is_a_usage_error(seconds):
     # -1 used to trim the clip to 0.1 s and spend the whole budget on it.

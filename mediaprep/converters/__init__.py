@@ -145,6 +145,11 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
     video_target = targets.video if targets else VideoTarget()
     if fmt is not None and fmt not in (("mp3", "amr") if kind == "audio" else ("mp4", "3gp")):
         raise UsageError(f"{kind} converts to {'mp3 or amr' if kind == 'audio' else 'mp4 or 3gp'}, not {fmt}")
+    made = (SOUND_MIMES if kind == "audio" else OUTPUT_MIMES).get(fmt or "")
+    if made is not None and profile is not None and profile.verdict(kind, made) != "accept":
+        rule = profile.rule_for(kind)
+        raise NotAllowed(f"{profile.name} does not take {made}, which format={fmt} makes; it takes "
+                         f"{', '.join(rule.accept) if rule and rule.accept else 'no ' + kind}")
     limit = _budget(budget, profile, kind)
     # A sound or clip in a format the profile takes as it is (Infobip's AMR-NB, from a .amr or an
     # Android recorder's .3gp; a phone's 3gp clip) stays in it where it can be copied. Not AMR-WB,
