@@ -261,8 +261,8 @@ def _validate(p: Profile, where: str) -> None:
         raise InvalidProfile(
             f"{where}: text.fallback_required must be never, without_subject or unless_disabled"
         )
-    if p.targets is not None and p.targets.image.min_quality > 100:
-        raise InvalidProfile(f"{where}: targets.image.min_quality = {p.targets.image.min_quality} is over 100")
+    if p.targets is not None:
+        _validate_targets(p.targets, p.media or {}, where)
     sections: list[Any] = [p.message, p.text, *(p.media or {}).values()]
     if p.targets is not None:
         sections += [p.targets.image, p.targets.audio, p.targets.video]
@@ -271,6 +271,33 @@ def _validate(p: Profile, where: str) -> None:
             value = getattr(section, f.name)
             if isinstance(value, int) and not isinstance(value, bool) and value <= 0:
                 raise InvalidProfile(f"{where}: {f.name} = {value} must be a positive number")
+
+
+# What each target's format makes: a format outside these was a traceback at the first file.
+TARGET_MIMES = {
+    "image": {"jpeg": "image/jpeg"},
+    "audio": {"mp3": "audio/mpeg", "amr": "audio/amr"},
+    "video": {"mp4": "video/mp4", "3gp": "video/3gpp"},
+}
+
+
+def _validate_targets(targets: Targets, media: Mapping[str, MediaRule], where: str) -> None:
+    if targets.image.min_quality > 100:
+        raise InvalidProfile(f"{where}: targets.image.min_quality = {targets.image.min_quality} is over 100")
+    if targets.video.codec not in ("h264", "h263"):
+        raise InvalidProfile(f"{where}: targets.video.codec must be h264 or h263, not {targets.video.codec!r}")
+    if targets.video.codec == "h263" and targets.video.format != "3gp":
+        raise InvalidProfile(f"{where}: targets.video.codec = 'h263' is for 3gp, not {targets.video.format!r}")
+    for kind, target in (("image", targets.image), ("audio", targets.audio), ("video", targets.video)):
+        made = TARGET_MIMES[kind].get(target.format)
+        if made is None:
+            choices = " or ".join(TARGET_MIMES[kind])
+            raise InvalidProfile(f"{where}: targets.{kind}.format must be {choices}, not {target.format!r}")
+        rule = media.get(kind)
+        # A picture's output is chosen among the types the profile takes; a sound's or a clip's is the target's.
+        if kind != "image" and rule is not None and made not in rule.accept:
+            raise InvalidProfile(f"{where}: targets.{kind}.format = {target.format!r} makes {made}, which "
+                                 f"media.{kind} does not accept ({', '.join(rule.accept) or 'nothing'})")
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:

@@ -184,6 +184,15 @@ def test_a_users_own_profile_folder_is_used(tmp_path):
         (MINIMAL + "[text]\ncounting = \"bytes\"\n", "counting must be"),
         (MINIMAL + "min_quality = 101\n", "min_quality = 101 is over 100"),
         (MINIMAL + "[message\n", "cannot be read as TOML"),
+        # A target mediaprep cannot make was a traceback at the first clip (KeyError: 'webm').
+        (MINIMAL + "[targets.video]\nformat = \"webm\"\n", "targets.video.format must be mp4 or 3gp, not 'webm'"),
+        (MINIMAL + "[targets.audio]\nformat = \"ogg\"\n", "targets.audio.format must be mp3 or amr, not 'ogg'"),
+        (MINIMAL.replace('format = "jpeg"', 'format = "webp"'), "targets.image.format must be jpeg, not 'webp'"),
+        (MINIMAL + "[targets.video]\ncodec = \"h263\"\n", "codec = 'h263' is for 3gp"),
+        (MINIMAL + "[targets.video]\ncodec = \"vp9\"\n", "targets.video.codec must be h264 or h263"),
+        # Every file made would be refused by the provider the profile describes.
+        (MINIMAL + "[media.audio]\naccept = [\"audio/amr\"]\n",
+         "targets.audio.format = 'mp3' makes audio/mpeg, which media.audio does not accept"),
         ('title = "t"\n', "missing key"),
     ],
 )

@@ -17,7 +17,7 @@ import ffmpeg
 from ..errors import MediaprepError
 from ..ffmpeg_runner import input_stream, run_ffmpeg
 from ..inspection.media import DEMUXER_BY_MIME, MediaFacts, media_facts
-from ..profiles import VideoTarget
+from ..profiles import TARGET_MIMES, VideoTarget
 from ..settings import Settings
 from .h263 import H263_SIZES
 
@@ -28,8 +28,8 @@ PLAYABLE_PROFILES = frozenset({"Baseline", "Constrained Baseline", "Main"})
 BASELINE = frozenset({"Baseline", "Constrained Baseline"})
 # ISO media all: a 3gp or 3g2 (phones' MMS cameras) with these streams is an mp4 in all but its brand.
 SOURCE_MIMES = frozenset({"video/mp4", "video/quicktime", "video/3gpp", "video/3gpp2"})
-OUTPUT_MIMES = {"mp4": "video/mp4", "3gp": "video/3gpp"}
-SOUND_MIMES = {"mp3": "audio/mpeg", "amr": "audio/amr"}
+OUTPUT_MIMES = TARGET_MIMES["video"]
+SOUND_MIMES = TARGET_MIMES["audio"]
 
 
 def can_copy(facts: MediaFacts, mime: str, fmt: str, target: VideoTarget, size: int, budget: int) -> bool:
