@@ -143,9 +143,10 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
     targets = profile.targets if profile and profile.targets else None
     audio_target = targets.audio if targets else AudioTarget()
     video_target = targets.video if targets else VideoTarget()
-    if fmt is not None and fmt not in (("mp3", "amr") if kind == "audio" else ("mp4", "3gp")):
-        raise UsageError(f"{kind} converts to {'mp3 or amr' if kind == 'audio' else 'mp4 or 3gp'}, not {fmt}")
-    made = (SOUND_MIMES if kind == "audio" else OUTPUT_MIMES).get(fmt or "")
+    formats = SOUND_MIMES if kind == "audio" else OUTPUT_MIMES
+    if fmt is not None and fmt not in formats:
+        raise UsageError(f"{kind} converts to {' or '.join(formats)}, not {fmt}")
+    made = formats.get(fmt or "")
     if made is not None and profile is not None and profile.verdict(kind, made) != "accept":
         rule = profile.rule_for(kind)
         raise NotAllowed(f"{profile.name} does not take {made}, which format={fmt} makes; it takes "
