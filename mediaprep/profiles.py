@@ -275,7 +275,7 @@ def _validate(p: Profile, where: str) -> None:
 
 # What each target's format makes: a format outside these was a traceback at the first file.
 TARGET_MIMES = {
-    "image": {"jpeg": "image/jpeg"},
+    "image": {"jpeg": "image/jpeg", "gif": "image/gif"},
     "audio": {"mp3": "audio/mpeg", "amr": "audio/amr"},
     "video": {"mp4": "video/mp4", "3gp": "video/3gpp"},
 }

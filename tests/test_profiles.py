@@ -187,7 +187,7 @@ def test_a_users_own_profile_folder_is_used(tmp_path):
         # A target mediaprep cannot make was a traceback at the first clip (KeyError: 'webm').
         (MINIMAL + "[targets.video]\nformat = \"webm\"\n", "targets.video.format must be mp4 or 3gp, not 'webm'"),
         (MINIMAL + "[targets.audio]\nformat = \"ogg\"\n", "targets.audio.format must be mp3 or amr, not 'ogg'"),
-        (MINIMAL.replace('format = "jpeg"', 'format = "webp"'), "targets.image.format must be jpeg, not 'webp'"),
+        (MINIMAL.replace('format = "jpeg"', 'format = "webp"'), "targets.image.format must be jpeg or gif, not 'webp'"),
         (MINIMAL + "[targets.video]\ncodec = \"h263\"\n", "codec = 'h263' is for 3gp"),
         (MINIMAL + "[targets.video]\ncodec = \"vp9\"\n", "targets.video.codec must be h264 or h263"),
         # Every file made would be refused by the provider the profile describes.
