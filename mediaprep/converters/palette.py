@@ -20,7 +20,7 @@ from PIL import Image
 from ..inspection.image import damaged, orientation
 from .gif import add_clear_entry, clear_pixels
 from .jpeg import ladder
-from .picture import FLATTENED, keeps_colours, resize_long_side
+from .picture import FLATTENED, keeps_colours, packed_rgb, resize_long_side
 
 # A JPEG has thousands of colours however few it was drawn with; an MPO is JPEGs (Pillow's name for
 # a JPEG holding a second picture: a depth map, a gain map, a second view).
@@ -106,15 +106,10 @@ def scaled_gif(
     return None, encodes
 
 
-def _packed(pixels: np.ndarray) -> np.ndarray:
-    """RGB or RGBA pixels (channels last, any shape) as 0xRRGGBB."""
-    return pixels[..., 0].astype(np.uint32) << 16 | pixels[..., 1].astype(np.uint32) << 8 | pixels[..., 2]
-
-
 def _shades(im: Image.Image, own: np.ndarray) -> Image.Image | None:
     """The pixels of ``im`` that are none of the drawing's own colours (the shades scaling made along
     its edges), as one row, or None when there are none."""
-    packed = _packed(np.asarray(im)).ravel()
+    packed = packed_rgb(np.asarray(im)).ravel()
     others = packed[~np.isin(packed, own)]
     if not len(others):
         return None
@@ -208,9 +203,9 @@ def _exactly_paletted(im: Image.Image) -> Image.Image | None:
     opaque = sorted({c[:3] for _, c in found if c[3] == 255})
     if len(opaque) > 256 - clear:
         return None
-    keys = np.array([(r << 16) | (g << 8) | b for r, g, b in opaque], dtype=np.uint32)
+    keys = packed_rgb(np.array(opaque, dtype=np.uint8).reshape(-1, 3))  # sorted, as opaque is
     pixels = np.asarray(rgba)
-    index = np.searchsorted(keys, _packed(pixels)).astype(np.uint8)
+    index = np.searchsorted(keys, packed_rgb(pixels)).astype(np.uint8)
     if clear:
         index[pixels[..., 3] == 0] = len(opaque)
     paletted = Image.fromarray(index, "P")

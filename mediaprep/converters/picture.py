@@ -101,8 +101,12 @@ def colours_as_sent(im: Image.Image, colours: list[tuple[int, object]]) -> list[
         tiny.putpalette(im.getpalette(rawmode) or [], rawmode)
     tiny.info = {key: im.info[key] for key in ("transparency", "icc_profile") if key in im.info}
     sent = _to_output_mode(_to_srgb(tiny, tiny.info.get("icc_profile"), []), []).convert("RGB")
-    packed = [(r << 16) | (g << 8) | b for r, g, b in np.asarray(sent).reshape(-1, 3).tolist()]
-    return list(dict.fromkeys(packed))
+    return list(dict.fromkeys(packed_rgb(np.asarray(sent)).ravel().tolist()))
+
+
+def packed_rgb(pixels: np.ndarray) -> np.ndarray:
+    """RGB or RGBA pixels (channels last, any shape) as 0xRRGGBB."""
+    return pixels[..., 0].astype(np.uint32) << 16 | pixels[..., 1].astype(np.uint32) << 8 | pixels[..., 2]
 
 
 def _within_ceiling(im: Image.Image, settings: Settings) -> None:
