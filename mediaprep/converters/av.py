@@ -33,16 +33,24 @@ MP3_KBPS = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128)
 # MPEG-1 and MPEG-2 rates; 8-12 kHz is MPEG-2.5, an extension that not every phone's decoder has
 # (and its 72 ms frames added 0.17 s to a 3 s voice note).
 MP3_RATES = (16000, 22050, 24000, 32000, 44100, 48000)
-# What a source at a low sample rate can use: one step above the bitrate at which LAME's mono mp3
-# keeps its whole band (measured on white noise, band within 20 dB: 8 kHz full at 16 kbit/s,
-# 16 kHz 7.3 kHz from 32, 22.05 kHz 10 kHz from 40, 32 kHz 15.3 kHz from 56-64; 12 kHz between).
-KBPS_COVERING_RATE = ((8000, 24), (12000, 32), (16000, 40), (24000, 56), (32000, 80))
+# What a source at a low sample rate can use: the mono mp3 rate from which speech at that rate
+# comes within 0.1 of the best wideband PESQ that mp3 reaches (three espeak-ng voices: 8 kHz 56-64,
+# 11.025 kHz 64-80, 16-22.05 kHz 80-96). Keeping the band is not enough: LAME keeps an 8 kHz
+# source's whole band from 16 kbit/s, yet at 24 it scored 3.2-3.4 against 4.5-4.6 at 64.
+KBPS_COVERING_RATE = ((8000, 64), (12000, 80), (24000, 96))
 # What ffmpeg's AAC encoder (mono) needs to keep a low-rate source's whole band (white noise, band
 # within 20 dB): an 8 kHz source's 4 kHz from 20 kbit/s, 12 kHz's 6 kHz from 24, 16 kHz's 8 kHz
 # from 32 (7.5 kHz at 24), 22.05 kHz's 11 kHz from 32; 32 kHz needs the 48 given at most anyway.
 AAC_KBPS_COVERING_RATE = ((8000, 20), (12000, 24), (24000, 32))
 AMR_MODES = ((12.2, 1600), (10.2, 1350), (7.95, 1050), (7.4, 1000), (6.7, 900), (5.9, 800), (5.15, 700), (4.75, 650))
 # bytes per second of an AMR-NB file at each mode: 20 ms frames of 32, 27, 21, 20, 18, 16, 14, 13 bytes
+# The mp3 rate that carries what one kbit/s of a lossy source carries: espeak-ng speech coded at
+# 12-96 kbit/s, then as mono mp3 from 16 to 128 kbit/s, came within 0.1 of the source's wideband PESQ
+# at 4.5-5.4 times an Opus source's rate under 24 kbit/s (3 at 32-48), 1.3-1.7 times AAC's, 1.8-2.3
+# times the rate a Vorbis header states (24 kbit/s where q0 spent 28) and 1.2-1.7 times an mp3's
+# own (an mp3 re-encoded a quarter above its rate lost 0.2). benchmarks/sound.py measures it.
+MP3_KBPS_PER_SOURCE_KBPS = {"opus": 5.0, "aac": 2.0, "vorbis": 2.5}
+MP3_KBPS_PER_OTHER_KBPS = 1.7
 RATE_SLACK = 1.05  # a sound's rate measured from its file: tags and headers on top of the stream
 CONTAINER_SHARE = 0.04  # mp4 / 3gp index and packet headers (2.3-3.4 % measured, field notes)
 HEIGHTS = (720, 576, 480, 432, 360, 288, 240, 180, 144, 120, 96)
@@ -169,7 +177,9 @@ def convert_audio(
                                     tuple(notes + [f"AMR-NB {mode} kbit/s"]))
             raise CannotFit(f"no AMR-NB mode fits {duration:.1f} s in {budget} bytes")
         source_kbps = _lossy_kbps(facts)
-        kbps = _mp3_kbps(budget, duration, target, source_kbps, facts.sample_rate)
+        matching = source_kbps * MP3_KBPS_PER_SOURCE_KBPS.get(facts.audio_codec or "", MP3_KBPS_PER_OTHER_KBPS) \
+            if source_kbps else None
+        kbps = _mp3_kbps(budget, duration, target, matching, facts.sample_rate)
         held_back = kbps < _mp3_kbps(budget, duration, target)
         out = tmp / "out.mp3"
         encodes = 0
@@ -214,16 +224,17 @@ def _can_copy_sound(facts: MediaFacts, fmt: str, target: AudioTarget, size: int,
             and (facts.channels or 0) in (1, 2) and kbps is not None and kbps <= target.max_kbps * RATE_SLACK)
 
 
-def _mp3_kbps(budget: int, duration: float, target: AudioTarget, source_kbps: float | None = None,
+def _mp3_kbps(budget: int, duration: float, target: AudioTarget, matching_kbps: float | None = None,
               source_rate: int | None = None) -> int:
+    """``matching_kbps``: the mp3 rate that carries a lossy source's sound (MP3_KBPS_PER_SOURCE_KBPS)."""
     fits = budget * 8 * (1 - CONTAINER_SHARE) / duration / 1000
     usable = [k for k in MP3_KBPS if target.min_kbps <= k <= min(fits, target.max_kbps)]
     if not usable:
         raise _too_long(budget, target.min_kbps, duration)
-    # A lossy source has no more to give than its own bitrate: a quarter more covers what
-    # re-encoding loses (a 32 kbit/s mp3 given a 1 MB budget came out at 96 kbit/s, three times
-    # the bytes for the same sound). A low sample rate holds no sound above half of it.
-    needs = [source_kbps * 1.25] if source_kbps else []
+    # A lossy source has no more to give than its own sound: a 32 kbit/s mp3 given a 1 MB budget
+    # came out at 96 kbit/s, three times the bytes for nothing more. A low sample rate holds no
+    # sound above half of it.
+    needs = [matching_kbps] if matching_kbps else []
     covering = _covering_kbps(KBPS_COVERING_RATE, source_rate)
     needs += [covering] if covering else []
     if needs:
