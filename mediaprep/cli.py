@@ -310,8 +310,8 @@ def _output_path(source: Path, output_arg: str, extension: str) -> Path:
     output = Path(output_arg)
     if output.suffix.lower().lstrip(".") not in _EXTENSIONS_FOR.get(extension, {extension}):
         fixed = output.with_suffix(f".{extension}")
-        print(f"mediaprep: writing {fixed}: the content is .{extension}, not {output.suffix or 'unnamed'}",
-              file=sys.stderr)
+        why = f"not {output.suffix}" if output.suffix else "and the name given has no extension"
+        print(f"mediaprep: writing {fixed}: the content is .{extension}, {why}", file=sys.stderr)
         return fixed
     return output
 

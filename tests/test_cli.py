@@ -167,6 +167,10 @@ def test_convert_names_the_output_after_its_content(cli, tmp_path):
     r = cli("convert", str(MEDIA / "alpha.png"), "-o", str(tmp_path / "sticker.png"), "--profile", "clicksend")
     assert r.code == 0
     assert (tmp_path / "sticker.jpg").exists() and not (tmp_path / "sticker.png").exists()
+    assert "the content is .jpg, not .png" in r.stderr
+    r = cli("convert", str(MEDIA / "photo.jpg"), "-o", str(tmp_path / "holiday"), "--budget", "20000")
+    assert r.code == 0 and (tmp_path / "holiday.jpg").exists()
+    assert "the name given has no extension" in r.stderr and "unnamed" not in r.stderr
     r = cli("convert", str(MEDIA / "still.gif"), "-o", str(tmp_path) + "/", "--profile", "clicksend")
     assert r.code == 0 and (tmp_path / "still.gif").read_bytes() == (MEDIA / "still.gif").read_bytes()
     assert "passed through" in r.stdout
