@@ -10,8 +10,8 @@ Three espeak-ng voices (English male and female, German), about 15 s each. Two t
    mediaprep chooses it), then the lowest rate within 0.1 of the best PESQ any rate reached, and the
    rate and PESQ of what mediaprep sends for the profile.
 2. Lossy sources (Opus 12-48 kbit/s as WhatsApp and Telegram send voice notes, AAC as phone
-   recorders save, Vorbis, mp3): the source's own PESQ against the clean speech, and that of
-   mediaprep's mp3 for the profile.
+   recorders save, Vorbis, mp3, AMR-NB as older Android phones record): the source's own PESQ
+   against the clean speech, and that of mediaprep's mp3 for the profile.
 
 PESQ compares each sound with the clean speech, both at 16 kHz. It is a speech measure: it says
 nothing of music, and espeak-ng speech is not a human voice, so the figures are for choosing
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from mediaprep import Settings, convert, inspect
 from mediaprep.converters.av import MP3_KBPS, MP3_RATES
-from mediaprep.tools import find_ffmpeg
+from mediaprep.tools import find_ffmpeg, wheel_ffmpeg
 
 VOICES = {
     "en": ("en-us", ("Hi, this is Jane from the clinic. Your appointment is confirmed for Tuesday at "
@@ -54,11 +54,15 @@ LOSSY = [
     *((f"aac {k}k", ["-c:a", "aac", "-b:a", f"{k}k", "-f", "ipod"]) for k in (24, 48, 96)),
     *((f"vorbis q{q}", ["-c:a", "libvorbis", "-q:a", str(q), "-f", "ogg"]) for q in (0, 4)),
     *((f"mp3 {k}k", ["-c:a", "libmp3lame", "-b:a", f"{k}k", "-f", "mp3"]) for k in (32, 48)),
+    # Android's voice notes; Debian's ffmpeg has no AMR-NB encoder, the imageio-ffmpeg wheel's has.
+    *((f"amr {k}k", ["-ar", "8000", "-ac", "1", "-c:a", "libopencore_amrnb", "-b:a", f"{k}k", "-f", "amr"])
+      for k in ("7.95", "12.2")),
 ]
 
 
 def ffmpeg(*args: str) -> None:
-    subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-y", *args], check=True, timeout=120)
+    tool = wheel_ffmpeg() if "libopencore_amrnb" in args else find_ffmpeg(Settings())
+    subprocess.run([tool, "-nostdin", "-v", "error", "-y", *args], check=True, timeout=120)
 
 
 def samples(path: Path) -> np.ndarray:

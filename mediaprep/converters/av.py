@@ -47,9 +47,11 @@ AMR_MODES = ((12.2, 1600), (10.2, 1350), (7.95, 1050), (7.4, 1000), (6.7, 900), 
 # The mp3 rate that carries what one kbit/s of a lossy source carries: espeak-ng speech coded at
 # 12-96 kbit/s, then as mono mp3 from 16 to 128 kbit/s, came within 0.1 of the source's wideband PESQ
 # at 4.5-5.4 times an Opus source's rate under 24 kbit/s (3 at 32-48), 1.3-1.7 times AAC's, 1.8-2.3
-# times the rate a Vorbis header states (24 kbit/s where q0 spent 28) and 1.2-1.7 times an mp3's
-# own (an mp3 re-encoded a quarter above its rate lost 0.2). benchmarks/sound.py measures it.
-MP3_KBPS_PER_SOURCE_KBPS = {"opus": 5.0, "aac": 2.0, "vorbis": 2.5}
+# times the rate a Vorbis header states (24 kbit/s where q0 spent 28), 3.7-4 times AMR-NB's (a
+# speech codec, as Opus is) and 1.2-1.7 times an mp3's own (an mp3 re-encoded a quarter above its
+# rate lost 0.2). benchmarks/sound.py measures it. AMR-WB could not be measured (no encoder here);
+# it is a speech codec of the same family, so it gets AMR-NB's factor.
+MP3_KBPS_PER_SOURCE_KBPS = {"opus": 5.0, "amr_nb": 4.0, "amr_wb": 4.0, "aac": 2.0, "vorbis": 2.5}
 MP3_KBPS_PER_OTHER_KBPS = 1.7
 RATE_SLACK = 1.05  # a sound's rate measured from its file: tags and headers on top of the stream
 CONTAINER_SHARE = 0.04  # mp4 / 3gp index and packet headers (2.3-3.4 % measured, field notes)
@@ -177,8 +179,8 @@ def convert_audio(
                                     tuple(notes + [f"AMR-NB {mode} kbit/s"]))
             raise CannotFit(f"no AMR-NB mode fits {duration:.1f} s in {budget} bytes")
         source_kbps = _lossy_kbps(facts)
-        matching = source_kbps * MP3_KBPS_PER_SOURCE_KBPS.get(facts.audio_codec or "", MP3_KBPS_PER_OTHER_KBPS) \
-            if source_kbps else None
+        factor = MP3_KBPS_PER_SOURCE_KBPS.get(facts.audio_codec or "", MP3_KBPS_PER_OTHER_KBPS)
+        matching = source_kbps * factor if source_kbps else None
         kbps = _mp3_kbps(budget, duration, target, matching, facts.sample_rate)
         held_back = kbps < _mp3_kbps(budget, duration, target)
         out = tmp / "out.mp3"
