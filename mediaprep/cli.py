@@ -26,6 +26,7 @@ from .converters import convert, write_atomically
 from .errors import ConvertError, InputError, MediaprepError, StorageError, StorageFailed, UsageError
 from .inspection import Inspection, inspect, read_source
 from .inspection.image import MAX_PAGES_COUNTED
+from .inspection.media import MediaFacts
 from .message import load_message
 from .profiles import Profile, available, list_profiles, load_profile
 from .settings import Settings
@@ -167,6 +168,15 @@ def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
     return worst
 
 
+def _sound_layout(m: MediaFacts) -> list[str]:
+    """Channels, sample rate and bitrate, as far as known: what a sound's mp3 or AAC is sized from."""
+    channels = {1: "mono", 2: "stereo"}.get(m.channels or 0, f"{m.channels} channels" if m.channels else "")
+    # A sound-only file's own rate stands for its sound's where the stream states none (Ogg, WAV).
+    rate = m.audio_bit_rate or (m.bit_rate if not m.has_video else None)
+    return [part for part in (channels, f"{m.sample_rate} Hz" if m.sample_rate else "",
+                              f"{round(rate / 1000)} kbit/s" if rate else "") if part]
+
+
 def _inspection_line(info: Inspection) -> str:
     parts = [info.path or "<bytes>", info.mime, info.kind, f"{info.bytes} B"]
     if info.image:
@@ -194,7 +204,7 @@ def _inspection_line(info: Inspection) -> str:
             if m.hdr:
                 parts.append(f"HDR {m.hdr}")
         if m.has_audio:
-            parts.append(f"{m.audio_codec}")
+            parts.append(" ".join([m.audio_codec or "sound", *_sound_layout(m)]))
         # Only the first picture and the first sound are ever sent.
         parts += [f"{count} {kind} tracks" for kind, count in (("picture", m.picture_tracks),
                                                                   ("sound", m.sound_tracks)) if count > 1]

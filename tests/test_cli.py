@@ -1,4 +1,6 @@
 
+import re
+
 import pytest
 
 import mediaprep
@@ -50,7 +52,21 @@ def test_inspect_says_when_a_clip_holds_more_tracks_than_are_sent(cli, tmp_path)
                 "-map", "3", "-c:v", "libx264", "-c:a", "aac", "-c:s", "srt")
     r = cli("inspect", str(film), str(MEDIA / "clip.mp4"))
     first, second = r.stdout.splitlines()
-    assert first.endswith("aac  2 sound tracks  subtitles") and second.endswith("aac")
+    assert re.search(r"  aac mono 44100 Hz( \d+ kbit/s)?  2 sound tracks  subtitles$", first), first
+    assert re.search(r"  aac mono 22050 Hz \d+ kbit/s$", second), second
+
+
+@pytest.mark.parametrize("probe", ["ffprobe", "ffmpeg"])
+def test_inspect_says_how_a_sound_is_coded(cli, tmp_path, probe):
+    # What its mp3 is sized from: a voice note's 15 kbit/s of Opus is why it gets five times that.
+    from .conftest import make
+
+    note = make(tmp_path, "note.ogg", "-i", str(MEDIA / "speech.wav"), "-c:a", "libopus", "-b:a", "16k")
+    r = cli("inspect", str(note), str(MEDIA / "speech.wav"), env={"MEDIAPREP_PROBE": probe})
+    first, second = r.stdout.splitlines()
+    rate = int(re.search(r"  opus mono 48000 Hz (\d+) kbit/s$", first)[1])
+    assert abs(rate - note.stat().st_size * 8 / 2 / 1000) <= 2  # the note lasts 2 s
+    assert second.endswith("  pcm_s16le mono 16000 Hz 256 kbit/s")
 
 
 def test_inspect_exits_1_when_content_is_damaged_but_readable(cli):
