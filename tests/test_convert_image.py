@@ -631,6 +631,24 @@ def test_a_file_of_several_pictures_uses_the_first_and_says_so(fmt, said):
     assert any(said in n for n in result.notes)
 
 
+def test_a_heic_whose_primary_picture_is_not_its_first_sends_the_primary():
+    # A HEIF file names one picture primary, the one every viewer shows; it need not be stored
+    # first (edited and multi-picture HEICs). The first stored was sent, at its own size.
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    thumb, primary, other = (Image.new("RGB", size, c) for size, c in
+                             (((160, 120), "red"), ((320, 200), "green"), ((160, 120), "blue")))
+    buf = io.BytesIO()
+    thumb.save(buf, "HEIF", save_all=True, append_images=[primary, other], primary_index=1)
+    info = inspect(buf.getvalue()).image
+    assert (info.width, info.height, info.frames) == (320, 200, 3)
+    result = convert(buf.getvalue(), budget=20000)
+    red, green, _ = opened(result).convert("RGB").getpixel((60, 40))
+    assert green > 100 and red < 60 and (result.width, result.height) == (320, 200)
+    assert "the file holds 3 pictures; the primary one is used" in result.notes
+
+
 def test_animated_gif_stays_animated_under_the_budget_with_its_timing():
     with Image.open(MEDIA / "animated.gif") as source:
         total = sum(source.seek(i) or source.info["duration"] for i in range(source.n_frames))

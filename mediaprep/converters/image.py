@@ -17,6 +17,7 @@ from ..inspection.image import (
     open_image,
     orientation,
     pillow_warnings,
+    shown_picture,
 )
 from ..inspection.jpeg_segments import without_metadata
 from ..profiles import ImageTarget
@@ -35,7 +36,7 @@ from .picture import (
 )
 
 # Formats whose frames are an animation (GIF, WebP, APNG, AVIF sequences). A TIFF's or a HEIC's
-# further pictures are pages or a burst: the first is used, with a note.
+# further pictures are pages or a burst: the first page or the primary picture is used, with a note.
 ANIMATED = frozenset({"image/gif", "image/webp", "image/png", "image/avif"})
 # Formats sent as they are where the profile takes them (their metadata cut out losslessly).
 AS_IT_IS = frozenset({"image/jpeg", "image/gif", "image/png", "image/webp"})
@@ -92,7 +93,7 @@ def convert_image(
 
     notes += first_picture_notes(data, mime, frames)
     try:
-        im.seek(0)  # from here on the first frame (page, picture) is what is sent
+        im.seek(shown_picture(im))  # from here on the frame (page, picture) sent is the one loaded
     except Exception as exc:
         raise damaged(exc) from None
     if "image/gif" in accepts:

@@ -14,7 +14,14 @@ import numpy as np
 from PIL import Image, ImageCms
 
 from ..errors import CorruptInput, DecompressionBomb
-from ..inspection.image import MAX_PAGES_COUNTED, damaged, open_image, orientation, pillow_warnings
+from ..inspection.image import (
+    MAX_PAGES_COUNTED,
+    damaged,
+    open_image,
+    orientation,
+    pillow_warnings,
+    shown_picture,
+)
 from ..inspection.jpeg_segments import trailing_video_bytes
 from ..settings import Settings
 
@@ -24,7 +31,7 @@ FLATTENED = "transparency flattened on white"
 
 
 def first_picture_notes(data: bytes, mime: str, pages: int) -> list[str]:
-    """What a file of several pictures leaves out when its first is sent: a TIFF's further pages, a
+    """What a file of several pictures leaves out when one is sent: a TIFF's further pages, a
     HEIC burst, a JPEG's MPF pictures, a motion photo's video. ``pages``: the caller's frame_count."""
     notes: list[str] = []
     if pages > MAX_PAGES_COUNTED and mime == "image/tiff":
@@ -32,7 +39,7 @@ def first_picture_notes(data: bytes, mime: str, pages: int) -> list[str]:
     elif pages > 1 and mime == "image/tiff":
         notes.append(f"the TIFF has {pages} pages; the first is used")
     elif pages > 1 and mime in ("image/heic", "image/heif"):
-        notes.append(f"the file holds {pages} pictures; the first is used")
+        notes.append(f"the file holds {pages} pictures; the primary one is used")
     elif pages > 1 and mime == "image/jpeg":
         notes.append(f"the JPEG holds {pages} pictures (MPF: a gain map, a second view or a preview); the "
                      "first is used")
@@ -44,14 +51,14 @@ def first_picture_notes(data: bytes, mime: str, pages: int) -> list[str]:
 
 def decode(data: bytes, mime: str, settings: Settings, max_long_side: int,
            opened: Image.Image | None = None) -> tuple[Image.Image, list[str]]:
-    """Upright RGB (or L) pixels of the first picture, no larger than needed for ``max_long_side``;
+    """Upright RGB (or L) pixels of the picture sent (shown_picture), no larger than needed for ``max_long_side``;
     notes on what was done. ``opened``: the caller's open_image of ``data``, perhaps loaded already,
     used for anything but a JPEG (which is opened afresh, to be decoded at reduced size)."""
     notes: list[str] = []
     im = opened if opened is not None and mime != "image/jpeg" else open_image(data, mime, settings)
     try:
         with pillow_warnings():
-            im.seek(0)
+            im.seek(shown_picture(im))
             if mime == "image/jpeg":
                 # Decode at 1/2, 1/4 or 1/8 scale when that still covers the target size.
                 im.draft(im.mode, _fit_box(im.size, max_long_side))

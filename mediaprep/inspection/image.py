@@ -202,6 +202,18 @@ def frame_count(im: Image.Image) -> int:
     return int(getattr(im, "n_frames", 1) or 1)
 
 
+def shown_picture(im: Image.Image) -> int:
+    """The picture of a file that viewers show: a HEIF's primary one, which need not be stored
+    first (pillow-heif marks it in info["primary"]); any other file's first."""
+    if im.format != "HEIF" or getattr(im, "n_frames", 1) <= 1:
+        return 0
+    for i in range(im.n_frames):
+        im.seek(i)  # no decoding: pillow-heif reads a picture's pixels only on load
+        if im.info.get("primary"):
+            return i
+    return 0
+
+
 def frame_limit(im: Image.Image, settings: Settings) -> int:
     """How many frames of this animation may be decoded: max_frames, and fewer on a large canvas
     (each frame is drawn on all of it), so that all of them stay within max_animation_pixels."""
@@ -209,7 +221,7 @@ def frame_limit(im: Image.Image, settings: Settings) -> int:
 
 
 def _facts(im: Image.Image, mime: str, frames: int, max_frames: int) -> ImageFacts:
-    im.seek(0)
+    im.seek(shown_picture(im))
     has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
     size, mode = im.size, im.mode
     # Decode once to prove the data is whole; JPEG decodes at 1/8 scale, which is enough for that.
