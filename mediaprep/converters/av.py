@@ -38,12 +38,6 @@ MP3_RATES = (16000, 22050, 24000, 32000, 44100, 48000)
 # 11.025 kHz 64-80, 16-22.05 kHz 80-96). Keeping the band is not enough: LAME keeps an 8 kHz
 # source's whole band from 16 kbit/s, yet at 24 it scored 3.2-3.4 against 4.5-4.6 at 64.
 KBPS_COVERING_RATE = ((8000, 64), (12000, 80), (24000, 96))
-# What ffmpeg's AAC encoder (mono) needs to keep a low-rate source's whole band (white noise, band
-# within 20 dB): an 8 kHz source's 4 kHz from 20 kbit/s, 12 kHz's 6 kHz from 24, 16 kHz's 8 kHz
-# from 32 (7.5 kHz at 24), 22.05 kHz's 11 kHz from 32; 32 kHz needs the 48 given at most anyway.
-AAC_KBPS_COVERING_RATE = ((8000, 20), (12000, 24), (24000, 32))
-AMR_MODES = ((12.2, 1600), (10.2, 1350), (7.95, 1050), (7.4, 1000), (6.7, 900), (5.9, 800), (5.15, 700), (4.75, 650))
-# bytes per second of an AMR-NB file at each mode: 20 ms frames of 32, 27, 21, 20, 18, 16, 14, 13 bytes
 # The mp3 rate that carries what one kbit/s of a lossy source carries: espeak-ng speech coded at
 # 12-96 kbit/s, then as mono mp3 from 16 to 128 kbit/s, came within 0.1 of the source's wideband PESQ
 # at 4.5-5.4 times an Opus source's rate under 24 kbit/s (3 at 32-48), 1.3-1.7 times AAC's, 1.8-2.3
@@ -53,6 +47,15 @@ AMR_MODES = ((12.2, 1600), (10.2, 1350), (7.95, 1050), (7.4, 1000), (6.7, 900), 
 # it is a speech codec of the same family, so it gets AMR-NB's factor.
 MP3_KBPS_PER_SOURCE_KBPS = {"opus": 5.0, "amr_nb": 4.0, "amr_wb": 4.0, "aac": 2.0, "vorbis": 2.5}
 MP3_KBPS_PER_OTHER_KBPS = 1.7
+# What ffmpeg's AAC encoder (mono) needs to keep a low-rate source's whole band (white noise, band
+# within 20 dB): an 8 kHz source's 4 kHz from 20 kbit/s, 12 kHz's 6 kHz from 24, 16 kHz's 8 kHz
+# from 32 (7.5 kHz at 24), 22.05 kHz's 11 kHz from 32; 32 kHz needs the 48 given at most anyway.
+# The band alone: by wideband PESQ (as benchmarks/sound.py scores mp3), 16-22.05 kHz speech lost
+# 0.55-0.75 at 32 against 48 (AAC at the source's own rate). Kept: what the sound takes, the picture
+# loses, and that trade is not measured yet.
+AAC_KBPS_COVERING_RATE = ((8000, 20), (12000, 24), (24000, 32))
+AMR_MODES = ((12.2, 1600), (10.2, 1350), (7.95, 1050), (7.4, 1000), (6.7, 900), (5.9, 800), (5.15, 700), (4.75, 650))
+# bytes per second of an AMR-NB file at each mode: 20 ms frames of 32, 27, 21, 20, 18, 16, 14, 13 bytes
 RATE_SLACK = 1.05  # a sound's rate measured from its file: tags and headers on top of the stream
 CONTAINER_SHARE = 0.04  # mp4 / 3gp index and packet headers (2.3-3.4 % measured, field notes)
 HEIGHTS = (720, 576, 480, 432, 360, 288, 240, 180, 144, 120, 96)
