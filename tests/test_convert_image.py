@@ -1177,6 +1177,22 @@ def test_an_icon_with_soft_edges_is_a_gif_at_its_own_size_its_clear_ground_kept(
     assert out.getpixel((48, 12))[3] == 255 and max(out.getpixel((48, 12))[:3]) < 40  # the ring
 
 
+def test_a_see_through_logo_is_drawn_on_white_not_sent_all_clear():
+    # A logo saved at 40 % opacity (a watermark) has no pixel half covered: as a GIF with the clear
+    # rule, every pixel was clear and the phone showed nothing. On white it shows as on a white page.
+    from PIL import ImageDraw
+
+    mark = Image.new("RGBA", (200, 120), (0, 0, 0, 0))
+    ImageDraw.Draw(mark).rectangle((20, 20, 180, 100), fill=(0, 0, 255, 100))
+    buf = io.BytesIO()
+    mark.save(buf, "PNG")
+    result = convert(buf.getvalue(), profile="clicksend")
+    out = opened(result).convert("RGBA")
+    r, g, b, a = out.getpixel((100, 60))
+    assert a == 255 and b > 240 and 130 < r < 180 and 130 < g < 180, (r, g, b, a)  # 40 % blue on white
+    assert any("flattened on white" in n for n in result.notes)
+
+
 def test_an_icon_turned_by_its_exif_is_turned_with_its_clear_ground_and_not_called_scaled():
     from PIL import ImageDraw
 

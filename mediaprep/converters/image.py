@@ -24,7 +24,7 @@ from ..profiles import ImageTarget
 from ..quality import Likeness
 from ..settings import Settings
 from . import Converted, gif
-from .gif import fit_animation
+from .gif import HALF_COVERED, fit_animation
 from .jpeg import JpegFit, fit_jpeg, useful_long_side
 from .palette import ScaledGif, drawn_colours, lossless_gif, scaled_gif
 from .picture import (
@@ -116,6 +116,9 @@ def convert_image(
     if own is not None:
         longest = target.long_side_for(pixels.size)
         alpha = upright_alpha(im, pixels.size)
+        if alpha is not None and alpha.getextrema()[1] < HALF_COVERED:
+            # No pixel half covered (a logo saved see-through): kept clear, nothing would show.
+            alpha = None
         scaled, gif_encodes = scaled_gif(pixels, budget, longest, min(target.min_long_side, longest), own, alpha)
     try:
         fit = fit_jpeg(pixels, budget, target, settings.image_effort)
