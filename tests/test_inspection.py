@@ -1,11 +1,12 @@
+import io
 import shutil
 import struct
 import zlib
 
 import pytest
 
-from mediaprep import Settings, inspect
-from mediaprep.errors import EmptyInput, NotAFile, SourceNotFound, UnreadableInput
+from mediaprep import Settings, convert, inspect
+from mediaprep.errors import EmptyInput, NotAFile, SourceNotFound, UnreadableInput, UsageError
 from mediaprep.tools import find_ffprobe
 
 from .conftest import BROKEN, MEDIA, make
@@ -59,6 +60,41 @@ def test_bytes_are_inspected_like_files():
     info = inspect(data)
     assert info.path is None and info.kind == "video" and info.media.duration == pytest.approx(2.0, abs=0.1)
     assert inspect(data, name="clip.gif").extension_mismatch
+
+
+def test_an_open_binary_file_is_read_as_its_bytes(tmp_path):
+    # Upload handlers hold a file object (a spooled temporary file, an upload's stream), not a path:
+    # it was usage.invalid ("a source is a path or bytes, not BytesIO").
+    data = (MEDIA / "photo.jpg").read_bytes()
+    assert convert(io.BytesIO(data), budget=20000).data == convert(data, budget=20000).data
+    with (MEDIA / "clip.mp4").open("rb") as stream:
+        info = inspect(stream)
+    assert info.path is None and info.kind == "video" and info.bytes == (MEDIA / "clip.mp4").stat().st_size
+    with (MEDIA / "event.ics").open() as text, pytest.raises(UsageError, match="binary"):
+        inspect(text)
+
+
+def test_a_stream_over_the_size_cap_is_refused_without_reading_it_all():
+    from mediaprep.errors import InputTooLarge
+
+    class Endless(io.RawIOBase):
+        """A stream that never ends, as a client that keeps sending would be; short reads, as sockets give."""
+
+        given = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            n = min(len(buffer), 4096)
+            buffer[:n] = b"\xff" * n
+            self.given += n
+            return n
+
+    stream = Endless()
+    with pytest.raises(InputTooLarge):
+        inspect(stream, settings=Settings(max_input_bytes=100_000))
+    assert stream.given <= 100_000 + 4096
 
 
 def test_image_facts():

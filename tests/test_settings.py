@@ -47,7 +47,7 @@ def test_a_source_that_is_neither_a_path_nor_bytes_is_a_usage_error(source):
     from mediaprep import convert, inspect
 
     for call in (convert, inspect):
-        with pytest.raises(UsageError, match="a source is a path or bytes"):
+        with pytest.raises(UsageError, match="a source is a path, bytes or a binary file object"):
             call(source)
 
 

@@ -6,7 +6,7 @@ import hashlib
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import EmptyInput, InputTooLarge, MediaprepError, UnsupportedType, UsageError
 from ..reading import read_file
@@ -16,7 +16,7 @@ from .media import MediaFacts, media_facts
 from .objects import ObjectFacts, object_facts
 from .sniff import as_held, extension_mismatch, extension_of, kind_of, sniff_mime
 
-Source = str | os.PathLike[str] | bytes
+Source = str | os.PathLike[str] | bytes | BinaryIO
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,11 @@ class Inspection:
 
 
 def read_source(source: Source, settings: Settings) -> tuple[bytes, Path | None]:
-    """The bytes of a path or a bytes object, refusing what cannot or should not be read."""
+    """The bytes of a path, a bytes object or a binary file object (read from where it stands),
+    refusing what cannot or should not be read."""
+    if hasattr(source, "read") and not isinstance(source, (str, os.PathLike)):
+        # A file object's name is not used: an upload's is whatever its sender chose.
+        source = _read_stream(source, settings.max_input_bytes)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         path = None
@@ -66,7 +70,7 @@ def read_source(source: Source, settings: Settings) -> tuple[bytes, Path | None]
             raise InputTooLarge(f"input of {len(data)} bytes is over the {settings.max_input_bytes} byte limit")
     else:
         if not isinstance(source, (str, os.PathLike)):
-            raise UsageError(f"a source is a path or bytes, not {type(source).__name__}")
+            raise UsageError(f"a source is a path, bytes or a binary file object, not {type(source).__name__}")
         path = Path(os.fspath(source))
         data = read_file(path, settings.max_input_bytes)
     if not data:
@@ -74,8 +78,27 @@ def read_source(source: Source, settings: Settings) -> tuple[bytes, Path | None]
     return data, path
 
 
+def _read_stream(stream: BinaryIO, limit: int) -> bytes:
+    """At most ``limit`` + 1 bytes of ``stream``: one more than the limit is enough to refuse it, and
+    a stream that never ends is not read for ever. Short reads (sockets, raw files) are read on."""
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(limit + 1 - size)
+        if chunk is None:  # a non-blocking stream with nothing ready yet
+            raise UsageError("the file object has no data ready (non-blocking); pass a blocking one or bytes")
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise UsageError(f"a file object given as a source must be opened in binary mode (it read "
+                             f"{type(chunk).__name__})")
+        if not chunk:
+            break
+        parts.append(bytes(chunk))
+        size += len(chunk)
+    return b"".join(parts)
+
+
 def inspect(source: Source, *, name: str | None = None, settings: Settings | None = None) -> Inspection:
-    """Inspect a path or bytes.
+    """Inspect a path, bytes or a binary file object.
 
     Raises an InputError when no bytes can be had (missing, a directory, empty,
     unreadable, too large). Content that is read but damaged or of an unknown
