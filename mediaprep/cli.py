@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_check)
 
     p = sub.add_parser("convert", help="make one file fit a profile and a byte budget")
-    p.add_argument("source", metavar="SRC")
+    p.add_argument("source", metavar="SRC", help="input file, or - for standard input")
     p.add_argument("-o", "--output", required=True, metavar="DST", help="output file, folder, or - for standard output")
     p.add_argument("--profile", metavar="NAME")
     p.add_argument("--budget", type=int, metavar="BYTES", help="at most this many bytes (exact)")
@@ -262,9 +262,14 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("-o - and --json both want standard output: give -o FILE with --json")
     if to_stdout and sys.stdout.isatty():
         raise UsageError("-o -: standard output is a terminal; redirect it to a file or a pipe")
+    from_stdin = args.source == "-"
+    if from_stdin and sys.stdin.isatty():
+        raise UsageError("SRC -: standard input is a terminal; pipe a file into it")
+    if from_stdin and not to_stdout and _names_a_folder(args.output):
+        raise UsageError("SRC - has no name to give the file in a folder: give -o FILE or -o -")
     if args.effort:
         settings = settings.with_(image_effort=args.effort)
-    result = convert(args.source, profile=args.profile, budget=args.budget, settings=settings,
+    result = convert(sys.stdin.buffer if from_stdin else args.source, profile=args.profile, budget=args.budget, settings=settings,
                      format=args.format, max_duration=args.max_duration,
                      on_progress=_show_progress if sys.stderr.isatty() else None)
     if sys.stderr.isatty():
@@ -311,8 +316,12 @@ def _show_progress(block: dict[str, str]) -> None:
     print(f"\r  encoding: {done} done, {block.get('speed', '').strip()} ", end="", file=sys.stderr, flush=True)
 
 
+def _names_a_folder(output_arg: str) -> bool:
+    return output_arg.endswith(("/", os.sep)) or _is_dir(Path(output_arg))
+
+
 def _output_path(source: Path, output_arg: str, extension: str) -> Path:
-    if output_arg.endswith(("/", os.sep)) or _is_dir(Path(output_arg)):
+    if _names_a_folder(output_arg):
         # photo.webp -> photo-webp.jpg, so photo.webp and photo.tiff do not overwrite each other.
         old = source.suffix.lower().lstrip(".")
         same = not old or old in _EXTENSIONS_FOR.get(extension, {extension})

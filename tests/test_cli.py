@@ -179,6 +179,30 @@ def test_convert_to_dash_writes_the_bytes_to_standard_output(cli, tmp_path):
     assert r.code == 2 and r.json()["error"]["code"] == "usage.invalid" and list(tmp_path.iterdir()) == []
 
 
+def test_convert_from_dash_reads_standard_input(tmp_path):
+    # curl ... | mediaprep convert - -o - | upload: the source from a pipe too. "-" was a missing file.
+    import subprocess
+    import sys
+
+    def run(*args: str, stdin=None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "mediaprep", "convert", *args], capture_output=True,
+                              cwd=tmp_path, timeout=120, stdin=stdin)
+
+    photo = MEDIA / "phone-rotated.jpg"
+    expected = mediaprep.convert(photo, budget=20000).data
+    with photo.open("rb") as pipe:
+        done = run("-", "-o", "-", "--budget", "20000", stdin=pipe)
+    assert done.returncode == 0 and done.stdout == expected, done.stderr
+    with photo.open("rb") as pipe:
+        done = run("-", "-o", "upright.jpg", "--budget", "20000", stdin=pipe)
+    assert done.returncode == 0 and (tmp_path / "upright.jpg").read_bytes() == expected
+    # A folder needs a name to give the file, which a pipe has not.
+    with photo.open("rb") as pipe:
+        done = run("-", "-o", str(tmp_path) + "/", "--budget", "20000", stdin=pipe)
+    assert done.returncode == 2 and b"usage.invalid" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["upright.jpg"]
+
+
 def test_convert_names_the_output_after_its_content(cli, tmp_path):
     r = cli("convert", str(MEDIA / "alpha.png"), "-o", str(tmp_path / "sticker.png"), "--profile", "clicksend")
     assert r.code == 0
