@@ -269,7 +269,8 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("SRC - has no name to give the file in a folder: give -o FILE or -o -")
     if args.effort:
         settings = settings.with_(image_effort=args.effort)
-    result = convert(sys.stdin.buffer if from_stdin else args.source, profile=args.profile, budget=args.budget, settings=settings,
+    source = sys.stdin.buffer if from_stdin else args.source
+    result = convert(source, profile=args.profile, budget=args.budget, settings=settings,
                      format=args.format, max_duration=args.max_duration,
                      on_progress=_show_progress if sys.stderr.isatty() else None)
     if sys.stderr.isatty():

@@ -412,7 +412,8 @@ def _samples_16k(data: bytes, tmp_path: Path):
     path.write_bytes(data)
     argv = [find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a", "-ac", "1",
             "-ar", "16000", "-f", "f32le", "-"]
-    return np.frombuffer(subprocess.run(argv, capture_output=True, timeout=60, check=True).stdout, dtype="<f4")
+    pcm = subprocess.run(argv, capture_output=True, timeout=60, check=True).stdout
+    return np.frombuffer(pcm, dtype="<f4")
 
 
 def _band_share(pcm, low: int, high: int) -> float:

@@ -77,7 +77,8 @@ def convert(
     max_duration: float | None = None,
     on_progress: Callable[[dict[str, str]], None] | None = None,
 ) -> Converted:
-    """Convert ``source`` (path, bytes or binary file object) for ``profile``, at most ``budget`` bytes (exact).
+    """Convert ``source`` (path, bytes or binary file object) for ``profile``, at most ``budget``
+    bytes (exact).
 
     Images become a jpg or gif; audio an mp3 or AMR (``format="amr"``); video an
     mp4 or 3gp (``format="3gp"``), trimmed only when ``max_duration`` asks;

@@ -70,7 +70,8 @@ def read_source(source: Source, settings: Settings) -> tuple[bytes, Path | None]
             raise InputTooLarge(f"input of {len(data)} bytes is over the {settings.max_input_bytes} byte limit")
     else:
         if not isinstance(source, (str, os.PathLike)):
-            raise UsageError(f"a source is a path, bytes or a binary file object, not {type(source).__name__}")
+            raise UsageError(
+                f"a source is a path, bytes or a binary file object, not {type(source).__name__}")
         path = Path(os.fspath(source))
         data = read_file(path, settings.max_input_bytes)
     if not data:
