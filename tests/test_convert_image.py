@@ -787,6 +787,40 @@ def test_a_transparent_sticker_stays_transparent_when_shrunk_to_fit(fmt):
         assert frame[opaque, 0].mean() > 150  # red, not white
 
 
+def test_a_sticker_whose_outline_stays_put_is_written_as_what_changes_and_keeps_every_frame():
+    # An emoji-like sticker: a face whose eyes blink and move inside an outline that never changes.
+    # Every frame was drawn whole on a cleared canvas; at 100 kB it went as one still, flattened on
+    # white. Where no drawn pixel turns clear, each frame is drawn over the one before and only what
+    # changes is written.
+    from PIL import ImageDraw
+
+    ground = Image.open(MEDIA / "photo.jpg").convert("RGB").resize((240, 240))
+    outline = Image.new("L", (240, 240), 0)
+    ImageDraw.Draw(outline).ellipse((10, 10, 230, 230), fill=255)
+    frames = []
+    for i in range(20):
+        face = ground.copy()
+        h, dx = (4 if i % 5 == 0 else 24), (i % 7) * 3
+        for x in (70, 140):
+            ImageDraw.Draw(face).ellipse((x + dx, 90 - h // 2, x + 30 + dx, 90 + h // 2), fill=(0, 0, 0))
+        sticker = face.convert("RGBA")
+        sticker.putalpha(outline)
+        frames.append(sticker)
+    buf = io.BytesIO()
+    frames[0].save(buf, "WEBP", save_all=True, append_images=frames[1:], duration=100, loop=0, lossless=True)
+    result = convert(buf.getvalue(), budget=100000, profile="clicksend")
+    assert result.mime == "image/gif" and result.bytes <= 100000 and result.frames == 20
+    out = opened(result)
+    for i in range(20):
+        out.seek(i)
+        shown = np.asarray(out.convert("RGBA"))
+        assert shown[:8, :8, 3].max() == 0 and shown[-8:, -8:, 3].max() == 0  # the canvas shows through
+        dx = (i % 7) * 3
+        assert shown[90, 85 + dx, :3].max() < 60 and shown[90, 155 + dx, 3] == 255  # this frame's eyes
+        face = np.asarray(frames[i].convert("RGB"), dtype=float)[150:200, 60:180]
+        assert np.abs(shown[150:200, 60:180, :3] - face).mean() < 12  # the face, in its fewer colours
+
+
 def test_a_few_colour_transparent_animation_keeps_its_clear_entry_inside_its_colour_table():
     # With fewer colours than the level's count, the clear entry lay past the table's end: Pillow
     # read it, but what a phone's decoder does with an index its table lacks is its own affair.

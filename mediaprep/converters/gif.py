@@ -10,7 +10,9 @@ cannot fit, so a fit usually costs a handful of encodes.
 from __future__ import annotations
 
 import io
+import itertools
 
+import numpy as np
 from PIL import Image
 
 from ..errors import CorruptInput
@@ -160,20 +162,38 @@ def _encode(frames: list[_Frame], durations: list[int], level: tuple[int, int, i
     # One palette for all frames: no per-frame colour tables, and no colour flicker between frames.
     indexed = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f, _ in kept]
     extra: dict = {}
+    uncovers = False
     if transparent:
         # Right after the colours the picture has, so it is inside the colour table a decoder reads
         # (the level's count, fewer than that where the frames have fewer colours).
         entries = palette.getpalette() or []
-        for picture, (_, alpha) in zip(indexed, kept):
-            clear = add_clear_entry(picture, entries, clear_pixels(alpha) if alpha is not None else None)
-        # Each frame is drawn whole on a cleared canvas: nothing of the one before shows through.
-        extra = {"transparency": clear, "disposal": 2}
+        masks = [clear_pixels(alpha) if alpha is not None else None for _, alpha in kept]
+        for picture, mask in zip(indexed, masks):
+            clear = add_clear_entry(picture, entries, mask)
+        uncovers = _uncovers(masks)
+        # A frame drawn over the one before (disposal 1) can add drawn pixels but not clear one, so
+        # where a drawn pixel turns clear (a ball crossing the canvas) each frame is drawn whole on a
+        # cleared canvas (disposal 2). Where none does (a face blinking in a fixed outline), only what
+        # changes is written, as for an opaque animation: 610 kB drawn whole, 55 kB so.
+        extra = {"transparency": clear, "disposal": 2 if uncovers else 1}
     buf = io.BytesIO()
     indexed[0].save(
         buf, "GIF", save_all=True, append_images=indexed[1:], duration=kept_durations, loop=loop,
-        optimize=not transparent, **extra,
+        optimize=not uncovers, **extra,
     )
     return buf.getvalue()
+
+
+def _uncovers(masks: list[Image.Image | None]) -> bool:
+    """Whether a pixel drawn in one frame is clear in the next (masks: clear_pixels; None: none clear)."""
+    clear = [np.asarray(mask, dtype=bool) if mask is not None else None for mask in masks]
+    for before, now in itertools.pairwise(clear):
+        if now is None:
+            continue
+        newly_clear = now if before is None else now & ~before
+        if newly_clear.any():
+            return True
+    return False
 
 
 def clear_pixels(alpha: Image.Image) -> Image.Image:
