@@ -144,11 +144,14 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
     targets = profile.targets if profile and profile.targets else None
     audio_target = targets.audio if targets else AudioTarget()
     video_target = targets.video if targets else VideoTarget()
+    def taken(output_mime: str | None) -> bool:
+        return output_mime is not None and profile is not None and profile.verdict(kind, output_mime) == "accept"
+
     formats = SOUND_MIMES if kind == "audio" else OUTPUT_MIMES
     if fmt is not None and fmt not in formats:
         raise UsageError(f"{kind} converts to {' or '.join(formats)}, not {fmt}")
     made = formats.get(fmt or "")
-    if made is not None and profile is not None and profile.verdict(kind, made) != "accept":
+    if made is not None and profile is not None and not taken(made):
         rule = profile.rule_for(kind)
         raise NotAllowed(f"{profile.name} does not take {made}, which format={fmt} makes; it takes "
                          f"{', '.join(rule.accept) if rule and rule.accept else 'no ' + kind}")
@@ -156,9 +159,6 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
     # A sound or clip in a format the profile takes as it is (Infobip's AMR-NB, from a .amr or an
     # Android recorder's .3gp; a phone's 3gp clip) stays in it where it can be copied. Not AMR-WB,
     # which libmagic also calls audio/amr: AMR-NB would lose half its band.
-    def taken(output_mime: str | None) -> bool:
-        return output_mime is not None and profile is not None and profile.verdict(kind, output_mime) == "accept"
-
     if kind == "audio":
         own = {"amr_nb": "amr", "mp3": "mp3"}.get(facts.audio_codec or "")
         taken_as = own if own is not None and taken(SOUND_MIMES[own]) else None
