@@ -1,10 +1,11 @@
-"""Reading a named file the way every entry point must: a regular file, and never more than a limit."""
+"""Reading input the way every entry point must: a named file only if regular, and never more than a limit."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
-from .errors import InputTooLarge, NotAFile, SourceNotFound, UnreadableInput
+from .errors import InputTooLarge, NotAFile, SourceNotFound, UnreadableInput, UsageError
 
 
 def read_file(path: Path, limit: int) -> bytes:
@@ -29,3 +30,22 @@ def read_file(path: Path, limit: int) -> bytes:
     if len(data) > limit:
         raise InputTooLarge(f"{path}: over the {limit} byte input limit (it grew while being read)")
     return data
+
+
+def read_stream(stream: BinaryIO, limit: int) -> bytes:
+    """At most ``limit`` + 1 bytes of ``stream``: one more than the limit is enough to refuse it, and
+    a stream that never ends is not read for ever. Short reads (sockets, raw files) are read on."""
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(limit + 1 - size)
+        if chunk is None:  # a non-blocking stream with nothing ready yet
+            raise UsageError("the file object has no data ready (non-blocking); pass a blocking one or bytes")
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise UsageError(f"a file object given as a source must be opened in binary mode (it read "
+                             f"{type(chunk).__name__})")
+        if not chunk:
+            break
+        parts.append(bytes(chunk))
+        size += len(chunk)
+    return b"".join(parts)

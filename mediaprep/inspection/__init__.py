@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import EmptyInput, InputTooLarge, MediaprepError, UnsupportedType, UsageError
-from ..reading import read_file
+from ..reading import read_file, read_stream
 from ..settings import Settings, resolved_settings
 from .image import ImageFacts, image_facts
 from .media import MediaFacts, media_facts
@@ -62,7 +62,7 @@ def read_source(source: Source, settings: Settings) -> tuple[bytes, Path | None]
     refusing what cannot or should not be read."""
     if hasattr(source, "read") and not isinstance(source, (str, os.PathLike)):
         # A file object's name is not used: an upload's is whatever its sender chose.
-        source = _read_stream(source, settings.max_input_bytes)
+        source = read_stream(source, settings.max_input_bytes)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         path = None
@@ -77,25 +77,6 @@ def read_source(source: Source, settings: Settings) -> tuple[bytes, Path | None]
     if not data:
         raise EmptyInput(f"{path or 'input'}: is empty (0 bytes)")
     return data, path
-
-
-def _read_stream(stream: BinaryIO, limit: int) -> bytes:
-    """At most ``limit`` + 1 bytes of ``stream``: one more than the limit is enough to refuse it, and
-    a stream that never ends is not read for ever. Short reads (sockets, raw files) are read on."""
-    parts: list[bytes] = []
-    size = 0
-    while size <= limit:
-        chunk = stream.read(limit + 1 - size)
-        if chunk is None:  # a non-blocking stream with nothing ready yet
-            raise UsageError("the file object has no data ready (non-blocking); pass a blocking one or bytes")
-        if not isinstance(chunk, (bytes, bytearray, memoryview)):
-            raise UsageError(f"a file object given as a source must be opened in binary mode (it read "
-                             f"{type(chunk).__name__})")
-        if not chunk:
-            break
-        parts.append(bytes(chunk))
-        size += len(chunk)
-    return b"".join(parts)
 
 
 def inspect(source: Source, *, name: str | None = None, settings: Settings | None = None) -> Inspection:
