@@ -38,7 +38,10 @@ def read_stream(stream: BinaryIO, limit: int) -> bytes:
     parts: list[bytes] = []
     size = 0
     while size <= limit:
-        chunk = stream.read(limit + 1 - size)
+        try:
+            chunk = stream.read(limit + 1 - size)
+        except OSError as exc:  # an upload whose client went away, a file on a failing disk
+            raise UnreadableInput(f"the file object cannot be read ({exc.strerror or exc})") from None
         if chunk is None:  # a non-blocking stream with nothing ready yet
             raise UsageError("the file object has no data ready (non-blocking); pass a blocking one or bytes")
         if not isinstance(chunk, (bytes, bytearray, memoryview)):

@@ -97,6 +97,20 @@ def test_a_stream_over_the_size_cap_is_refused_without_reading_it_all():
     assert stream.given <= 100_000 + 4096
 
 
+def test_a_stream_that_fails_midway_is_an_unreadable_input_not_a_traceback():
+    # An upload whose client drops the connection: the read raises ConnectionResetError, which left
+    # the error tree.
+    class Dropped(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+    with pytest.raises(UnreadableInput, match="Connection reset"):
+        inspect(Dropped())
+
+
 def test_image_facts():
     photo = inspect(MEDIA / "photo.jpg").image
     assert (photo.width, photo.height, photo.frames, photo.orientation) == (600, 400, 1, 1)
