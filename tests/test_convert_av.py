@@ -172,6 +172,18 @@ def test_a_clip_or_sound_of_a_frame_or_two_is_converted_not_called_damaged(tmp_p
     assert convert(click, profile="sinch").mime == "audio/mpeg"
 
 
+def test_a_sound_of_a_few_samples_comes_out_as_an_mp3_that_plays(tmp_path):
+    # 10 samples at 8 kHz (a recorder stopped at once): the resampler to the mp3's 16 kHz held them
+    # all back, and the "mp3" was a tag and a header frame with no sound, which no player opens.
+    blip = make(tmp_path, "blip.wav", "-f", "lavfi", "-i", "sine=sample_rate=8000", "-af", "atrim=end_sample=10")
+    sent = convert(blip, profile="sinch")
+    out = tmp_path / "blip.mp3"
+    out.write_bytes(sent.data)
+    decoded = subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(out), "-f", "s16le", "-"],
+                             capture_output=True, timeout=60)
+    assert decoded.returncode == 0 and len(decoded.stdout) > 0, decoded.stderr.decode()
+
+
 @pytest.mark.parametrize("size", ["4x2000", "2000x4"])
 def test_a_picture_a_few_pixels_across_is_converted(tmp_path, size):
     # A strip a few pixels across (a progress bar, a test pattern): the field joiner (bwdif) refuses

@@ -78,6 +78,7 @@ H263_MAX_ENCODES = 10  # over every frame size tried; a search takes 2 to 4 per 
 FIXED_BYTES = 2000
 PICTURE_GAP = 0.25  # seconds the picture may end before the sound without its last frame being held
 DECODED_SHARE = 0.5  # fewer frames (or seconds) than this share of the asked duration: a damaged stream
+SHORTEST_SOUND = 0.05  # seconds; shorter sounds are padded with silence to this
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,12 @@ def convert_audio(
             rate = 16000 if kbps <= 24 else (22050 if kbps <= 48 else 44100)
             # Never above the source's own rate: resampling up adds bytes and no sound.
             rate = min(rate, next((r for r in MP3_RATES if r >= (facts.sample_rate or 0)), rate))
-            stream = _first_sound(input_stream(src, DEMUXER_BY_MIME[mime])).output(
+            sound = _first_sound(input_stream(src, DEMUXER_BY_MIME[mime]))
+            if (facts.duration or 0) < SHORTEST_SOUND:
+                # A few samples (a recorder stopped at once) are all held in the resampler's delay, and
+                # the mp3 came out a header with no sound in it, which no player opens.
+                sound = sound.filter("apad", whole_dur=SHORTEST_SOUND)
+            stream = sound.output(
                 str(out), t=duration, ac=1, ar=rate, acodec="libmp3lame", **{"b:a": f"{kbps}k"},
                 map_metadata=-1, f="mp3",
             )
