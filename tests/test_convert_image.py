@@ -891,6 +891,29 @@ def test_animation_that_cannot_fit_becomes_its_first_frame_and_says_so():
     assert any("first frame" in n for n in result.notes)
 
 
+def _fade_in_from_black(fmt: str) -> bytes:
+    """The fixture photo panned across, fading in from an all-black first frame."""
+    with Image.open(MEDIA / "photo.jpg") as im:
+        photo = im.convert("RGB").resize((640, 480))
+    black = Image.new("RGB", (320, 240))
+    frames = [black] + [Image.blend(black, photo.crop((16 * k, 12 * k, 16 * k + 320, 12 * k + 240)), min(1, k / 6))
+                        for k in range(1, 16)]
+    buf = io.BytesIO()
+    frames[0].save(buf, fmt, save_all=True, append_images=frames[1:], duration=80, loop=0)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("profile, budget, fmt", [("jpeg_only", None, "PNG"), ("clicksend", 4000, "GIF")])
+def test_an_animation_sent_as_a_still_is_not_its_blank_first_frame(request, profile, budget, fmt):
+    # A fade in from black (or a greeting whose text is yet to be written) went out as one black
+    # (or empty) frame: a 683-byte GIF of one colour, where the person was to see a picture.
+    profile = request.getfixturevalue(profile) if profile == "jpeg_only" else profile
+    result = convert(_fade_in_from_black(fmt), profile=profile, budget=budget)
+    shown = np.asarray(opened(result).convert("L"), dtype=np.float64)
+    assert result.frames == 1 and shown.mean() > 40 and shown.std() > 20, (shown.mean(), shown.std())
+    assert any("the first is one colour" in n for n in result.notes), result.notes
+
+
 def test_a_drawn_animation_that_cannot_stay_animated_sends_its_first_frame_as_a_still_gif():
     # A cartoon's first frame went through the JPEG search, which rang round every outline, and lost
     # its exact colours; a GIF of it, scaled where needed, is closer (and said so).

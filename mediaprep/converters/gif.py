@@ -23,6 +23,9 @@ from ..settings import Settings
 from .jpeg import ladder
 from .picture import resize_long_side
 
+# A frame whose neighbouring pixels differ by less than this (grey levels, on average) shows nothing.
+BLANK_DETAIL = 1.0
+MEASURED_FRAMES = 64  # frames of a long animation looked at for the one that shows most
 COLOURS = (256, 128, 64, 32)
 COLOUR_FACTOR = {256: 1.0, 128: 0.86, 64: 0.72, 32: 0.6}
 FRAME_STEPS = (1, 2, 3)
@@ -111,6 +114,41 @@ def _model(level: tuple[int, int, int], work_long: int) -> float:
     size, colours, step = level
     return (size / work_long) ** 1.7 * COLOUR_FACTOR[colours] * (1 / step) ** 0.85
 
+
+
+def still_frame(im: Image.Image, n_frames: int, settings: Settings) -> int:
+    """The frame of an animation sent as a still picture: its first, which its maker chose to open
+    on, unless that is one colour (a fade in from black, a greeting whose text is yet to be
+    written); then the frame that shows most, of those within frame_limit."""
+    try:
+        im.seek(0)
+        if n_frames <= 1 or im.getcolors(1) is None:
+            return 0
+        limit = min(n_frames, frame_limit(im, settings))
+        step = max(1, limit // MEASURED_FRAMES)
+        best, most = 0, BLANK_DETAIL
+        for i in range(step, limit, step):
+            im.seek(i)
+            if (detail := _detail(im)) > most:
+                best, most = i, detail
+    # Pillow reports a damaged later frame with several exception types; all mean "damaged".
+    except Exception as exc:
+        raise CorruptInput(f"a frame of the animation is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
+    return best
+
+
+def _detail(frame: Image.Image) -> float:
+    """How much a frame shows: the mean step in grey between neighbouring pixels, flattened on
+    white as it would be sent, at about 256 pixels across."""
+    small = frame.convert("RGBA")
+    if (factor := max(small.size) // 256) > 1:
+        small = small.reduce(factor)
+    if min(small.size) < 2:
+        return 0.0
+    rgba = np.asarray(small, dtype=np.float32)
+    alpha = rgba[..., 3:] / 255
+    grey = (rgba[..., :3] * alpha + 255 * (1 - alpha)) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return float(np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean())
 
 def _load(
     im: Image.Image, frame_numbers: range, size: tuple[int, int], step: int

@@ -24,7 +24,7 @@ from ..profiles import ImageTarget
 from ..quality import Likeness
 from ..settings import Settings
 from . import Converted, gif
-from .gif import HALF_COVERED, fit_animation
+from .gif import HALF_COVERED, fit_animation, still_frame
 from .jpeg import JpegFit, fit_jpeg, useful_long_side
 from .palette import ScaledGif, drawn_colours, lossless_gif, scaled_gif
 from .picture import (
@@ -79,6 +79,7 @@ def convert_image(
     if dropped & png_metadata.ICC:
         notes.append("the PNG's ICC profile inflates past what is safe to read (1 MB); it was dropped unread and "
                      "the colours taken as sRGB")
+    picture = shown_picture(im)
     if mime in ANIMATED and frames > 1:
         if target.keep_gif and "image/gif" in accepts:
             result, why = fit_animation(im, frames, budget, target, settings)
@@ -87,13 +88,17 @@ def convert_image(
                 return Converted(data=gif, mime="image/gif", passed_through=False, width=w, height=h,
                                  frames=kept, scale=max(w, h) / source_long, encodes=encodes,
                                  notes=tuple(notes + gif_notes), **base)
-            notes.append(f"the animation could not fit ({why}); its first frame is sent alone")
+            reason = f"the animation could not fit ({why})"
         else:
-            notes.append("the profile does not take animated GIF; the first frame is sent alone")
+            reason = "the profile does not take animated GIF"
+        picture = still_frame(im, frames, settings)
+        notes.append(f"{reason}; its first frame is sent alone" if picture == 0 else
+                     f"{reason}; frame {picture + 1} of {frames} is sent alone, as the one that shows most: the "
+                     "first is one colour (a fade in, or a picture yet to be drawn)")
 
     notes += first_picture_notes(data, mime, frames)
     try:
-        im.seek(shown_picture(im))  # from here on the frame (page, picture) sent is the one loaded
+        im.seek(picture)  # from here on the frame (page, picture) sent is the one loaded
     except Exception as exc:
         raise damaged(exc) from None
     if "image/gif" in accepts:
@@ -111,7 +116,7 @@ def convert_image(
     useful = useful_long_side(budget, aspect) if own is None else target.long_side_for(im.size)
     needed = max(target.min_long_side, min(target.long_side_for(im.size), useful))
     # The same open picture: a PNG that lossless_gif has decoded to count its colours is not decoded twice.
-    pixels, decode_notes = decode(data, mime, settings, needed, opened=im)
+    pixels, decode_notes = decode(data, mime, settings, needed, opened=im, picture=picture)
     scaled, gif_encodes, alpha = None, 0, None
     if own is not None:
         longest = target.long_side_for(pixels.size)
