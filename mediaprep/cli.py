@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .checker import Report, check
-from .converters import convert, write_atomically
+from .converters import convert, name_within, write_atomically
 from .errors import ConvertError, InputError, MediaprepError, StorageError, StorageFailed, UsageError
 from .inspection import Inspection, inspect, read_source
 from .inspection.image import MAX_PAGES_COUNTED
@@ -326,7 +326,8 @@ def _output_path(source: Path, output_arg: str, extension: str) -> Path:
         # photo.webp -> photo-webp.jpg, so photo.webp and photo.tiff do not overwrite each other.
         old = source.suffix.lower().lstrip(".")
         same = not old or old in _EXTENSIONS_FOR.get(extension, {extension})
-        return Path(output_arg) / (f"{source.stem}.{extension}" if same else f"{source.stem}-{old}.{extension}")
+        # Cut short where the source's own name was already as long as a name can be.
+        return Path(output_arg) / name_within(source.stem, f".{extension}" if same else f"-{old}.{extension}")
     output = Path(output_arg)
     if output.suffix.lower().lstrip(".") not in _EXTENSIONS_FOR.get(extension, {extension}):
         fixed = output.with_suffix(f".{extension}")

@@ -1,5 +1,6 @@
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -214,6 +215,27 @@ def test_convert_names_the_output_after_its_content(cli, tmp_path):
     r = cli("convert", str(MEDIA / "still.gif"), "-o", str(tmp_path) + "/", "--profile", "clicksend")
     assert r.code == 0 and (tmp_path / "still.gif").read_bytes() == (MEDIA / "still.gif").read_bytes()
     assert "passed through" in r.stdout
+
+
+def test_a_source_whose_name_is_as_long_as_a_name_can_be_is_written_under_a_name_that_fits(cli, tmp_path):
+    # 250 bytes (125 two-byte letters): photo-webp.jpg's naming made it 258, over the 255 a name may
+    # have, and a file that could be read could not be written (output.unwritable).
+    source = tmp_path / ("é" * 122 + ".webp")
+    source.write_bytes((MEDIA / "photo.webp").read_bytes())
+    out = tmp_path / "out"
+    r = cli("convert", str(source), "-o", str(out) + "/", "--profile", "clicksend", "--json")
+    assert r.code == 0, r.stdout + r.stderr
+    [written] = out.iterdir()
+    assert written.name.endswith("-webp.jpg") and written.name.startswith("é" * 100)
+    assert len(written.name.encode()) <= 255 and Path(r.json()["path"]).name == written.name
+
+
+def test_an_output_name_as_long_as_a_name_can_be_is_written(cli, tmp_path):
+    # The half-written file's name (".NAME.XXXXXXXX.part") ran past 255 bytes where NAME did not.
+    dest = tmp_path / ("z" * 251 + ".jpg")
+    r = cli("convert", str(MEDIA / "photo.jpg"), "-o", str(dest), "--budget", "30000")
+    assert r.code == 0, r.stderr
+    assert [p.name for p in tmp_path.iterdir()] == [dest.name]
 
 
 @pytest.mark.parametrize("dest", ["y" * 300 + ".jpg", "a-file/out.jpg"], ids=["name-too-long", "under-a-file"])

@@ -243,11 +243,23 @@ def _read_umask() -> int:
 _UMASK = _read_umask()  # read once: os.umask can only be read by setting it
 
 
+NAME_MAX = 255  # bytes a file's name may have (ext4, XFS, btrfs, APFS, NTFS in UTF-16 units)
+
+
+def name_within(stem: str, tail: str, limit: int = NAME_MAX) -> str:
+    """``stem + tail``, the stem cut short (whole letters) where the name would pass ``limit`` bytes."""
+    while stem and len(os.fsencode(stem + tail)) > limit:
+        stem = stem[:-1]
+    return stem + tail
+
+
 def write_atomically(data: bytes, dest: Path) -> None:
     """Write all of ``data`` to ``dest`` or nothing: a reader never sees half a file."""
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        # ".NAME.XXXXXXXX.part" must itself be a name a file may have.
+        fd, tmp = tempfile.mkstemp(prefix=name_within(f".{dest.stem}", f"{dest.suffix}.", NAME_MAX - 13),
+                                   suffix=".part", dir=dest.parent)
     except OSError as exc:
         raise OutputUnwritable(f"{dest}: cannot be written ({exc.strerror})") from None
     try:
@@ -265,4 +277,4 @@ def write_atomically(data: bytes, dest: Path) -> None:
         raise
 
 
-__all__ = ["Converted", "convert", "write_atomically"]
+__all__ = ["NAME_MAX", "Converted", "convert", "name_within", "write_atomically"]
