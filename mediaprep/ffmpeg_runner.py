@@ -84,6 +84,8 @@ def run_ffmpeg(
         reader.start()
         try:
             while proc.poll() is None:
+                if watch.raised is not None:
+                    raise watch.raised  # the caller's callback stops the work (its client has gone)
                 now = time.monotonic()
                 if now > end:
                     _kill(proc)
@@ -102,6 +104,8 @@ def run_ffmpeg(
             reader.join(timeout=2)
             if proc.stdout is not None:
                 proc.stdout.close()
+        if watch.raised is not None:  # raised on the run's last block, as ffmpeg ended
+            raise watch.raised
         if quiet_or_corrupt and proc.returncode == 0:
             errors.seek(0)
             said = tidied(errors.read().decode("utf-8", "replace")).strip().splitlines()
@@ -144,6 +148,7 @@ class _Watch:
         self.moved = started
         self.last: dict[str, str] = {}
         self._mark: tuple[str, ...] = ()
+        self.raised: BaseException | None = None  # by on_progress, for the run to raise
 
     def read(self, proc: subprocess.Popen[bytes]) -> None:
         block: dict[str, str] = {}
@@ -162,11 +167,11 @@ class _Watch:
             self._mark = mark
             self.moved = time.monotonic()
         self.last = dict(block)
-        if self.on_progress is not None:
+        if self.on_progress is not None and self.raised is None:
             try:
                 self.on_progress(dict(block))
-            except Exception:  # a failing callback must not break the encode
-                pass
+            except BaseException as exc:  # raised again in the caller's thread, which stops the run
+                self.raised = exc
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

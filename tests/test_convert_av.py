@@ -3,6 +3,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -246,6 +247,26 @@ def test_progress_events_reach_the_callback():
     convert(MEDIA / "clip.mp4", budget=40000, on_progress=events.append)
     assert events and events[-1]["progress"] == "end"
     assert find_ffmpeg(Settings())
+
+
+def test_a_callback_that_raises_stops_the_conversion_with_its_exception_and_nothing_left(tmp_path, monkeypatch):
+    # An upload flow whose client has gone away stops the work from its callback. The exception was
+    # swallowed and the clip encoded on to the end (7.5 s for a 12 s webm), with no way to stop it.
+    class ClientGone(Exception):
+        pass
+
+    def gone(event):
+        raise ClientGone(event["progress"])
+
+    clip = _lavfi_clip(tmp_path / "long.mp4", "1280x720", 20)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the conversion's own files go
+    start = time.monotonic()
+    with pytest.raises(ClientGone):
+        convert(clip, profile="sinch", on_progress=gone)
+    assert time.monotonic() - start < 10
+    time.sleep(0.2)
+    assert children_of(os.getpid()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["long.mp4"]
 
 
 def test_doctor_names_the_ffmpeg_and_what_it_lacks(cli):
