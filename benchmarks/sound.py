@@ -54,6 +54,9 @@ LOSSY = [
     *((f"aac {k}k", ["-c:a", "aac", "-b:a", f"{k}k", "-f", "ipod"]) for k in (24, 48, 96)),
     *((f"vorbis q{q}", ["-c:a", "libvorbis", "-q:a", str(q), "-f", "ogg"]) for q in (0, 4)),
     *((f"mp3 {k}k", ["-c:a", "libmp3lame", "-b:a", f"{k}k", "-f", "mp3"]) for k in (32, 48)),
+    # Older voice apps' Speex (Ogg .spx), narrowband and wideband; Debian's ffmpeg has the encoder.
+    *((f"speex{band} {k}", ["-ar", str(r), "-ac", "1", "-c:a", "libspeex", "-b:a", k, "-f", "ogg"])
+      for band, r, k in (("nb", 8000, "15k"), ("wb", 16000, "16k"), ("wb", 16000, "28k"))),
     # Android's voice notes; Debian's ffmpeg has no AMR-NB encoder, the imageio-ffmpeg wheel's has.
     *((f"amr {k}k", ["-ar", "8000", "-ac", "1", "-c:a", "libopencore_amrnb", "-b:a", f"{k}k", "-f", "amr"])
       for k in ("7.95", "12.2")),
