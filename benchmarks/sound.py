@@ -57,6 +57,8 @@ LOSSY = [
     # Older voice apps' Speex (Ogg .spx), narrowband and wideband; Debian's ffmpeg has the encoder.
     *((f"speex{band} {k}", ["-ar", str(r), "-ac", "1", "-c:a", "libspeex", "-b:a", k, "-f", "ogg"])
       for band, r, k in (("nb", 8000, "15k"), ("wb", 16000, "16k"), ("wb", 16000, "28k"))),
+    # Voicemail systems' GSM 06.10 in WAV (Asterisk's wav49); Debian's ffmpeg has the encoder.
+    ("gsm wav", ["-ar", "8000", "-ac", "1", "-c:a", "libgsm_ms", "-f", "wav"]),
     # Android's voice notes; Debian's ffmpeg has no AMR-NB encoder, the imageio-ffmpeg wheel's has.
     *((f"amr {k}k", ["-ar", "8000", "-ac", "1", "-c:a", "libopencore_amrnb", "-b:a", f"{k}k", "-f", "amr"])
       for k in ("7.95", "12.2")),

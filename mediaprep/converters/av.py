@@ -42,11 +42,13 @@ KBPS_COVERING_RATE = ((8000, 64), (12000, 80), (24000, 96))
 # 12-96 kbit/s, then as mono mp3 from 16 to 128 kbit/s, came within 0.1 of the source's wideband PESQ
 # at 4.5-5.4 times an Opus source's rate under 24 kbit/s (3 at 32-48), 1.3-1.7 times AAC's, 1.8-2.3
 # times the rate a Vorbis header states (24 kbit/s where q0 spent 28), 3.7-4 times AMR-NB's (a
-# speech codec, as Opus is), 1.8-4.1 times Speex's (8-35 kbit/s, narrow and wideband) and 1.2-1.7
-# times an mp3's own (an mp3 re-encoded a quarter above its rate lost 0.2). benchmarks/sound.py
-# measures it. AMR-WB could not be measured (no encoder here); it is a speech codec of the same
-# family, so it gets AMR-NB's factor.
-MP3_KBPS_PER_SOURCE_KBPS = {"opus": 5.0, "amr_nb": 4.0, "amr_wb": 4.0, "speex": 4.0, "aac": 2.0, "vorbis": 2.5}
+# speech codec, as Opus is), 1.8-4.1 times Speex's (8-35 kbit/s, narrow and wideband), 2.4-2.5
+# times GSM 06.10's (voicemail systems' WAV) and 1.2-1.7 times an mp3's own (an mp3 re-encoded a
+# quarter above its rate lost 0.2). benchmarks/sound.py measures it. AMR-WB could not be measured
+# (no encoder here); it is a speech codec of the same family, so it gets AMR-NB's factor. ADPCM,
+# G.722, G.726 and A-law need at most 1.2 times theirs: the factor for other codecs covers them.
+MP3_KBPS_PER_SOURCE_KBPS = {"opus": 5.0, "amr_nb": 4.0, "amr_wb": 4.0, "speex": 4.0, "gsm": 2.5, "gsm_ms": 2.5,
+                            "aac": 2.0, "vorbis": 2.5}
 MP3_KBPS_PER_OTHER_KBPS = 1.7
 # What ffmpeg's AAC encoder (mono) needs to keep a low-rate source's whole band (white noise, band
 # within 20 dB): an 8 kHz source's 4 kHz from 20 kbit/s, 12 kHz's 6 kHz from 24, 16 kHz's 8 kHz
