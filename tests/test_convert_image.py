@@ -891,6 +891,32 @@ def test_animation_that_cannot_fit_becomes_its_first_frame_and_says_so():
     assert any("first frame" in n for n in result.notes)
 
 
+def _counting_animation(frames: int, ms: int) -> bytes:
+    """``frames`` frames of ``ms`` each, frame i's grey level 8 * i."""
+    pictures = [Image.new("L", (120, 90), 8 * i) for i in range(frames)]
+    buf = io.BytesIO()
+    pictures[0].save(buf, "GIF", save_all=True, append_images=pictures[1:], duration=ms, loop=0)
+    return buf.getvalue()
+
+
+def test_max_duration_trims_an_animation_and_says_so():
+    # It was ignored for pictures: a 3 s animation asked for at most 1 s came back whole (passed
+    # through, as it fitted), with nothing said.
+    source = _counting_animation(30, 100)
+    result = convert(source, profile="clicksend", max_duration=0.8)
+    out = opened(result)
+    assert result.mime == "image/gif" and not result.passed_through and result.frames == out.n_frames == 8
+    shown = [out.seek(i) or out.info["duration"] for i in range(out.n_frames)]
+    assert sum(shown) == 800
+    out.seek(7)
+    assert abs(out.convert("L").getpixel((60, 45)) - 56) <= 4  # the 8th frame is the last kept
+    assert any("trimmed to 0.8 s as asked: 8 of 30 frames" in n for n in result.notes)
+    # A frame running past the limit is cut short at it; an animation within it is left alone.
+    long_last = opened(convert(_counting_animation(3, 700), profile="clicksend", max_duration=1))
+    assert long_last.n_frames == 2 and [long_last.seek(i) or long_last.info["duration"] for i in range(2)] == [700, 300]
+    assert convert(source, profile="clicksend", max_duration=5).passed_through
+
+
 def _fade_in_from_black(fmt: str) -> bytes:
     """The fixture photo panned across, fading in from an all-black first frame."""
     with Image.open(MEDIA / "photo.jpg") as im:

@@ -81,7 +81,7 @@ def convert(
     bytes (exact).
 
     Images become a jpg or gif; audio an mp3 or AMR (``format="amr"``); video an
-    mp4 or 3gp (``format="3gp"``), trimmed only when ``max_duration`` asks;
+    mp4 or 3gp (``format="3gp"``); sound, video and animations are trimmed only when ``max_duration`` asks;
     vCards and calendars are normalised; PDFs are checked. ``on_progress`` gets
     ffmpeg's progress blocks. The budget is the smallest of ``budget``, the profile's limit for
     the kind, and what its whole-message limit leaves for one attachment (for images and video one
@@ -119,7 +119,8 @@ def convert(
         target = targets.image if targets else ImageTarget()
         verdict = resolved.verdict("image", mime) if resolved else None
         limit = _budget(budget, resolved, "image")
-        result = convert_image(data, mime, limit, target, verdict, _accepted_outputs(resolved), settings)
+        result = convert_image(data, mime, limit, target, verdict, _accepted_outputs(resolved), settings,
+                               max_duration)
     elif kind in ("audio", "video"):
         result = _convert_av(data, mime, kind, resolved, budget, settings, format, max_duration, on_progress)
     else:

@@ -40,9 +40,11 @@ LOOP_EXTENSIONS = (b"NETSCAPE2.0", b"ANIMEXTS1.0")
 
 
 def fit_animation(
-    im: Image.Image, n_frames: int, budget: int, target: ImageTarget, settings: Settings
+    im: Image.Image, n_frames: int, budget: int, target: ImageTarget, settings: Settings, seconds: float | None = None
 ) -> tuple[tuple[bytes, int, int, int, int, list[str]] | None, str]:
-    """(gif bytes, width, height, frames kept, encodes, notes), or None and why it could not fit."""
+    """(gif bytes, width, height, frames kept, encodes, notes), or None and why it could not fit.
+    ``n_frames``: the first frames, those of them starting within ``seconds`` when a length is
+    asked for (frames_within); the last is cut short at it."""
     limit = frame_limit(im, settings)
     if n_frames > limit:
         return None, f"{n_frames} frames of {im.width}x{im.height}, over the {limit} frame limit for that size"
@@ -59,6 +61,8 @@ def fit_animation(
     # Pillow reports a damaged later frame with several exception types; all mean "damaged".
     except Exception as exc:
         raise CorruptInput(f"a frame of the animation is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
+    if seconds is not None:
+        durations[-1] = min(durations[-1], int(seconds * 1000) - sum(durations[:-1]))
     if pre_step > 1:
         notes.append(f"kept 1 frame in {pre_step} of {len(animated)} to bound memory")
     if partly:
@@ -114,6 +118,25 @@ def _model(level: tuple[int, int, int], work_long: int) -> float:
     size, colours, step = level
     return (size / work_long) ** 1.7 * COLOUR_FACTOR[colours] * (1 / step) ** 0.85
 
+
+
+def frames_within(im: Image.Image, n_frames: int, seconds: float) -> int | None:
+    """None when the whole animation runs at most ``seconds`` (its frames timed as browsers show
+    them); else how many frames start before then."""
+    elapsed, limit = 0, seconds * 1000
+    try:
+        for i in range(n_frames):
+            if elapsed >= limit:
+                return i
+            im.seek(i)
+            if im.format == "AVIF":
+                im.load()  # AVIF reports a frame's duration once the frame is loaded
+            elapsed += _shown(im.info.get("duration"))
+        im.seek(0)
+    # Pillow reports a damaged later frame with several exception types; all mean "damaged".
+    except Exception as exc:
+        raise CorruptInput(f"a frame of the animation is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
+    return None if elapsed <= limit else n_frames
 
 
 def still_frame(im: Image.Image, n_frames: int, settings: Settings) -> int:

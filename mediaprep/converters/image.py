@@ -24,7 +24,7 @@ from ..profiles import ImageTarget
 from ..quality import Likeness
 from ..settings import Settings
 from . import Converted, gif
-from .gif import HALF_COVERED, fit_animation, still_frame
+from .gif import HALF_COVERED, fit_animation, frames_within, still_frame
 from .jpeg import JpegFit, fit_jpeg, useful_long_side
 from .palette import ScaledGif, drawn_colours, lossless_gif, scaled_gif
 from .picture import (
@@ -50,7 +50,9 @@ def convert_image(
     verdict: str | None,
     accepts: frozenset[str],
     settings: Settings,
+    max_seconds: float | None = None,
 ) -> Converted:
+    """``max_seconds``: the longest an animation may run (it is trimmed); a still has no length."""
     im = open_image(data, mime, settings)
     try:
         with pillow_warnings():
@@ -62,7 +64,8 @@ def convert_image(
     source_long = max(im.size)
     base: dict[str, Any] = {"source_mime": mime, "source_bytes": len(data), "budget": budget, "kind": "image"}
 
-    as_is = _as_it_is(data, mime, im, frames, budget, target, verdict, accepts, settings)
+    kept = frames_within(im, frames, max_seconds) if mime in ANIMATED and frames > 1 and max_seconds else None
+    as_is = None if kept is not None else _as_it_is(data, mime, im, frames, budget, target, verdict, accepts, settings)
     if as_is == data:
         return Converted(data=data, mime=mime, passed_through=True, width=im.width, height=im.height,
                          frames=frames, **base)
@@ -80,9 +83,12 @@ def convert_image(
         notes.append("the PNG's ICC profile inflates past what is safe to read (1 MB); it was dropped unread and "
                      "the colours taken as sRGB")
     picture = shown_picture(im)
+    if kept is not None:
+        notes.append(f"trimmed to {max_seconds:g} s as asked: {kept} of {frames} frames")
+        frames = kept
     if mime in ANIMATED and frames > 1:
         if target.keep_gif and "image/gif" in accepts:
-            result, why = fit_animation(im, frames, budget, target, settings)
+            result, why = fit_animation(im, frames, budget, target, settings, max_seconds if kept else None)
             if result is not None:
                 gif, w, h, kept, encodes, gif_notes = result
                 return Converted(data=gif, mime="image/gif", passed_through=False, width=w, height=h,
