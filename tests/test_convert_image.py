@@ -917,6 +917,26 @@ def test_max_duration_trims_an_animation_and_says_so():
     assert convert(source, profile="clicksend", max_duration=5).passed_through
 
 
+def test_a_colour_that_comes_in_at_the_end_of_an_animation_keeps_its_colour():
+    # The shared palette was made from the first eight frames only (of ten: every frame up to the
+    # 8th), so a red heart drawn in the last two was not in it and came out the ground's grey: gone.
+    from PIL import ImageDraw
+
+    frames = [Image.new("RGB", (160, 120), (90, 90, 90)) for _ in range(10)]
+    for i, frame in enumerate(frames):
+        ImageDraw.Draw(frame).rectangle((10 * i, 5, 10 * i + 20, 25), fill=(250, 250, 250))  # a spark crossing
+    for frame in frames[8:]:
+        ImageDraw.Draw(frame).ellipse((50, 30, 110, 90), fill=(220, 20, 60))
+    buf = io.BytesIO()
+    frames[0].save(buf, "PNG", save_all=True, append_images=frames[1:], duration=100, loop=0)  # an APNG
+    result = convert(buf.getvalue(), profile="clicksend")
+    out = opened(result)
+    assert result.mime == "image/gif" and out.n_frames == 10
+    out.seek(9)
+    red = out.convert("RGB").getpixel((80, 60))
+    assert max(abs(a - b) for a, b in zip(red, (220, 20, 60))) <= 12, red
+
+
 def _fade_in_from_black(fmt: str) -> bytes:
     """The fixture photo panned across, fading in from an all-black first frame."""
     with Image.open(MEDIA / "photo.jpg") as im:

@@ -30,6 +30,7 @@ COLOURS = (256, 128, 64, 32)
 COLOUR_FACTOR = {256: 1.0, 128: 0.86, 64: 0.72, 32: 0.6}
 FRAME_STEPS = (1, 2, 3)
 MAX_ENCODES = 10
+PALETTE_FRAMES = 8  # frames the shared palette is made from
 # Frames are held decoded (RGB, and their alpha where they have any) at the working size; past this
 # many pixels, frames are dropped first.
 MAX_HELD_PIXELS = 120_000_000
@@ -274,7 +275,10 @@ def add_clear_entry(picture: Image.Image, entries: list[int], clear: Image.Image
 
 
 def _shared_palette(frames: list[Image.Image], colours: int) -> Image.Image:
-    sample = frames[:: max(1, len(frames) // 8)][:8]
+    # Eight frames spread over the whole animation, the last among them: a colour that comes in at
+    # the end (a heart drawn last, a fade in's full picture) is in the palette.
+    count = min(PALETTE_FRAMES, len(frames))
+    sample = [frames[round(i * (len(frames) - 1) / max(1, count - 1))] for i in range(count)]
     w, h = sample[0].size
     sheet = Image.new("RGB", (w * len(sample), h))
     for i, f in enumerate(sample):
