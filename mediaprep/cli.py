@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", metavar="NAME")
     p.add_argument("--budget", type=int, metavar="BYTES", help="at most this many bytes (exact)")
     p.add_argument("--format", choices=["mp3", "amr", "mp4", "3gp"], help="audio/video container")
-    p.add_argument("--max-duration", type=float, metavar="SECONDS", help="trim audio, video or an animation to this length")
+    p.add_argument("--max-duration", type=float, metavar="SECONDS",
+                   help="trim audio, video or an animation to this length")
     p.add_argument("--effort", choices=["best", "fast"],
                    help="pictures: compare sizes (best, the default) or take the predicted one (fast)")
     p.add_argument("--json", action="store_true")

@@ -176,12 +176,13 @@ def test_a_clip_or_sound_of_a_frame_or_two_is_converted_not_called_damaged(tmp_p
 def test_a_sound_of_a_few_samples_comes_out_as_an_mp3_that_plays(tmp_path):
     # 10 samples at 8 kHz (a recorder stopped at once): the resampler to the mp3's 16 kHz held them
     # all back, and the "mp3" was a tag and a header frame with no sound, which no player opens.
-    blip = make(tmp_path, "blip.wav", "-f", "lavfi", "-i", "sine=sample_rate=8000", "-af", "atrim=end_sample=10")
+    blip = make(tmp_path, "blip.wav", "-f", "lavfi", "-i", "sine=sample_rate=8000",
+                "-af", "atrim=end_sample=10")
     sent = convert(blip, profile="sinch")
     out = tmp_path / "blip.mp3"
     out.write_bytes(sent.data)
-    decoded = subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(out), "-f", "s16le", "-"],
-                             capture_output=True, timeout=60)
+    decoded = subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-i", str(out),
+                              "-f", "s16le", "-"], capture_output=True, timeout=60)
     assert decoded.returncode == 0 and len(decoded.stdout) > 0, decoded.stderr.decode()
 
 
@@ -249,7 +250,7 @@ def test_progress_events_reach_the_callback():
     assert find_ffmpeg(Settings())
 
 
-def test_a_callback_that_raises_stops_the_conversion_with_its_exception_and_nothing_left(tmp_path, monkeypatch):
+def test_a_callback_that_raises_stops_the_conversion_with_its_exception(tmp_path, monkeypatch):
     # An upload flow whose client has gone away stops the work from its callback. The exception was
     # swallowed and the clip encoded on to the end (7.5 s for a 12 s webm), with no way to stop it.
     class ClientGone(Exception):
@@ -487,7 +488,8 @@ def test_a_gsm_voicemail_is_not_held_to_its_own_small_bitrate(tmp_path):
     # 13 kbit/s it went out at 24 kbit/s, re-encoding's noise 18.6 dB under the message; an mp3 needs
     # 2.4-2.5 times GSM's rate to come within 0.1 of its PESQ (40 kbit/s: 24.9 dB).
     _skip_without_encoder("libgsm_ms")
-    message = make(tmp_path, "vm.wav", "-i", str(MEDIA / "speech.wav"), "-ar", "8000", "-ac", "1", "-c:a", "libgsm_ms")
+    message = make(tmp_path, "vm.wav", "-i", str(MEDIA / "speech.wav"), "-ar", "8000", "-ac", "1",
+                   "-c:a", "libgsm_ms")
     result = convert(message, profile="sinch")
     assert _db_under(_samples_16k(message.read_bytes(), tmp_path), _samples_16k(result.data, tmp_path)) >= 22
 
@@ -496,7 +498,7 @@ def _skip_without_encoder(name: str) -> None:
     from mediaprep.converters.av import has_encoder
 
     if not has_encoder(name, Settings()):
-        pytest.skip(f"this ffmpeg has no {name} encoder to make the source (Debian's has; the wheel's decodes only)")
+        pytest.skip(f"this ffmpeg has no {name} encoder to make the source (Debian's has one)")
 
 
 def _db_under(heard, sent) -> float:

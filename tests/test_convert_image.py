@@ -913,7 +913,8 @@ def test_max_duration_trims_an_animation_and_says_so():
     assert any("trimmed to 0.8 s as asked: 8 of 30 frames" in n for n in result.notes)
     # A frame running past the limit is cut short at it; an animation within it is left alone.
     long_last = opened(convert(_counting_animation(3, 700), profile="clicksend", max_duration=1))
-    assert long_last.n_frames == 2 and [long_last.seek(i) or long_last.info["duration"] for i in range(2)] == [700, 300]
+    assert long_last.n_frames == 2
+    assert [long_last.seek(i) or long_last.info["duration"] for i in range(2)] == [700, 300]
     assert convert(source, profile="clicksend", max_duration=5).passed_through
 
 
@@ -924,7 +925,7 @@ def test_a_colour_that_comes_in_at_the_end_of_an_animation_keeps_its_colour():
 
     frames = [Image.new("RGB", (160, 120), (90, 90, 90)) for _ in range(10)]
     for i, frame in enumerate(frames):
-        ImageDraw.Draw(frame).rectangle((10 * i, 5, 10 * i + 20, 25), fill=(250, 250, 250))  # a spark crossing
+        ImageDraw.Draw(frame).rectangle((10 * i, 5, 10 * i + 20, 25), fill=(250, 250, 250))  # a spark moving
     for frame in frames[8:]:
         ImageDraw.Draw(frame).ellipse((50, 30, 110, 90), fill=(220, 20, 60))
     buf = io.BytesIO()
@@ -942,8 +943,8 @@ def _fade_in_from_black(fmt: str) -> bytes:
     with Image.open(MEDIA / "photo.jpg") as im:
         photo = im.convert("RGB").resize((640, 480))
     black = Image.new("RGB", (320, 240))
-    frames = [black] + [Image.blend(black, photo.crop((16 * k, 12 * k, 16 * k + 320, 12 * k + 240)), min(1, k / 6))
-                        for k in range(1, 16)]
+    frames = [black] + [Image.blend(black, photo.crop((16 * k, 12 * k, 16 * k + 320, 12 * k + 240)),
+                                    min(1, k / 6)) for k in range(1, 16)]
     buf = io.BytesIO()
     frames[0].save(buf, fmt, save_all=True, append_images=frames[1:], duration=80, loop=0)
     return buf.getvalue()

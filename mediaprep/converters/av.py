@@ -47,8 +47,8 @@ KBPS_COVERING_RATE = ((8000, 64), (12000, 80), (24000, 96))
 # quarter above its rate lost 0.2). benchmarks/sound.py measures it. AMR-WB could not be measured
 # (no encoder here); it is a speech codec of the same family, so it gets AMR-NB's factor. ADPCM,
 # G.722, G.726 and A-law need at most 1.2 times theirs: the factor for other codecs covers them.
-MP3_KBPS_PER_SOURCE_KBPS = {"opus": 5.0, "amr_nb": 4.0, "amr_wb": 4.0, "speex": 4.0, "gsm": 2.5, "gsm_ms": 2.5,
-                            "aac": 2.0, "vorbis": 2.5}
+MP3_KBPS_PER_SOURCE_KBPS = {"opus": 5.0, "amr_nb": 4.0, "amr_wb": 4.0, "speex": 4.0, "gsm": 2.5,
+                            "gsm_ms": 2.5, "aac": 2.0, "vorbis": 2.5}
 MP3_KBPS_PER_OTHER_KBPS = 1.7
 # What ffmpeg's AAC encoder (mono) needs to keep a low-rate source's whole band (white noise, band
 # within 20 dB): an 8 kHz source's 4 kHz from 20 kbit/s, 12 kHz's 6 kHz from 24, 16 kHz's 8 kHz

@@ -41,7 +41,8 @@ LOOP_EXTENSIONS = (b"NETSCAPE2.0", b"ANIMEXTS1.0")
 
 
 def fit_animation(
-    im: Image.Image, n_frames: int, budget: int, target: ImageTarget, settings: Settings, seconds: float | None = None
+    im: Image.Image, n_frames: int, budget: int, target: ImageTarget, settings: Settings,
+    seconds: float | None = None,
 ) -> tuple[tuple[bytes, int, int, int, int, list[str]] | None, str]:
     """(gif bytes, width, height, frames kept, encodes, notes), or None and why it could not fit.
     ``n_frames``: the first frames, those of them starting within ``seconds`` when a length is
@@ -59,9 +60,8 @@ def fit_animation(
     pre_step = max(1, -(-len(animated) * work_size[0] * work_size[1] // MAX_HELD_PIXELS))
     try:
         frames, durations, partly = _load(im, animated, work_size, pre_step)
-    # Pillow reports a damaged later frame with several exception types; all mean "damaged".
     except Exception as exc:
-        raise CorruptInput(f"a frame of the animation is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
+        raise _damaged_frame(exc) from None
     if seconds is not None:
         durations[-1] = min(durations[-1], int(seconds * 1000) - sum(durations[:-1]))
     if pre_step > 1:
@@ -120,7 +120,6 @@ def _model(level: tuple[int, int, int], work_long: int) -> float:
     return (size / work_long) ** 1.7 * COLOUR_FACTOR[colours] * (1 / step) ** 0.85
 
 
-
 def frames_within(im: Image.Image, n_frames: int, seconds: float) -> int | None:
     """None when the whole animation runs at most ``seconds`` (its frames timed as browsers show
     them); else how many frames start before then."""
@@ -134,9 +133,8 @@ def frames_within(im: Image.Image, n_frames: int, seconds: float) -> int | None:
                 im.load()  # AVIF reports a frame's duration once the frame is loaded
             elapsed += _shown(im.info.get("duration"))
         im.seek(0)
-    # Pillow reports a damaged later frame with several exception types; all mean "damaged".
     except Exception as exc:
-        raise CorruptInput(f"a frame of the animation is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
+        raise _damaged_frame(exc) from None
     return None if elapsed <= limit else n_frames
 
 
@@ -155,10 +153,14 @@ def still_frame(im: Image.Image, n_frames: int, settings: Settings) -> int:
             im.seek(i)
             if (detail := _detail(im)) > most:
                 best, most = i, detail
-    # Pillow reports a damaged later frame with several exception types; all mean "damaged".
     except Exception as exc:
-        raise CorruptInput(f"a frame of the animation is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
+        raise _damaged_frame(exc) from None
     return best
+
+
+def _damaged_frame(exc: Exception) -> CorruptInput:
+    # Pillow reports a damaged later frame with several exception types; all mean "damaged".
+    return CorruptInput(f"a frame of the animation is damaged: {exc}", provider_code=CORRUPT_IMAGE_CODE)
 
 
 def _detail(frame: Image.Image) -> float:
@@ -173,6 +175,7 @@ def _detail(frame: Image.Image) -> float:
     alpha = rgba[..., 3:] / 255
     grey = (rgba[..., :3] * alpha + 255 * (1 - alpha)) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     return float(np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean())
+
 
 def _load(
     im: Image.Image, frame_numbers: range, size: tuple[int, int], step: int

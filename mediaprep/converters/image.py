@@ -64,8 +64,11 @@ def convert_image(
     source_long = max(im.size)
     base: dict[str, Any] = {"source_mime": mime, "source_bytes": len(data), "budget": budget, "kind": "image"}
 
-    kept = frames_within(im, frames, max_seconds) if mime in ANIMATED and frames > 1 and max_seconds else None
-    as_is = None if kept is not None else _as_it_is(data, mime, im, frames, budget, target, verdict, accepts, settings)
+    trims = mime in ANIMATED and frames > 1 and max_seconds
+    within = frames_within(im, frames, max_seconds) if trims else None
+    as_is = None
+    if within is None:
+        as_is = _as_it_is(data, mime, im, frames, budget, target, verdict, accepts, settings)
     if as_is == data:
         return Converted(data=data, mime=mime, passed_through=True, width=im.width, height=im.height,
                          frames=frames, **base)
@@ -83,12 +86,12 @@ def convert_image(
         notes.append("the PNG's ICC profile inflates past what is safe to read (1 MB); it was dropped unread and "
                      "the colours taken as sRGB")
     picture = shown_picture(im)
-    if kept is not None:
-        notes.append(f"trimmed to {max_seconds:g} s as asked: {kept} of {frames} frames")
-        frames = kept
+    if within is not None:
+        notes.append(f"trimmed to {max_seconds:g} s as asked: {within} of {frames} frames")
+        frames = within
     if mime in ANIMATED and frames > 1:
         if target.keep_gif and "image/gif" in accepts:
-            result, why = fit_animation(im, frames, budget, target, settings, max_seconds if kept else None)
+            result, why = fit_animation(im, frames, budget, target, settings, max_seconds if within else None)
             if result is not None:
                 gif, w, h, kept, encodes, gif_notes = result
                 return Converted(data=gif, mime="image/gif", passed_through=False, width=w, height=h,
@@ -99,8 +102,8 @@ def convert_image(
             reason = "the profile does not take animated GIF"
         picture = still_frame(im, frames, settings)
         notes.append(f"{reason}; its first frame is sent alone" if picture == 0 else
-                     f"{reason}; frame {picture + 1} of {frames} is sent alone, as the one that shows most: the "
-                     "first is one colour (a fade in, or a picture yet to be drawn)")
+                     f"{reason}; frame {picture + 1} of {frames} is sent alone, as the one that shows most: "
+                     "the first is one colour (a fade in, or a picture yet to be drawn)")
 
     notes += first_picture_notes(data, mime, frames)
     try:
