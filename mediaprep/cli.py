@@ -187,7 +187,8 @@ def _inspection_line(info: Inspection) -> str:
         elif info.image.frames > 1:
             # An animation's frames; a TIFF's pages; a burst's or an MPO's pictures, of which one is sent.
             unit = {"TIFF": "pages", "MPO": "pictures", "HEIF": "pictures"}.get(info.image.format or "", "frames")
-            parts.append(f"{info.image.frames} {unit}")
+            length = f", {info.image.duration:g} s" if info.image.duration is not None else ""
+            parts.append(f"{info.image.frames} {unit}{length}")
         if info.image.orientation != 1:
             parts.append(f"EXIF orientation {info.image.orientation}")
     if info.media:

@@ -40,7 +40,8 @@ def test_inspect_says_pages_pictures_or_frames_as_the_file_holds_them(cli, tmp_p
     red.save(tmp_path / "scan.tiff", save_all=True, append_images=[blue, red])
     red.save(tmp_path / "stereo.jpg", "MPO", save_all=True, append_images=[blue])
     r = cli("inspect", str(tmp_path / "scan.tiff"), str(tmp_path / "stereo.jpg"), str(MEDIA / "animated.gif"))
-    assert [line.split("  ")[-1] for line in r.stdout.splitlines()] == ["3 pages", "2 pictures", "8 frames"]
+    said = [line.split("  ")[-1] for line in r.stdout.splitlines()]
+    assert said == ["3 pages", "2 pictures", "8 frames, 0.96 s"]
 
 
 def test_inspect_says_when_a_clip_holds_more_tracks_than_are_sent(cli, tmp_path):

@@ -120,6 +120,21 @@ def test_image_facts():
     assert not inspect(MEDIA / "scan.bmp").image.has_alpha
 
 
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP", "PNG", "AVIF"])  # APNG, AVIF sequence
+def test_an_animation_s_length_is_reported_as_browsers_play_it(fmt, cli, tmp_path):
+    # What max_duration trims, and what a handset plays: it was not said at all. A frame of 10 ms
+    # or less is shown for 100 ms, as browsers show it.
+    from PIL import Image
+
+    frames = [Image.new("RGB", (64, 48), (30 * i, 80, 160)) for i in range(5)]
+    path = tmp_path / f"loop.{fmt.lower()}"
+    frames[0].save(path, fmt, save_all=True, append_images=frames[1:], duration=[500, 250, 250, 10, 990],
+                   loop=0)
+    assert inspect(path).image.duration == pytest.approx(2.09)
+    assert inspect(MEDIA / "photo.jpg").image.duration is None
+    assert "5 frames, 2.09 s" in cli("inspect", str(path)).stdout
+
+
 def test_a_tiff_turned_by_its_orientation_tag_is_reported_upright_once():
     # Pillow turns a TIFF by its Orientation tag as it opens it (size) and loads it (pixels): the
     # facts said 100x300 *and* orientation 6, which reads as a 300x100 picture to be turned.

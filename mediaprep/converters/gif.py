@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import CorruptInput
-from ..inspection.image import CORRUPT_IMAGE_CODE, frame_limit
+from ..inspection.image import CORRUPT_IMAGE_CODE, frame_limit, shown_ms
 from ..inspection.spans import without_spans
 from ..profiles import ImageTarget
 from ..settings import Settings
@@ -131,7 +131,7 @@ def frames_within(im: Image.Image, n_frames: int, seconds: float) -> int | None:
             im.seek(i)
             if im.format == "AVIF":
                 im.load()  # AVIF reports a frame's duration once the frame is loaded
-            elapsed += _shown(im.info.get("duration"))
+            elapsed += shown_ms(im.info.get("duration"))
         im.seek(0)
     except Exception as exc:
         raise _damaged_frame(exc) from None
@@ -187,7 +187,7 @@ def _load(
     for n, i in enumerate(frame_numbers):
         im.seek(i)
         im.load()  # AVIF reports a frame's duration once the frame is loaded
-        duration = _shown(im.info.get("duration"))
+        duration = shown_ms(im.info.get("duration"))
         if n % step:
             durations[-1] += duration
             continue
@@ -203,12 +203,6 @@ def _load(
         frames.append((flat, see_through))
         durations.append(duration)
     return frames, durations, partly
-
-
-def _shown(duration: float | None) -> int:
-    # Browsers (Chrome, Firefox, Safari) show a frame of 10 ms or less, or of none, for 100 ms; kept
-    # as written, frames merged into one would run faster than they were shown.
-    return 100 if not duration or duration <= 10 else int(duration)
 
 
 def _encode(frames: list[_Frame], durations: list[int], level: tuple[int, int, int], loop: int | None) -> bytes:

@@ -10,6 +10,7 @@ from PIL import Image
 from ..errors import CannotFit, MediaprepError, NotAllowed
 from ..inspection import png_metadata, webp_chunks
 from ..inspection.image import (
+    ANIMATIONS,
     DROPPED,
     damaged,
     frame_count,
@@ -35,9 +36,6 @@ from .picture import (
     upright_alpha,
 )
 
-# Formats whose frames are an animation (GIF, WebP, APNG, AVIF sequences). A TIFF's or a HEIC's
-# further pictures are pages or a burst: the first page or the primary picture is used, with a note.
-ANIMATED = frozenset({"image/gif", "image/webp", "image/png", "image/avif"})
 # Formats sent as they are where the profile takes them (their metadata cut out losslessly).
 AS_IT_IS = frozenset({"image/jpeg", "image/gif", "image/png", "image/webp"})
 
@@ -64,7 +62,7 @@ def convert_image(
     source_long = max(im.size)
     base: dict[str, Any] = {"source_mime": mime, "source_bytes": len(data), "budget": budget, "kind": "image"}
 
-    trims = mime in ANIMATED and frames > 1 and max_seconds
+    trims = mime in ANIMATIONS and frames > 1 and max_seconds
     within = frames_within(im, frames, max_seconds) if trims else None
     as_is = None
     if within is None:
@@ -89,7 +87,7 @@ def convert_image(
     if within is not None:
         notes.append(f"trimmed to {max_seconds:g} s as asked: {within} of {frames} frames")
         frames = within
-    if mime in ANIMATED and frames > 1:
+    if mime in ANIMATIONS and frames > 1:
         if target.keep_gif and "image/gif" in accepts:
             result, why = fit_animation(im, frames, budget, target, settings, max_seconds if within else None)
             if result is not None:

@@ -7,7 +7,7 @@ import io
 import struct
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
@@ -27,6 +27,9 @@ PILLOW_FORMAT_BY_MIME = {
     "image/heif": "HEIF",
     "image/avif": "AVIF",
 }
+
+# Formats whose frames are an animation (a TIFF's or a HEIC's further pictures are pages or a burst).
+ANIMATIONS = frozenset({"image/gif", "image/webp", "image/png", "image/avif"})
 
 EXIF_ORIENTATION = 0x0112
 # In a PNG's info: the chunk types dropped unread (png_metadata); convert_image says so in a note.
@@ -73,6 +76,7 @@ class ImageFacts:
     orientation: int
     mode: str
     has_alpha: bool
+    duration: float | None = None  # seconds an animation runs, its frames timed as browsers show them
 
 
 def _register_heif() -> bool:
@@ -231,10 +235,21 @@ def _facts(im: Image.Image, mime: str, frames: int, max_frames: int) -> ImageFac
     # Read after loading: Pillow turns a TIFF by its Orientation tag itself (its size is upright
     # from the start) and drops the tag as it loads; other formats keep theirs for us to apply.
     facts = ImageFacts(im.format or "", *size, frames, orientation(im), mode, has_alpha)
-    if mime in ("image/gif", "image/webp"):
-        # An animation is shown whole: a damaged later frame is as broken as a damaged first one.
-        # Past the frame limit the converter keeps only the first frame, so only that many are checked.
-        for i in range(1, min(frames, max_frames)):
+    if mime in ANIMATIONS and 1 < frames <= max_frames:
+        # An animation is shown whole: a damaged later frame of a GIF, WebP or AVIF is as broken as
+        # a damaged first one. Past the frame limit the converter keeps only the first frame, and
+        # the animation is not walked.
+        ms = shown_ms(im.info.get("duration"))
+        for i in range(1, frames):
             im.seek(i)
-            im.load()
+            if mime != "image/png":
+                im.load()  # AVIF reports a frame's duration once the frame is loaded
+            ms += shown_ms(im.info.get("duration"))
+        facts = replace(facts, duration=ms / 1000)
     return facts
+
+
+def shown_ms(duration: float | None) -> int:
+    """A frame's time on screen. Browsers (Chrome, Firefox, Safari) show a frame of 10 ms or less,
+    or of none, for 100 ms."""
+    return 100 if not duration or duration <= 10 else int(duration)
