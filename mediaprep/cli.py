@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", metavar="SRC", help="input file, or - for standard input")
     p.add_argument("-o", "--output", required=True, metavar="DST", help="output file, folder, or - for standard output")
     p.add_argument("--profile", metavar="NAME")
-    p.add_argument("--budget", type=int, metavar="BYTES", help="at most this many bytes (exact)")
+    p.add_argument("--budget", type=_byte_count, metavar="BYTES",
+                   help="at most this many bytes (exact): 250000, 250kB, 1MB or 30KiB")
     p.add_argument("--format", choices=["mp3", "amr", "mp4", "3gp"], help="audio/video container")
     p.add_argument("--max-duration", type=float, metavar="SECONDS",
                    help="trim audio, video or an animation to this length")
@@ -77,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify-url", help="fetch a media URL as a provider would and report problems")
     p.add_argument("url", metavar="URL")
-    p.add_argument("--max-bytes", type=int, metavar="N")
+    p.add_argument("--max-bytes", type=_byte_count, metavar="N", help="bytes, or 250kB, 1MB, 30KiB")
     p.add_argument("--profile", metavar="NAME", help="also check the content against this profile")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_verify_url)
@@ -176,6 +177,19 @@ def _sound_layout(m: MediaFacts) -> list[str]:
     rate = m.audio_bit_rate or (m.bit_rate if not m.has_video else None)
     return [part for part in (channels, f"{m.sample_rate} Hz" if m.sample_rate else "",
                               f"{round(rate / 1000)} kbit/s" if rate else "") if part]
+
+
+# Providers write their limits as "250 kB" or "1 MB": decimal, as the profiles' byte limits are.
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(b|k|kb|m|mb|kib|mib)?\s*", re.IGNORECASE)
+_UNIT_BYTES = {"b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "kib": 1024, "mib": 1024**2}
+
+
+def _byte_count(text: str) -> int:
+    found = _SIZE.fullmatch(text)
+    count = float(found[1]) * _UNIT_BYTES[(found[2] or "b").lower()] if found else None
+    if count is None or count != int(count):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bytes (250000, 250kB, 1MB or 30KiB)")
+    return int(count)
 
 
 def _inspection_line(info: Inspection) -> str:

@@ -128,6 +128,20 @@ def test_usage_errors_exit_2(cli):
     assert r.code == 2 and "--profile" in r.stderr
 
 
+@pytest.mark.parametrize("given, budget", [("30kB", 30000), ("30 kb", 30000), ("30KiB", 30720),
+                                           ("0.25MB", 250000), ("29000", 29000)])
+def test_a_budget_is_taken_as_providers_write_it(cli, tmp_path, given, budget):
+    # Providers give their limits as "250 kB" or "1 MB"; --budget 30kB was "invalid int value".
+    r = cli("convert", str(MEDIA / "photo.jpg"), "-o", str(tmp_path / "out.jpg"), "--budget", given, "--json")
+    assert r.code == 0 and r.json()["budget"] == budget and r.json()["bytes"] <= budget
+
+
+def test_a_budget_that_is_not_a_size_says_what_is(cli, tmp_path):
+    r = cli("convert", str(MEDIA / "photo.jpg"), "-o", str(tmp_path / "out.jpg"), "--budget", "lots")
+    assert r.code == 2 and "usage.invalid" in r.stderr and "250kB" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_profiles_list_and_show(cli):
     r = cli("profiles", "--json")
     names = {p["name"] for p in r.json()}

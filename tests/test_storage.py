@@ -265,6 +265,9 @@ def test_cli_verify_url_and_upload(cli, host, tmp_path):
     r = cli("verify-url", host.url("/chunked.jpg"), "--json", env=env)
     assert r.code == 1 and {p["code"] for p in r.json()["problems"]} == {"url.chunked", "url.no_length"}
     assert cli("verify-url", host.url("/good.jpg"), env=env).code == 0
+    # A size as a provider writes its limit, as convert --budget takes it.
+    r = cli("verify-url", host.url("/good.jpg"), "--max-bytes", "1kB", "--json", env=env)
+    assert r.code == 1 and "url.too_big" in {p["code"] for p in r.json()["problems"]}
     assert cli("verify-url", host.url("/good.jpg")).code == 2  # loopback refused by default
     r = cli("upload", str(MEDIA / "photo.jpg"), str(MEDIA / "event.ics"), "--json",
             env={"MEDIAPREP_STORE_DIR": str(tmp_path), "MEDIAPREP_BASE_URL": "https://cdn.example/m"})
