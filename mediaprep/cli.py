@@ -188,7 +188,8 @@ def _byte_count(text: str) -> int:
     found = _SIZE.fullmatch(text)
     count = float(found[1]) * _UNIT_BYTES[(found[2] or "b").lower()] if found else None
     if count is None or count != int(count):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bytes (250000, 250kB, 1MB or 30KiB)")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number of bytes (250000, 250kB, 1MB or 30KiB)")
     return int(count)
 
 
