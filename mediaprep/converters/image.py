@@ -123,7 +123,7 @@ def convert_image(
     useful = useful_long_side(budget, aspect) if own is None else target.long_side_for(im.size)
     needed = max(target.min_long_side, min(target.long_side_for(im.size), useful))
     # The same open picture: a PNG that lossless_gif has decoded to count its colours is not decoded twice.
-    pixels, decode_notes = decode(data, mime, settings, needed, opened=im, picture=picture)
+    pixels, decode_notes = decode(data, mime, settings, needed, picture, opened=im)
     scaled, gif_encodes, alpha = None, 0, None
     if own is not None:
         longest = target.long_side_for(pixels.size)

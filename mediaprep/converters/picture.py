@@ -20,7 +20,6 @@ from ..inspection.image import (
     open_image,
     orientation,
     pillow_warnings,
-    shown_picture,
 )
 from ..inspection.jpeg_segments import trailing_video_bytes
 from ..settings import Settings
@@ -49,17 +48,17 @@ def first_picture_notes(data: bytes, mime: str, pages: int) -> list[str]:
     return notes
 
 
-def decode(data: bytes, mime: str, settings: Settings, max_long_side: int,
-           opened: Image.Image | None = None, picture: int | None = None) -> tuple[Image.Image, list[str]]:
-    """Upright RGB (or L) pixels of the picture sent (``picture``, or else shown_picture), no larger
-    than needed for ``max_long_side``; notes on what was done. ``opened``: the caller's open_image
-    of ``data``, perhaps loaded already, used for anything but a JPEG (which is opened afresh, to be
+def decode(data: bytes, mime: str, settings: Settings, max_long_side: int, picture: int,
+           opened: Image.Image | None = None) -> tuple[Image.Image, list[str]]:
+    """Upright RGB (or L) pixels of ``picture`` (the frame, page or picture sent), no larger than
+    needed for ``max_long_side``; notes on what was done. ``opened``: the caller's open_image of
+    ``data``, perhaps loaded already, used for anything but a JPEG (which is opened afresh, to be
     decoded at reduced size)."""
     notes: list[str] = []
     im = opened if opened is not None and mime != "image/jpeg" else open_image(data, mime, settings)
     try:
         with pillow_warnings():
-            im.seek(shown_picture(im) if picture is None else picture)
+            im.seek(picture)
             if mime == "image/jpeg":
                 # Decode at 1/2, 1/4 or 1/8 scale when that still covers the target size.
                 im.draft(im.mode, _fit_box(im.size, max_long_side))

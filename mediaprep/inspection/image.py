@@ -236,9 +236,9 @@ def _facts(im: Image.Image, mime: str, frames: int, max_frames: int) -> ImageFac
     # from the start) and drops the tag as it loads; other formats keep theirs for us to apply.
     facts = ImageFacts(im.format or "", *size, frames, orientation(im), mode, has_alpha)
     if mime in ANIMATIONS and 1 < frames <= max_frames:
-        # An animation is shown whole: a damaged later frame of a GIF, WebP or AVIF is as broken as
-        # a damaged first one. Past the frame limit the converter keeps only the first frame, and
-        # the animation is not walked.
+        # An animation is shown whole: a damaged later frame is as broken as a damaged first one
+        # (an APNG's seek decodes the frame before it). Past the frame limit the converter keeps
+        # only the first frame, and the animation is not walked.
         ms = shown_ms(im.info.get("duration"))
         for i in range(1, frames):
             im.seek(i)
