@@ -542,6 +542,19 @@ def test_floating_point_grey_is_scaled_not_made_black():
     assert "floating-point grey scaled to 8 bits" in result.notes
 
 
+@pytest.mark.parametrize("high", [255, 65535, 2**24])
+def test_32_bit_integer_grey_is_scaled_by_its_range(high):
+    # Instruments and ImageJ write grey as 32-bit integers in whatever range they measured: 8-bit
+    # values in such a TIFF came out black, values past 16 bits white.
+    gradient = np.tile(np.linspace(0, 1, 256), (64, 1))
+    buf = io.BytesIO()
+    Image.fromarray((gradient * high).round().astype(np.int32), "I").save(buf, "TIFF")
+    result = convert(buf.getvalue(), budget=20000)
+    out = np.asarray(opened(result).convert("L"), dtype=float)
+    assert np.abs(out - gradient * 255).mean() < 3
+    assert "32-bit grey scaled to 8 bits" in result.notes
+
+
 def float_rgb_tiff(width: int = 2, height: int = 2) -> bytes:
     """A baseline TIFF of 32-bit floating-point RGB, which Pillow cannot decode."""
     import struct

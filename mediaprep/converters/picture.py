@@ -205,6 +205,13 @@ def _sent_as_they_are(profile: ImageCms.ImageCmsProfile) -> bool:
     return srgb or profile.profile.xcolor_space.strip() == "GRAY"
 
 
+def _range_scale(im: Image.Image) -> float:
+    """What takes grey of no fixed range (32-bit) to 8 bits: the range its highest value is in
+    (0..1, 8 or 16 bits), else the highest value to white."""
+    high = float(im.getextrema()[1] or 0)
+    return 255.0 if high <= 1 else 1.0 if high <= 255 else 1 / 257 if high <= 65535 else 255 / high
+
+
 def _to_output_mode(im: Image.Image, notes: list[str]) -> Image.Image:
     mode = im.mode
     if mode in ("RGB", "L") and "transparency" not in im.info:
@@ -214,9 +221,11 @@ def _to_output_mode(im: Image.Image, notes: list[str]) -> Image.Image:
         im = im.convert("RGBA")
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # 16-bit grey: scale to 8 bits (a plain convert would clip everything above 255 to white).
-        notes.append("16-bit grey scaled to 8 bits")
+        # 32-bit grey (instruments, ImageJ) has no fixed range: its own says which scale it is in.
+        scale = 1 / 257 if mode != "I" else _range_scale(im)
+        notes.append(f"{16 if mode != 'I' else 32}-bit grey scaled to 8 bits")
         wide = im.convert("I")
-        grey = wide.point(lambda v: v / 257).convert("L")
+        grey = wide.point(lambda v: v * scale).convert("L")
         key = im.info.get("transparency")
         if not isinstance(key, int):
             return grey
@@ -227,9 +236,8 @@ def _to_output_mode(im: Image.Image, notes: list[str]) -> Image.Image:
         return grey
     if mode == "F":
         # Floating-point grey (32-bit exports from editors and instruments) is usually 0..1 and a
-        # plain convert made it black; otherwise its range says which scale it was written in.
-        high = float(im.getextrema()[1] or 0)
-        scale = 255.0 if high <= 1 else 1.0 if high <= 255 else 1 / 257 if high <= 65535 else 255 / high
+        # plain convert made it black.
+        scale = _range_scale(im)
         notes.append("floating-point grey scaled to 8 bits")
         return im.point(lambda v: v * scale).convert("L")
     if mode == "1":
