@@ -19,8 +19,11 @@ _ENV_PREFIX = "MEDIAPREP_"
 
 @dataclass(frozen=True)
 class Settings:
-    # Input is read into memory once; this caps it before the read.
+    # Pictures and objects are read into memory once; this caps them before the read.
     max_input_bytes: int = 200 * 1024 * 1024
+    # Sound and video are copied to a temporary file for ffmpeg, never held in memory: a minute of
+    # a phone's 4K is 350-700 MB. This caps the copy (the disk it is on must hold it).
+    max_media_bytes: int = 4 * 1024 * 1024 * 1024
     # Checked from the header before any pixel is decoded (Pillow warns at 89.5 MP); a JPEG of one
     # scan may declare four times it, and is held to it at the reduced size it is decoded at.
     max_image_pixels: int = 64_000_000
@@ -87,9 +90,9 @@ class Settings:
             raise UsageError(f"image_effort must be best or fast, not {self.image_effort!r}")
         if self.probe not in ("auto", "ffprobe", "ffmpeg"):
             raise UsageError(f"probe must be auto, ffprobe or ffmpeg, not {self.probe!r}")
-        for name in ("max_input_bytes", "max_image_pixels", "max_frames", "max_animation_pixels", "max_jpeg_scans",
-                     "max_object_bytes", "max_calendar_bytes", "max_video_pixels", "tool_timeout", "encode_timeout",
-                     "stall_timeout", "s3_timeout", "url_timeout", "s3_max_attempts"):
+        for name in ("max_input_bytes", "max_media_bytes", "max_image_pixels", "max_frames", "max_animation_pixels",
+                     "max_jpeg_scans", "max_object_bytes", "max_calendar_bytes", "max_video_pixels", "tool_timeout",
+                     "encode_timeout", "stall_timeout", "s3_timeout", "url_timeout", "s3_max_attempts"):
             value = getattr(self, name)
             # NaN compares false with everything: a NaN timeout would never run out.
             if not (value > 0 and math.isfinite(value)):

@@ -1227,3 +1227,47 @@ def test_a_clip_whose_sound_has_a_low_sample_rate_gives_the_picture_what_more_wo
     assert (said in result.notes) == (rate < 44100)
     sound = inspect(result.data).media.audio_bit_rate
     assert sound < kbps * 1000 * 1.3 and (rate < 44100 or sound > 40000)
+
+
+def test_sound_and_video_over_the_in_memory_limit_are_read_to_disk_and_converted():
+    # A minute of a phone's 4K is several hundred MB. ffmpeg reads sound and video from a file, so
+    # they are copied to one rather than held in memory: max_input_bytes (the in-memory limit) is
+    # for pictures and objects, and max_media_bytes caps the copy.
+    import hashlib
+
+    from mediaprep.errors import InputTooLarge
+
+    clip = MEDIA / "clip.mp4"
+    size = clip.stat().st_size
+    small = Settings(max_input_bytes=size // 4)
+    by_path = convert(clip, budget=40000, settings=small)
+    with clip.open("rb") as stream:
+        by_stream = convert(stream, budget=40000, settings=small)
+    for result in (by_path, by_stream):
+        assert result.mime == "video/mp4" and result.bytes <= 40000 and result.source_bytes == size
+    for source in (clip, clip.read_bytes()):
+        info = inspect(source, settings=small)
+        assert info.ok and info.media.video_codec == "h264"
+        assert (info.bytes, info.sha256) == (size, hashlib.sha256(clip.read_bytes()).hexdigest())
+    for source in (clip, clip.read_bytes()):
+        with pytest.raises(InputTooLarge, match="max_media_bytes"):
+            convert(source, budget=40000, settings=Settings(max_media_bytes=size - 1))
+        with pytest.raises(InputTooLarge, match="max_media_bytes"):
+            inspect(source, settings=Settings(max_media_bytes=size - 1))
+    with pytest.raises(InputTooLarge, match="max_input_bytes"):
+        convert(MEDIA / "photo.jpg", budget=40000, settings=small.with_(max_input_bytes=1000))
+
+
+def test_a_long_recording_is_not_held_in_memory(tmp_path):
+    import tracemalloc
+
+    # Five minutes of CD-quality stereo: 53 MB.
+    wav = make(tmp_path, "meeting.wav", "-f", "lavfi", "-i", "sine=frequency=300:duration=300", "-ac", "2")
+    tracemalloc.start()
+    try:
+        result = convert(wav, budget=1_000_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.mime == "audio/mpeg" and result.bytes <= 1_000_000
+    assert peak < wav.stat().st_size / 4

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NotAllowed, OutputUnwritable, UnsupportedType, UsageError
-from ..inspection import Source, read_source
+from ..inspection import INPUT_LIMIT, MEDIA_LIMIT, Source, open_source
 from ..inspection.sniff import (
     AUDIO_TWIN, EXTENSION_BY_MIME, MIMES_BY_EXTENSION, as_held, extension_of, kind_of, sniff_mime,
 )
@@ -96,8 +96,9 @@ def convert(
     ):
         raise UsageError(f"max_duration must be a positive number of seconds, not {max_duration!r}")
     resolved = load_profile(profile, settings) if profile is not None else None
-    data, path = read_source(source, settings)
-    mime = sniff_mime(data)
+    opened = open_source(source, settings)
+    path = opened.path
+    mime = sniff_mime(opened.head)
     kind = kind_of(mime)
     promised = _kind_promised_by(path)
     # A video container may hold sound alone (.wma, .mka are ASF and Matroska): that is no lie.
@@ -112,6 +113,10 @@ def convert(
     # Sound and video are judged once the probe has said what the container holds (_convert_av).
     if resolved is not None and kind not in ("audio", "video") and resolved.verdict(kind, mime) == "reject":
         raise NotAllowed(f"{resolved.name} does not take {mime}")
+    if kind in ("audio", "video"):
+        made = _convert_av(opened, mime, resolved, budget, settings, format, max_duration, on_progress)
+        return _with_budget_note(made, resolved, budget)
+    data = opened.data(settings.max_input_bytes, INPUT_LIMIT)
     if kind == "image":
         from .image import convert_image
 
@@ -121,10 +126,12 @@ def convert(
         limit = _budget(budget, resolved, "image")
         result = convert_image(data, mime, limit, target, verdict, _accepted_outputs(resolved), settings,
                                max_duration)
-    elif kind in ("audio", "video"):
-        result = _convert_av(data, mime, kind, resolved, budget, settings, format, max_duration, on_progress)
     else:
         result = _convert_object(data, mime, kind, resolved, budget, settings)
+    return _with_budget_note(result, resolved, budget)
+
+
+def _with_budget_note(result: Converted, resolved: Profile | None, budget: int | None) -> Converted:
     cap = resolved.message.max_bytes if resolved else None
     if cap and result.budget == largest_payload(cap) and result.budget != budget:
         why = f"the budget is what {resolved.name}'s {cap}-byte message limit leaves for one attachment"
@@ -132,13 +139,22 @@ def convert(
     return result
 
 
-def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, on_progress) -> Converted:
+def _convert_av(opened, mime, profile, budget, settings, fmt, max_duration, on_progress) -> Converted:
+    # ffmpeg reads a copy in a folder of our own (never a name the caller chose, which could start
+    # with "-"), copied there without being held in memory.
+    with tempfile.TemporaryDirectory(prefix="mediaprep-") as tmp:
+        src = Path(tmp) / "input"
+        opened.save(src, settings.max_media_bytes, MEDIA_LIMIT)
+        return _convert_media_file(src, mime, profile, budget, settings, fmt, max_duration, on_progress)
+
+
+def _convert_media_file(src, mime, profile, budget, settings, fmt, max_duration, on_progress) -> Converted:
     from ..inspection.media import media_facts
     from ..profiles import AudioTarget, VideoTarget
     from .av import convert_audio, convert_video
     from .remux import OUTPUT_MIMES, SOUND_MIMES
 
-    facts = media_facts(data, mime, None, settings)
+    facts = media_facts(b"", mime, src, settings)
     kind, mime = as_held(mime, facts.has_video)
     if profile is not None and profile.verdict(kind, mime) == "reject":
         raise NotAllowed(f"{profile.name} does not take {mime}")
@@ -163,15 +179,15 @@ def _convert_av(data, mime, kind, profile, budget, settings, fmt, max_duration, 
     if kind == "audio":
         own = {"amr_nb": "amr", "mp3": "mp3"}.get(facts.audio_codec or "")
         taken_as = own if own is not None and taken(SOUND_MIMES[own]) else None
-        result = convert_audio(data, mime, limit, audio_target, settings, fmt=fmt, max_duration=max_duration,
+        result = convert_audio(src, mime, limit, audio_target, settings, fmt=fmt, max_duration=max_duration,
                                on_progress=on_progress, facts=facts, taken_as=taken_as)
     else:
         own = {m: f for f, m in OUTPUT_MIMES.items()}.get(mime)
         taken_as = own if taken(mime) else None
-        result = convert_video(data, mime, limit, video_target, settings, fmt=fmt, max_duration=max_duration,
+        result = convert_video(src, mime, limit, video_target, settings, fmt=fmt, max_duration=max_duration,
                                on_progress=on_progress, facts=facts, taken_as=taken_as)
     return Converted(data=result.data, mime=result.mime, kind=result.kind, source_mime=mime,
-                     source_bytes=len(data), budget=limit, passed_through=False, width=result.width,
+                     source_bytes=src.stat().st_size, budget=limit, passed_through=False, width=result.width,
                      height=result.height, encodes=result.encodes, notes=result.notes)
 
 

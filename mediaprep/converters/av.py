@@ -140,25 +140,24 @@ def _codecs_listed(ffmpeg_path: str, timeout: float, option: str) -> frozenset[s
 
 
 def convert_audio(
-    data: bytes, mime: str, budget: int, target: AudioTarget, settings: Settings,
+    src: Path, mime: str, budget: int, target: AudioTarget, settings: Settings,
     *, fmt: str | None = None, max_duration: float | None = None, on_progress: Callable | None = None,
     facts: MediaFacts | None = None, taken_as: str | None = None,
 ) -> AvResult:
-    """``taken_as``: the source's own format ("amr") where the profile takes the source as it is; it
-    is kept unless the caller asks for a format, or an encode is needed that this ffmpeg cannot make."""
+    """``src``: the sound, in a file of a folder of our own. ``taken_as``: the source's own format
+    ("amr") where the profile takes the source as it is; it is kept unless the caller asks for a
+    format, or an encode is needed that this ffmpeg cannot make."""
     asked = fmt
     fmt = fmt or taken_as or target.format
     deadline = time.monotonic() + settings.encode_timeout
     with tempfile.TemporaryDirectory(prefix="mediaprep-") as tmp_dir:
         tmp = Path(tmp_dir)
-        src = tmp / "input"
-        src.write_bytes(data)
-        facts = _checked(facts or media_facts(data, mime, src, settings), settings)
+        facts = _checked(facts or media_facts(b"", mime, src, settings), settings)
         duration = _duration(facts, max_duration)
         trimmed = duration < (facts.duration or 0) - 0.05
         notes = [f"trimmed to {duration:.1f} s as asked"] if trimmed else []
         notes += _tracks_left_out(facts)
-        if not trimmed and _can_copy_sound(facts, fmt, target, len(data), budget):
+        if not trimmed and _can_copy_sound(facts, fmt, target, src.stat().st_size, budget):
             copied = copy_sound(src, mime, facts, tmp / f"copy.{fmt}", fmt, settings, deadline=deadline,
                                 on_progress=on_progress)
             if copied is not None and len(copied) <= budget:
@@ -279,11 +278,12 @@ def _lossy_kbps(facts: MediaFacts) -> float | None:
 
 
 def convert_video(
-    data: bytes, mime: str, budget: int, target: VideoTarget, settings: Settings,
+    src: Path, mime: str, budget: int, target: VideoTarget, settings: Settings,
     *, fmt: str | None = None, max_duration: float | None = None, on_progress: Callable | None = None,
     facts: MediaFacts | None = None, taken_as: str | None = None,
 ) -> AvResult:
-    """``taken_as``: the source's own container ("3gp") where the profile takes the source as it is;
+    """``src``: the clip, in a file of a folder of our own.
+    ``taken_as``: the source's own container ("3gp") where the profile takes the source as it is;
     unless the caller asks for a format, a clip that cannot be copied into the profile's format (AMR
     sound has no place in an mp4) is copied into that one where it can be, never encoded into it."""
     copy_formats = [fmt] if fmt else list(dict.fromkeys(f for f in (target.format, taken_as) if f))
@@ -291,9 +291,7 @@ def convert_video(
     deadline = time.monotonic() + settings.encode_timeout
     with tempfile.TemporaryDirectory(prefix="mediaprep-") as tmp_dir:
         tmp = Path(tmp_dir)
-        src = tmp / "input"
-        src.write_bytes(data)
-        facts = _checked(facts or media_facts(data, mime, src, settings), settings)
+        facts = _checked(facts or media_facts(b"", mime, src, settings), settings)
         if not facts.has_video:
             raise CorruptInput("the file has no video stream; convert it as audio")
         audio_floor = target.min_audio_kbps if facts.has_audio else 0
@@ -302,7 +300,7 @@ def convert_video(
         notes = [f"trimmed to {duration:.1f} s as asked"] if trimmed else []
         notes += _tracks_left_out(facts)
         for copy_fmt in [] if trimmed else copy_formats:
-            if not can_copy(facts, mime, copy_fmt, target, len(data), budget):
+            if not can_copy(facts, mime, copy_fmt, target, src.stat().st_size, budget):
                 continue
             copied = copy_streams(src, mime, facts, tmp / f"copy.{copy_fmt}", copy_fmt, settings,
                                   deadline=deadline, on_progress=on_progress)

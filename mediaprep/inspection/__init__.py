@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..errors import EmptyInput, InputTooLarge, MediaprepError, UnsupportedType, UsageError
-from ..reading import read_file, read_stream
+from ..errors import EmptyInput, MediaprepError, UnsupportedType, UsageError
+from ..reading import HEAD_BYTES, Opened, file_digest
 from ..settings import Settings, resolved_settings
 from .image import ImageFacts, image_facts
 from .media import MediaFacts, media_facts
@@ -57,26 +58,35 @@ class Inspection:
         return out
 
 
-def read_source(source: Source, settings: Settings) -> tuple[bytes, Path | None]:
-    """The bytes of a path, a bytes object or a binary file object (read from where it stands),
-    refusing what cannot or should not be read."""
+# Which setting each limit is, named in the error so that it can be raised.
+INPUT_LIMIT = "input limit (max_input_bytes)"
+MEDIA_LIMIT = "limit for sound and video (max_media_bytes)"
+
+
+def open_source(source: Source, settings: Settings) -> Opened:
+    """A path, a bytes object or a binary file object (read from where it stands), its first bytes
+    read to tell its type; the rest is read when the type says how (Opened)."""
+    # Until the type is known, no more than a picture may take is held.
+    head = min(HEAD_BYTES, settings.max_input_bytes + 1)
     if hasattr(source, "read") and not isinstance(source, (str, os.PathLike)):
         # A file object's name is not used: an upload's is whatever its sender chose.
-        source = read_stream(source, settings.max_input_bytes)
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        path = None
-        if len(data) > settings.max_input_bytes:
-            raise InputTooLarge(f"input of {len(data)} bytes is over the {settings.max_input_bytes} byte limit")
+        opened = Opened(source, head)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        opened = Opened(bytes(source), head)
+    elif isinstance(source, (str, os.PathLike)):
+        opened = Opened(Path(os.fspath(source)), head)
     else:
-        if not isinstance(source, (str, os.PathLike)):
-            raise UsageError(
-                f"a source is a path, bytes or a binary file object, not {type(source).__name__}")
-        path = Path(os.fspath(source))
-        data = read_file(path, settings.max_input_bytes)
-    if not data:
-        raise EmptyInput(f"{path or 'input'}: is empty (0 bytes)")
-    return data, path
+        raise UsageError(f"a source is a path, bytes or a binary file object, not {type(source).__name__}")
+    if not opened.head:
+        raise EmptyInput(f"{opened.path or 'input'}: is empty (0 bytes)")
+    return opened
+
+
+def read_source(source: Source, settings: Settings) -> tuple[bytes, Path | None]:
+    """The bytes of a path, a bytes object or a binary file object, refusing what cannot or should
+    not be read into memory."""
+    opened = open_source(source, settings)
+    return opened.data(settings.max_input_bytes, INPUT_LIMIT), opened.path
 
 
 def inspect(source: Source, *, name: str | None = None, settings: Settings | None = None) -> Inspection:
@@ -87,36 +97,47 @@ def inspect(source: Source, *, name: str | None = None, settings: Settings | Non
     type comes back as an Inspection whose ``error`` says what is wrong.
     """
     settings = resolved_settings(settings)
-    data, path = read_source(source, settings)
-    mime = sniff_mime(data)
+    opened = open_source(source, settings)
+    path = opened.path
+    mime = sniff_mime(opened.head)
     kind = kind_of(mime)
     shown = name or (str(path) if path else None)
     ext = extension_of(name or (path.name if path else None))
-    info = Inspection(
-        path=str(path) if path else name,
-        mime=mime,
-        kind=kind,
-        bytes=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        extension=ext,
-        extension_mismatch=extension_mismatch(ext, mime),
-    )
+    info = Inspection(path=str(path) if path else name, mime=mime, kind=kind, bytes=0, sha256="",
+                      extension=ext, extension_mismatch=extension_mismatch(ext, mime))
+    if kind in ("audio", "video"):
+        with tempfile.TemporaryDirectory(prefix="mediaprep-") as tmp:
+            # A named file is probed where it is; anything else is copied to a file for ffmpeg.
+            media_file = path or Path(tmp) / "input"
+            if path is None:
+                opened.save(media_file, settings.max_media_bytes, MEDIA_LIMIT)
+            size, sha256 = file_digest(media_file, settings.max_media_bytes, MEDIA_LIMIT)
+            info = replace(info, bytes=size, sha256=sha256)
+            try:
+                media = media_facts(b"", mime, media_file, settings)
+            except MediaprepError as exc:
+                return _failed(info, exc, shown)
+        kind, held = as_held(mime, media.has_video)
+        return replace(info, kind=kind, mime=held, extension_mismatch=extension_mismatch(ext, held),
+                       media=media)
+    data = opened.data(settings.max_input_bytes, INPUT_LIMIT)
+    info = replace(info, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
     try:
         if kind == "image":
             return replace(info, image=image_facts(data, mime, settings))
-        if kind in ("audio", "video"):
-            media = media_facts(data, mime, path, settings)
-            kind, held = as_held(mime, media.has_video)
-            return replace(info, kind=kind, mime=held, extension_mismatch=extension_mismatch(ext, held), media=media)
         if kind in ("contact", "calendar", "pdf"):
             return replace(info, object=object_facts(data, kind, settings))
         if kind == "text":
             return info
         raise UnsupportedType(f"{shown or 'input'}: content is {mime}, which is not a media type mediaprep handles")
     except MediaprepError as exc:
-        if shown and not exc.message.startswith(shown):
-            exc.message = f"{shown}: {exc.message}"
-        return replace(info, error=exc)
+        return _failed(info, exc, shown)
 
 
-__all__ = ["ImageFacts", "Inspection", "MediaFacts", "ObjectFacts", "inspect", "read_source"]
+def _failed(info: Inspection, exc: MediaprepError, shown: str | None) -> Inspection:
+    if shown and not exc.message.startswith(shown):
+        exc.message = f"{shown}: {exc.message}"
+    return replace(info, error=exc)
+
+
+__all__ = ["ImageFacts", "Inspection", "MediaFacts", "ObjectFacts", "inspect", "open_source", "read_source"]

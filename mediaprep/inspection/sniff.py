@@ -6,6 +6,8 @@ import threading
 
 import magic
 
+from ..reading import HEAD_BYTES
+
 # libmagic's answers differ between versions; fold them onto one name each.
 _ALIASES = {
     "image/x-ms-bmp": "image/bmp",
@@ -213,11 +215,14 @@ def _magic() -> magic.Magic:
     m = getattr(_local, "magic", None)
     if m is None:
         m = _local.magic = magic.Magic(mime=True)
+        # What libmagic reads of a buffer differs by version (1 MiB, then 7): held to the bytes a
+        # source is sniffed from, the answer is the same for the head as for the whole file.
+        m.setparam(magic.MAGIC_PARAM_BYTES_MAX, HEAD_BYTES)
     return m
 
 
 def sniff_mime(data: bytes) -> str:
-    """The MIME type libmagic finds in the content (aliases folded)."""
+    """The MIME type libmagic finds in the content (aliases folded); its first HEAD_BYTES decide."""
     mime = _magic().from_buffer(data).split(";")[0].strip().lower()
     mime = _ALIASES.get(mime, mime)
     if mime == "text/plain":
