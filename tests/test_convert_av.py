@@ -1,3 +1,4 @@
+import io
 import math
 import os
 import re
@@ -1271,3 +1272,30 @@ def test_a_long_recording_is_not_held_in_memory(tmp_path):
         tracemalloc.stop()
     assert result.mime == "audio/mpeg" and result.bytes <= 1_000_000
     assert peak < wav.stat().st_size / 4
+
+
+def test_a_clip_upload_cut_off_midway_is_unreadable_and_leaves_no_copy(tmp_path, monkeypatch):
+    # The clip is copied to a file as it is read: a client that goes away after its first bytes
+    # leaves neither a traceback nor half a copy in the temporary folder.
+    from mediaprep.errors import UnreadableInput
+
+    class CutOff(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self.data, self.given = data, 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            if self.given >= 20000:
+                raise ConnectionResetError(104, "Connection reset by peer")
+            n = min(len(buffer), 4096, 20000 - self.given)
+            buffer[:n] = self.data[self.given : self.given + n]
+            self.given += n
+            return n
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    with pytest.raises(UnreadableInput, match="Connection reset"):
+        convert(CutOff((MEDIA / "clip.mp4").read_bytes()), budget=40000, settings=Settings(max_input_bytes=10000))
+    assert list(tmp_path.iterdir()) == []
