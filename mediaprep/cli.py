@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -494,6 +495,9 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
         "decoders": decoders_present,
         # Optional: only converters.objects.pdf_thumbnail draws with it.
         "pdftoppm": shutil.which("pdftoppm"),
+        # Every sound and clip is copied here for ffmpeg, up to max_media_bytes.
+        "temporary_folder": tempfile.gettempdir(),
+        "temporary_free_bytes": shutil.disk_usage(tempfile.gettempdir()).free,
     }
     missing = [name for name, ok in {**present, **filters_present, **decoders_present}.items() if not ok]
     release = _ffmpeg_release(report["version"])
@@ -510,6 +514,9 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
                   "imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())\"` prints")
         print(f"ffprobe: {report['ffprobe'] or 'none (probing reads ffmpeg -i)'}")
         print(f"pdftoppm: {report['pdftoppm'] or 'none (optional: PDF first-page pictures; Debian: poppler-utils)'}")
+        free, cap = report["temporary_free_bytes"] / 1e9, settings.max_media_bytes / 1e9
+        print(f"temporary folder: {report['temporary_folder']} ({free:.1f} GB free; each sound and clip is "
+              f"copied there, up to max_media_bytes: {cap:.1f} GB)")
         for name, why in WANTED_ENCODERS.items():
             print(f"  {'ok     ' if name in names else 'MISSING'} {name:<18} {why}")
         for name, why in WANTED_FILTERS.items():

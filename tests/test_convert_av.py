@@ -284,6 +284,17 @@ def test_doctor_names_the_ffmpeg_and_what_it_lacks(cli):
     assert out["pdftoppm"] == shutil.which("pdftoppm")  # optional: reported, never a failure
 
 
+def test_doctor_says_where_sound_and_video_are_copied_and_the_room_there(cli, tmp_path):
+    # Every sound and clip is copied to TMPDIR for ffmpeg, up to max_media_bytes: an operator needs
+    # to know which folder that is and whether it has the room.
+    r = cli("doctor", "--json", env={"TMPDIR": str(tmp_path)})
+    out = r.json()
+    assert out["temporary_folder"] == str(tmp_path)
+    assert abs(out["temporary_free_bytes"] - shutil.disk_usage(tmp_path).free) < 100_000_000
+    text = cli("doctor", env={"TMPDIR": str(tmp_path)}).stdout
+    assert f"temporary folder: {tmp_path} (" in text and "GB free" in text
+
+
 def test_doctor_says_when_the_ffmpeg_found_first_is_older_than_any_tested(cli, tmp_path):
     # A distribution's ffmpeg on PATH comes before the wheel's: Ubuntu 22.04's is 4.4.
     real = find_ffmpeg(Settings())
