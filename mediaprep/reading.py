@@ -89,39 +89,39 @@ class Opened:
 
     def __init__(self, source: bytes | Path | BinaryIO, head_bytes: int = HEAD_BYTES) -> None:
         self.path = source if isinstance(source, Path) else None
-        self._data = source if isinstance(source, bytes) else None
         self._stream = None if isinstance(source, (bytes, Path)) else source
-        if self._data is not None:
-            self.head = self._data[:head_bytes]
+        if isinstance(source, bytes):
+            self._read_so_far = source
         elif self.path is not None:
             with _regular_file(self.path) as f:
-                self.head = _read(f, head_bytes, self.path)
+                self._read_so_far = _read(f, head_bytes, self.path)
         else:
-            self.head = read_stream(self._stream, head_bytes - 1)
+            self._read_so_far = read_stream(self._stream, head_bytes - 1)
+        self.head = self._read_so_far[:head_bytes]
+        # A source that ended within its head is all read: it is not read again.
+        self._whole = isinstance(source, bytes) or len(self._read_so_far) < head_bytes
 
     def data(self, limit: int, limit_name: str) -> bytes:
         """All the bytes, refusing more than ``limit``."""
+        if self._whole:
+            self._refuse_over(limit, limit_name)
+            return self._read_so_far
         if self.path is not None:
             return read_file(self.path, limit, limit_name)
-        if self._data is not None:
-            data = self._data
-        else:
-            data = self.head + read_stream(self._stream, max(0, limit - len(self.head)))
-        if len(data) > limit:
-            # A stream is read only one byte past the limit: its own size is not known.
-            size = "" if self._stream is not None else f" of {len(data)} bytes"
-            raise InputTooLarge(f"input{size} is over the {limit} byte {limit_name}")
+        data = self.head + read_stream(self._stream, max(0, limit - len(self.head)))
+        if len(data) > limit:  # a stream is read only one byte past the limit: its size is not known
+            raise InputTooLarge(f"input is over the {limit} byte {limit_name}")
         return data
 
     def save(self, dest: Path, limit: int, limit_name: str) -> int:
         """All the bytes into ``dest`` (a new file), refusing more than ``limit``; how many there were."""
-        if self._data is not None and len(self._data) > limit:
-            raise InputTooLarge(f"input of {len(self._data)} bytes is over the {limit} byte {limit_name}")
+        if self._whole:
+            self._refuse_over(limit, limit_name)
         try:
             with dest.open("xb") as out:
-                if self._data is not None:
-                    out.write(self._data)
-                    return len(self._data)
+                if self._whole:
+                    out.write(self._read_so_far)
+                    return len(self._read_so_far)
                 if self.path is not None:
                     with _regular_file(self.path, limit, limit_name) as f:
                         size = _copy(lambda n: _read(f, n, self.path), out.write, limit)
@@ -137,6 +137,12 @@ class Opened:
                 raise _grew(self.path, limit, limit_name)
             raise InputTooLarge(f"input is over the {limit} byte {limit_name}")
         return size
+
+    def _refuse_over(self, limit: int, limit_name: str) -> None:
+        n = len(self._read_so_far)
+        if n > limit:
+            size = f"{self.path}: {n} bytes" if self.path else f"input of {n} bytes"
+            raise InputTooLarge(f"{size} is over the {limit} byte {limit_name}")
 
 
 def _copy(read: Callable[[int], bytes], write: Callable[[bytes], object], limit: int) -> int:
