@@ -116,7 +116,7 @@ def test_a_list_forced_past_the_sniffing_still_opens_no_other_file_or_url(tmp_pa
         listing = tmp_path / "list.mp4"
         listing.write_text(body)
         with pytest.raises(CorruptInput):
-            media_facts(listing.read_bytes(), "video/mp4", listing, Settings())
+            media_facts(listing, "video/mp4", Settings())
     assert _Recorder.hits == []
 
 

@@ -154,7 +154,7 @@ def _convert_media_file(src, mime, profile, budget, settings, fmt, max_duration,
     from .av import convert_audio, convert_video
     from .remux import OUTPUT_MIMES, SOUND_MIMES
 
-    facts = media_facts(b"", mime, src, settings)
+    facts = media_facts(src, mime, settings)
     kind, mime = as_held(mime, facts.has_video)
     if profile is not None and profile.verdict(kind, mime) == "reject":
         raise NotAllowed(f"{profile.name} does not take {mime}")

@@ -152,7 +152,7 @@ def convert_audio(
     deadline = time.monotonic() + settings.encode_timeout
     with tempfile.TemporaryDirectory(prefix="mediaprep-") as tmp_dir:
         tmp = Path(tmp_dir)
-        facts = _checked(facts or media_facts(b"", mime, src, settings), settings)
+        facts = _checked(facts or media_facts(src, mime, settings), settings)
         duration = _duration(facts, max_duration)
         trimmed = duration < (facts.duration or 0) - 0.05
         notes = [f"trimmed to {duration:.1f} s as asked"] if trimmed else []
@@ -291,7 +291,7 @@ def convert_video(
     deadline = time.monotonic() + settings.encode_timeout
     with tempfile.TemporaryDirectory(prefix="mediaprep-") as tmp_dir:
         tmp = Path(tmp_dir)
-        facts = _checked(facts or media_facts(b"", mime, src, settings), settings)
+        facts = _checked(facts or media_facts(src, mime, settings), settings)
         if not facts.has_video:
             raise CorruptInput("the file has no video stream; convert it as audio")
         audio_floor = target.min_audio_kbps if facts.has_audio else 0
@@ -501,7 +501,7 @@ def _check_sound(path: Path, mime: str, settings: Settings) -> float:
     """Where the sound made in the first pass starts on the clip's time line. When none of the
     source's sound decodes, ffmpeg still succeeds: the file has no audio track at all."""
     try:
-        facts = media_facts(b"", mime, path, settings)
+        facts = media_facts(path, mime, settings)
     except CorruptInput:
         facts = None
     if facts is None or not facts.has_audio or not facts.duration:

@@ -78,7 +78,7 @@ def copy_streams(
     run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
     data = out.read_bytes()
     try:
-        copied = media_facts(data, OUTPUT_MIMES[fmt], out, settings)
+        copied = media_facts(out, OUTPUT_MIMES[fmt], settings)
         # The first video stream can be a cover picture in odd files: the copy must be the clip probed.
         if not (copied.video_codec == facts.video_codec and copied.has_audio == facts.has_audio
                 and (copied.width, copied.height) == (facts.width, facts.height)
@@ -104,7 +104,7 @@ def copy_sound(
     run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
     data = out.read_bytes()
     try:
-        copied = media_facts(data, SOUND_MIMES[fmt], out, settings)
+        copied = media_facts(out, SOUND_MIMES[fmt], settings)
         # A download cut short still states its whole length in its header: the copy measures what is there.
         shorter = abs((copied.duration or 0) - (facts.duration or 0)) >= 0.25
         if copied.audio_codec != facts.audio_codec or shorter:

@@ -114,7 +114,7 @@ def inspect(source: Source, *, name: str | None = None, settings: Settings | Non
             size, sha256 = file_digest(media_file, settings.max_media_bytes, MEDIA_LIMIT)
             info = replace(info, bytes=size, sha256=sha256)
             try:
-                media = media_facts(b"", mime, media_file, settings)
+                media = media_facts(media_file, mime, settings)
             except MediaprepError as exc:
                 return _failed(info, exc, shown)
         kind, held = as_held(mime, media.has_video)

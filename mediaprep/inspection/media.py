@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -103,16 +102,12 @@ class MediaFacts:
         return HDR_TRANSFERS.get(self.color_transfer or "")
 
 
-def media_facts(data: bytes, mime: str, path: Path | None, settings: Settings) -> MediaFacts:
+def media_facts(path: Path, mime: str, settings: Settings) -> MediaFacts:
+    """The facts of the sound or video file at ``path``, read with the demuxer for ``mime``."""
     demuxer = DEMUXER_BY_MIME.get(mime)
     if demuxer is None:
         raise UnsupportedType(f"no demuxer allowed for {mime}")
-    if path is not None:
-        return _probe_path(path.resolve(), demuxer, settings)
-    with tempfile.TemporaryDirectory(prefix="mediaprep-") as tmp:
-        tmp_path = Path(tmp) / "input"
-        tmp_path.write_bytes(data)
-        return _probe_path(tmp_path, demuxer, settings)
+    return _probe_path(path.resolve(), demuxer, settings)
 
 
 def _probe_path(path: Path, demuxer: str, settings: Settings) -> MediaFacts:
