@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", metavar="SRC", help="input file, or - for standard input")
     p.add_argument("-o", "--output", required=True, metavar="DST", help="output file, folder, or - for standard output")
     p.add_argument("--profile", metavar="NAME",
-                   help="the provider's limits and formats (mediaprep profiles lists them); without one, --budget")
+                   help="the provider's limits and formats (mediaprep profiles lists them); "
+                        "without one, --budget")
     p.add_argument("--budget", type=_byte_count, metavar="BYTES",
                    help="at most this many bytes (exact): 250000, 250kB, 1MB or 30KiB")
     p.add_argument("--format", choices=["mp3", "amr", "mp4", "3gp"], help="audio/video container")

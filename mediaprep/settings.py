@@ -90,9 +90,10 @@ class Settings:
             raise UsageError(f"image_effort must be best or fast, not {self.image_effort!r}")
         if self.probe not in ("auto", "ffprobe", "ffmpeg"):
             raise UsageError(f"probe must be auto, ffprobe or ffmpeg, not {self.probe!r}")
-        for name in ("max_input_bytes", "max_media_bytes", "max_image_pixels", "max_frames", "max_animation_pixels",
-                     "max_jpeg_scans", "max_object_bytes", "max_calendar_bytes", "max_video_pixels", "tool_timeout",
-                     "encode_timeout", "stall_timeout", "s3_timeout", "url_timeout", "s3_max_attempts"):
+        for name in ("max_input_bytes", "max_media_bytes", "max_image_pixels", "max_frames",
+                     "max_animation_pixels", "max_jpeg_scans", "max_object_bytes", "max_calendar_bytes",
+                     "max_video_pixels", "tool_timeout", "encode_timeout", "stall_timeout", "s3_timeout",
+                     "url_timeout", "s3_max_attempts"):
             value = getattr(self, name)
             # NaN compares false with everything: a NaN timeout would never run out.
             if not (value > 0 and math.isfinite(value)):

@@ -1308,5 +1308,6 @@ def test_a_clip_upload_cut_off_midway_is_unreadable_and_leaves_no_copy(tmp_path,
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
     with pytest.raises(UnreadableInput, match="Connection reset"):
-        convert(CutOff((MEDIA / "clip.mp4").read_bytes()), budget=40000, settings=Settings(max_input_bytes=10000))
+        convert(CutOff((MEDIA / "clip.mp4").read_bytes()), budget=40000,
+                settings=Settings(max_input_bytes=10000))
     assert list(tmp_path.iterdir()) == []
