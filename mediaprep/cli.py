@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("inspect", help="what files really are, and the facts that matter for MMS")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, or - for standard input")
     p.add_argument("--json", action="store_true", help="a JSON list on stdout, one object per path")
     p.set_defaults(run=cmd_inspect)
 
@@ -152,11 +152,16 @@ def _exit_cleanly_on(*signums: int) -> Callable[[], None]:
 
 
 def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
+    if args.paths.count("-") > 1:
+        raise UsageError("PATH - (standard input) can be given once")
+    if "-" in args.paths and sys.stdin.isatty():
+        raise UsageError("PATH -: standard input is a terminal; pipe a file into it")
     results: list[dict[str, Any]] = []
     worst = EXIT_OK
     for path in args.paths:
         try:
-            info = inspect(path, settings=settings)
+            info = (inspect(sys.stdin.buffer, name="-", settings=settings) if path == "-"
+                    else inspect(path, settings=settings))
         except InputError as exc:
             results.append({"path": path, "error": exc.to_dict()})
             worst = EXIT_USAGE

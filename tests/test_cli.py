@@ -1,4 +1,5 @@
 
+import json
 import re
 from pathlib import Path
 
@@ -217,6 +218,26 @@ def test_convert_from_dash_reads_standard_input(tmp_path):
         done = run("-", "-o", str(tmp_path) + "/", "--budget", "20000", stdin=pipe)
     assert done.returncode == 2 and b"usage.invalid" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["upright.jpg"]
+
+
+def test_inspect_from_dash_reads_standard_input(tmp_path):
+    # curl ... | mediaprep inspect -: convert reads a pipe, and inspect took "-" for a missing file.
+    import subprocess
+    import sys
+
+    for name in ("clip.mp4", "photo.jpg"):
+        with (MEDIA / name).open("rb") as pipe:
+            done = subprocess.run([sys.executable, "-m", "mediaprep", "inspect", "-", "--json"], capture_output=True,
+                                  check=False, cwd=tmp_path, timeout=120, stdin=pipe)
+        assert done.returncode == 0, done.stderr
+        [info] = json.loads(done.stdout)
+        expected = mediaprep.inspect(MEDIA / name).to_dict()
+        assert info["path"] == "-" and info["sha256"] == expected["sha256"]
+        assert (info["mime"], info["bytes"]) == (expected["mime"], expected["bytes"])
+    with (MEDIA / "photo.jpg").open("rb") as pipe:
+        done = subprocess.run([sys.executable, "-m", "mediaprep", "inspect", "-", "-"], capture_output=True,
+                              check=False, cwd=tmp_path, timeout=120, stdin=pipe)
+    assert done.returncode == 2 and b"usage.invalid" in done.stderr
 
 
 def test_convert_names_the_output_after_its_content(cli, tmp_path):
