@@ -22,7 +22,7 @@ class Settings:
     # Pictures and objects are read into memory once; this caps them before the read.
     max_input_bytes: int = 200 * 1024 * 1024
     # Sound and video are copied to a temporary file for ffmpeg, never held in memory: a minute of
-    # a phone's 4K is 350-700 MB. This caps the copy (the disk it is on must hold it).
+    # an iPhone's 4K is 170-440 MB. This caps the copy (the disk it is on must hold it).
     max_media_bytes: int = 4 * 1024 * 1024 * 1024
     # Checked from the header before any pixel is decoded (Pillow warns at 89.5 MP); a JPEG of one
     # scan may declare four times it, and is held to it at the reduced size it is decoded at.
