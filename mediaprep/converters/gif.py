@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import CorruptInput
-from ..inspection.image import CORRUPT_IMAGE_CODE, frame_limit, shown_ms
+from ..inspection.image import CORRUPT_IMAGE_CODE, frame_limit, frame_times, shown_ms
 from ..inspection.spans import without_spans
 from ..profiles import ImageTarget
 from ..settings import Settings
@@ -123,19 +123,17 @@ def _model(level: tuple[int, int, int], work_long: int) -> float:
 def frames_within(im: Image.Image, n_frames: int, seconds: float) -> int | None:
     """None when the whole animation runs at most ``seconds`` (its frames timed as browsers show
     them); else how many frames start before then."""
-    elapsed, limit = 0, seconds * 1000
+    limit = seconds * 1000
     try:
-        for i in range(n_frames):
-            if elapsed >= limit:
+        # When each frame starts, and last when the animation ends; a frame is read only once the
+        # one before it has started in time.
+        for i, start in enumerate(itertools.accumulate(frame_times(im, n_frames), initial=0)):
+            if i < n_frames and start >= limit:
                 return i
-            im.seek(i)
-            if im.format == "AVIF":
-                im.load()  # AVIF reports a frame's duration once the frame is loaded
-            elapsed += shown_ms(im.info.get("duration"))
         im.seek(0)
     except Exception as exc:
         raise _damaged_frame(exc) from None
-    return None if elapsed <= limit else n_frames
+    return None if start <= limit else n_frames
 
 
 def still_frame(im: Image.Image, n_frames: int, settings: Settings) -> int:

@@ -239,14 +239,19 @@ def _facts(im: Image.Image, mime: str, frames: int, max_frames: int) -> ImageFac
         # An animation is shown whole: a damaged later frame is as broken as a damaged first one
         # (an APNG's seek decodes the frame before it). Past the frame limit the converter keeps
         # only the first frame, and the animation is not walked.
-        ms = shown_ms(im.info.get("duration"))
-        for i in range(1, frames):
-            im.seek(i)
-            if mime != "image/png":
-                im.load()  # AVIF reports a frame's duration once the frame is loaded
-            ms += shown_ms(im.info.get("duration"))
+        ms = sum(frame_times(im, frames, load=mime != "image/png"))
         facts = replace(facts, duration=ms / 1000)
     return facts
+
+
+def frame_times(im: Image.Image, n_frames: int, *, load: bool = False) -> Iterator[int]:
+    """The first ``n_frames`` frames' times on screen (shown_ms), seeking to each in turn; ``load``
+    decodes every frame. An AVIF frame is loaded anyway: only then does it report its duration."""
+    for i in range(n_frames):
+        im.seek(i)
+        if load or im.format == "AVIF":
+            im.load()
+        yield shown_ms(im.info.get("duration"))
 
 
 def shown_ms(duration: float | None) -> int:
