@@ -995,6 +995,29 @@ def test_a_clip_libmagic_calls_sound_is_converted_as_the_clip_it_is(tmp_path):
         convert(clip, profile=load_file(audio_only))
 
 
+@pytest.mark.parametrize("picture, kind, mime", [
+    (["-f", "lavfi", "-i", "testsrc2=s=176x144:r=15:d=3"], "video", "video/3gpp2"),
+    ([], "audio", "audio/3gpp2"),
+])
+def test_a_3gpp2_file_under_a_carrier_brand_is_found_by_its_compatible_brand(tmp_path, picture, kind, mime):
+    # KDDI's au phones write 3GPP2 under a brand of their own, "kddi", compatible with "3g2a" and
+    # no MP4 brand; libmagic knows neither as a major brand, and such a voice recording was
+    # input.unsupported. The ftyp box is rewritten in place, its length kept.
+    made = make(tmp_path, "made.3g2", *picture, "-f", "lavfi", "-i", "sine=d=3", "-c:v", "libx264", "-preset",
+                "ultrafast", "-c:a", "aac", "-ar", "16000", "-f", "3g2")
+    data = bytearray(made.read_bytes())
+    size = int.from_bytes(data[:4], "big")
+    assert data[4:8] == b"ftyp" and size % 4 == 0
+    data[8:size] = b"kddi\0\0\0\0" + (b"kddi3g2a" * 8)[: size - 16]
+    clip = tmp_path / "au.3g2"
+    clip.write_bytes(data)
+    info = inspect(clip)
+    assert (info.kind, info.mime, info.extension_mismatch) == (kind, mime, False)
+    result = convert(clip, profile="sinch")
+    assert result.mime == ("video/mp4" if kind == "video" else "audio/mpeg")
+    assert inspect(result.data).media.duration == pytest.approx(3, abs=0.15)
+
+
 @pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
 @pytest.mark.parametrize("streams", [["-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=3", "-c:v", "libvpx"], []])
 def test_a_browser_recording_with_no_length_in_its_header_is_measured(tmp_path, probe, streams):

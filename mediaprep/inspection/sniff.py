@@ -250,14 +250,20 @@ _STILL_BRANDS = frozenset({b"crx "})  # Canon's CR3 raw photos, also ISO media a
 
 def _iso_media(data: bytes) -> str | None:
     # An MP4 under a brand of its own that libmagic does not know (Sony's XAVC S cameras, Adobe's
-    # F4V): its ftyp box lists the brands it is compatible with.
+    # F4V, KDDI's au phones' "kddi" 3GPP2): its ftyp box lists the brands it is compatible with.
     size = int.from_bytes(data[:4], "big")
     if data[4:8] != b"ftyp" or not 16 <= size <= min(len(data), 256) or data[8:12] in _STILL_BRANDS:
         return None
     compatible = {data[i : i + 4] for i in range(16, size - 3, 4)}
     if compatible & _MP4_BRANDS:
         return "video/mp4"
-    return "video/quicktime" if b"qt  " in compatible else None
+    if b"qt  " in compatible:
+        return "video/quicktime"
+    # 3GPP2's brands are 3g2a-3g2c; 3GPP's the other "3g" ones (3gp4-7, 3gs7, 3gr6, 3ge6, ...).
+    third_generation = sorted(brand for brand in compatible if brand.startswith(b"3g"))
+    if third_generation:
+        return "video/3gpp2" if third_generation[0].startswith(b"3g2") else "video/3gpp"
+    return None
 
 
 def _text_object(data: bytes) -> str | None:
