@@ -24,8 +24,9 @@ class Settings:
     # Sound and video are copied to a temporary file for ffmpeg, never held in memory: a minute of
     # an iPhone's 4K is 170-440 MB. This caps the copy (the disk it is on must hold it).
     max_media_bytes: int = 4 * 1024 * 1024 * 1024
-    # Checked from the header before any pixel is decoded (Pillow warns at 89.5 MP); a JPEG of one
-    # scan may declare four times it, and is held to it at the reduced size it is decoded at.
+    # Checked from the header before any pixel is decoded, in place of Pillow's own limits (89.5 MP,
+    # 179 MP); a JPEG of one scan may declare four times it, and is held to it at the reduced size it
+    # is decoded at. Anything else is decoded whole: a 200 MP HEIC took 1.7 GB at peak.
     max_image_pixels: int = 64_000_000
     max_frames: int = 2000
     # Every frame of an animation is drawn on the whole canvas: a 46 kB GIF of 2000 one-pixel frames

@@ -355,6 +355,17 @@ def test_pixel_ceiling_is_a_setting():
     assert inspect(data, settings=Settings(max_image_pixels=20_000_000)).error.code == "input.corrupt"
 
 
+@pytest.mark.parametrize("side", [10_000, 14_000])
+def test_a_ceiling_raised_past_pillows_own_limits_is_the_one_that_counts(side):
+    # Pillow warns at 89.5 MP and refuses at 179 MP whatever it is told; a setting raised for a
+    # phone's 108 or 200 MP HEIC was overruled by it (input.bomb, in Pillow's words). Here the
+    # header passes the ceiling and what is wrong is the missing picture data.
+    data = png_header_only(side, side)
+    assert inspect(data, settings=Settings(max_image_pixels=250_000_000)).error.code == "input.corrupt"
+    error = inspect(data).error
+    assert error.code == "input.bomb" and "max_image_pixels" in error.message
+
+
 def test_input_size_cap_is_checked_before_reading(tmp_path):
     from mediaprep.errors import InputTooLarge
 

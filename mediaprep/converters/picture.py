@@ -121,7 +121,7 @@ def _within_ceiling(im: Image.Image, settings: Settings) -> None:
     if im.width * im.height > settings.max_image_pixels:
         raise DecompressionBomb(f"the JPEG would be decoded at {im.width}x{im.height} "
                                 f"({im.width * im.height / 1e6:.1f} MP) for the size needed, over the "
-                                f"{settings.max_image_pixels / 1e6:.1f} MP ceiling")
+                                f"{settings.max_image_pixels / 1e6:.1f} MP ceiling (max_image_pixels)")
 
 
 def resize_long_side(im: Image.Image, long_side: int, *, halves: bool = False) -> Image.Image:

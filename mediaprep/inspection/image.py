@@ -104,14 +104,13 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
             im = _opened(data, fmt)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DecompressionBomb(f"image is too large to decode safely: {exc}") from None
-    except UnidentifiedImageError:
-        reason = _why_unreadable(data, fmt)
+    except UnidentifiedImageError as exc:
+        reason = str(exc)
         if reason == "unknown pixel mode":
             raise UnsupportedType(f"this {mime} stores its pixels in a layout mediaprep cannot decode "
                                   "(for example floating-point colour)") from None
         raise CorruptInput(f"cannot read {mime} image: {reason}", provider_code=CORRUPT_IMAGE_CODE) from None
     except (OSError, SyntaxError, ValueError, IndexError, TypeError, EOFError, struct.error) as exc:
-        # What Image.open turns into UnidentifiedImageError, raised as it is by the JPEG plugin's factory.
         raise CorruptInput(f"cannot read {mime} image: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
     if dropped:
         im.info[DROPPED] = dropped
@@ -130,7 +129,7 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
     if pixels > ceiling:
         why = " (a JPEG of several scans, progressive, is held whole while it decodes)" if scans > 1 else ""
         raise DecompressionBomb(f"image is {im.width}x{im.height} ({pixels / 1e6:.1f} MP), over the "
-                                f"{ceiling / 1e6:.1f} MP ceiling{why}")
+                                f"{ceiling / 1e6:.1f} MP ceiling (max_image_pixels){why}")
     return im
 
 
@@ -140,11 +139,23 @@ STREAMED_JPEG_ALLOWANCE = 4
 
 
 def _opened(data: bytes, fmt: str) -> Image.Image:
-    if fmt != "JPEG":
-        return Image.open(io.BytesIO(data), formats=[fmt])
-    # Image.open refuses any picture past twice Pillow's own limit (179 MP), whatever the caller
-    # allows; the JPEG plugin reads the same headers without that check, which open_image makes.
-    return JpegImagePlugin.jpeg_factory(io.BytesIO(data))
+    # Image.open warns past Pillow's own limit (89.5 MP; an error here) and refuses past twice it,
+    # whatever max_image_pixels allows: a ceiling raised for a phone's 108 or 200 MP HEIC did not
+    # count. The format's own opener reads the same headers without that check, which open_image
+    # makes against the setting. A JPEG's errors are its own (its factory raises them as they are).
+    if fmt == "JPEG":
+        return JpegImagePlugin.jpeg_factory(io.BytesIO(data))
+    if fmt not in Image.OPEN:
+        Image.init()
+    factory, accept = Image.OPEN[fmt]
+    recognised = accept(data[:16]) if accept else True
+    if isinstance(recognised, str) or not recognised:  # a str: Pillow's warning that it is not this format
+        raise UnidentifiedImageError("the decoder does not recognise it")
+    try:
+        return factory(io.BytesIO(data), "")
+    except (SyntaxError, IndexError, TypeError, struct.error) as exc:
+        # What Image.open calls unidentified, its reason kept ("unknown pixel mode", "not a PNG file").
+        raise UnidentifiedImageError(str(exc) or type(exc).__name__) from None
 
 
 DNG_VERSION, NEW_SUBFILE_TYPE = 50706, 254
@@ -162,18 +173,6 @@ def _refuse_raw(im: Image.Image) -> None:
     if int(tags.get(NEW_SUBFILE_TYPE, 0) or 0) & 1:
         raise UnsupportedType(f"the TIFF's first picture is a {im.width}x{im.height} preview of another it holds "
                               "(a camera raw?), which mediaprep cannot decode")
-
-
-def _why_unreadable(data: bytes, fmt: str) -> str:
-    # Pillow's own "cannot identify image file <_io.BytesIO object at 0x...>" hides the reason its
-    # decoder gave; asking that decoder again brings it back ("unknown pixel mode", "not a PNG file").
-    factory = Image.OPEN.get(fmt, (None,))[0]
-    try:
-        if factory is not None:
-            factory(io.BytesIO(data))
-    except Exception as exc:
-        return str(exc) or type(exc).__name__
-    return "the decoder does not recognise it"
 
 
 def image_facts(data: bytes, mime: str, settings: Settings) -> ImageFacts:
