@@ -4,6 +4,7 @@ import struct
 import zlib
 
 import pytest
+from PIL import Image
 
 from mediaprep import Settings, convert, inspect
 from mediaprep.errors import EmptyInput, NotAFile, SourceNotFound, UnreadableInput, UsageError
@@ -347,6 +348,15 @@ def png_header_only(width, height):
 def test_huge_claimed_dimensions_are_refused_before_decoding():
     info = inspect(png_header_only(100_000, 100_000))
     assert info.error.code == "input.bomb"
+
+
+def test_a_picture_its_decoder_refuses_says_the_decoders_reason():
+    # A Windows clipboard bitmap (a BMP without its 14-byte file header): libmagic calls it a BMP,
+    # Pillow's BMP decoder does not take it, and says why.
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 16), "red").save(buf, "BMP")
+    error = inspect(buf.getvalue()[14:]).error
+    assert error.code == "input.corrupt" and "Not a BMP file" in error.message
 
 
 def test_pixel_ceiling_is_a_setting():

@@ -149,13 +149,15 @@ def _opened(data: bytes, fmt: str) -> Image.Image:
         Image.init()
     factory, accept = Image.OPEN[fmt]
     recognised = accept(data[:16]) if accept else True
-    if isinstance(recognised, str) or not recognised:  # a str: Pillow's warning that it is not this format
-        raise UnidentifiedImageError("the decoder does not recognise it")
     try:
-        return factory(io.BytesIO(data), "")
+        opened = factory(io.BytesIO(data), "")
     except (SyntaxError, IndexError, TypeError, struct.error) as exc:
-        # What Image.open calls unidentified, its reason kept ("unknown pixel mode", "not a PNG file").
+        # What Image.open calls unidentified, its reason kept ("unknown pixel mode", "Not a BMP file").
         raise UnidentifiedImageError(str(exc) or type(exc).__name__) from None
+    if isinstance(recognised, str) or not recognised:  # a str: Pillow's warning that it is not this format
+        # As Image.open would, though the decoder read the headers: its first bytes are not this format's.
+        raise UnidentifiedImageError("the decoder does not recognise it")
+    return opened
 
 
 DNG_VERSION, NEW_SUBFILE_TYPE = 50706, 254
