@@ -58,13 +58,7 @@ def read_stream(stream: BinaryIO, limit: int) -> bytes:
     """At most ``limit`` + 1 bytes of ``stream``: one more than the limit is enough to refuse it, and
     a stream that never ends is not read for ever. Short reads (sockets, raw files) are read on."""
     parts: list[bytes] = []
-    size = 0
-    while size <= limit:
-        chunk = _stream_chunk(stream, limit + 1 - size)
-        if not chunk:
-            break
-        parts.append(chunk)
-        size += len(chunk)
+    _copy(lambda n: _stream_chunk(stream, n), parts.append, limit)
     return b"".join(parts)
 
 

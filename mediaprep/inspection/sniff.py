@@ -260,10 +260,9 @@ def _iso_media(data: bytes) -> str | None:
     if b"qt  " in compatible:
         return "video/quicktime"
     # 3GPP2's brands are 3g2a-3g2c; 3GPP's the other "3g" ones (3gp4-7, 3gs7, 3gr6, 3ge6, ...).
-    third_generation = sorted(brand for brand in compatible if brand.startswith(b"3g"))
-    if third_generation:
-        return "video/3gpp2" if third_generation[0].startswith(b"3g2") else "video/3gpp"
-    return None
+    if any(brand.startswith(b"3g2") for brand in compatible):
+        return "video/3gpp2"
+    return "video/3gpp" if any(brand.startswith(b"3g") for brand in compatible) else None
 
 
 def _text_object(data: bytes) -> str | None:
