@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -1603,6 +1604,44 @@ def test_a_still_gif_with_damaged_picture_data_is_a_coded_error_e341():
     with pytest.raises(CorruptInput) as e:
         convert(damaged, profile="clicksend")
     assert e.value.provider_code == "E341"
+
+
+def _with_idat(png: bytes, idat: bytes) -> bytes:
+    """The PNG with its one IDAT chunk's data replaced, the chunk's CRC made right again: only the
+    compressed picture is wrong, as in a file damaged before it was saved."""
+    at = png.index(b"IDAT") - 4
+    end = at + 12 + int.from_bytes(png[at : at + 4], "big")
+    chunk = b"IDAT" + idat
+    return png[:at] + len(idat).to_bytes(4, "big") + chunk + zlib.crc32(chunk).to_bytes(4, "big") + png[end:]
+
+
+def _damaged_pictures() -> dict[str, bytes]:
+    buf = io.BytesIO()
+    Image.new("RGB", (48, 48), (200, 30, 30)).save(buf, "PNG")
+    png = buf.getvalue()
+    at = png.index(b"IDAT") + 4
+    idat = png[at : at + int.from_bytes(png[at - 8 : at - 4], "big")]
+    return {
+        # zlib's own checksum (Adler-32) of the pixels is wrong: every pixel inflates, then zlib says no
+        "png-checksum": _with_idat(png, idat[:-4] + bytes(b ^ 0xFF for b in idat[-4:])),
+        # not zlib data at all
+        "png-stream": _with_idat(png, b"\x00" * len(idat)),
+        # a 2x2 GIF whose picture's LZW codes are out of range (after gdk-pixbuf's invalid-code.gif)
+        "gif-codes": b"GIF89a\x02\x00\x02\x00\xf0\x00\x00\x00\x00\x00\xff\xff\xff"
+                     b",\x00\x00\x00\x00\x02\x00\x02\x00\x00\x02\x02\xff\xff\x00;",
+    }
+
+
+@pytest.mark.parametrize("profile", ["clicksend", "sinch"])  # sent as GIF or JPEG; PNG taken as it is, or not
+@pytest.mark.parametrize("name", sorted(_damaged_pictures()))
+def test_a_picture_whose_pixels_cannot_be_decoded_is_e341_never_a_blank_picture(name, profile):
+    # Pillow fails a decode once; asked again, it hands back the blank canvas without a word. A
+    # first failure swallowed (reading a PNG's EXIF decodes it; so does the check that a file may
+    # go as it is) sent a blank picture in place of the damaged one.
+    with pytest.raises(CorruptInput) as e:
+        convert(_damaged_pictures()[name], profile=profile)
+    assert e.value.provider_code == "E341"
+    assert inspect(_damaged_pictures()[name]).error.code == "input.corrupt"
 
 
 @pytest.mark.parametrize("body", [(MEDIA / "flyer.pdf").read_bytes(), b"<!doctype html><html><body>hi</body></html>"])

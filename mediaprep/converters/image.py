@@ -239,6 +239,7 @@ def _as_it_is(
         for i in range(frames):
             im.seek(i)
             im.load()
-    except Exception:
-        return None  # damaged data is re-encoded (or rejected) by the full path
+    except Exception as exc:
+        # Not left to the full path: a decode that failed once comes back blank, without a word.
+        raise damaged(exc) from None
     return out

@@ -54,6 +54,13 @@ def pillow_warnings() -> Iterator[None]:
 
 def orientation(im: Image.Image) -> int:
     """The EXIF orientation, 1 where there is none or it cannot be read."""
+    if im.format == "PNG" and im.tile:
+        # Pillow decodes a PNG to look for EXIF after its pixels. A failure there is the picture's,
+        # not the EXIF's, and is not swallowed: asked again, Pillow hands back a blank picture.
+        try:
+            im.load()
+        except Exception as exc:
+            raise damaged(exc) from None
     try:
         with pillow_warnings():
             return int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
