@@ -1325,6 +1325,26 @@ def test_an_icon_with_soft_edges_is_a_gif_at_its_own_size_its_clear_ground_kept(
     assert out.getpixel((48, 12))[3] == 255 and max(out.getpixel((48, 12))[:3]) < 40  # the ring
 
 
+@pytest.mark.parametrize("mode", ["1", "L", "RGB"])
+@pytest.mark.parametrize("profile", ["clicksend", "legacy-30k"])  # jpg and gif; gif only
+def test_a_two_colour_drawing_keeps_its_clear_ground_whatever_mode_it_is_saved_in(mode, profile):
+    # PNG optimisers save white line art on a clear ground as 1-bit grey with black named clear
+    # (PngSuite's ftbbn0g01). The clear entry was lost on the way to a GIF of a 1-bit picture: the
+    # ground came out black, and the drawing's own black with it.
+    from PIL import ImageDraw
+
+    art = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(art).ellipse((8, 8, 56, 56), outline=255, width=6)
+    art = art.convert(mode)
+    buf = io.BytesIO()
+    art.save(buf, "PNG", transparency=(0, 0, 0) if mode == "RGB" else 0)
+    result = convert(buf.getvalue(), profile=profile, budget=30000)
+    assert result.mime == "image/gif" and not result.passed_through
+    out = opened(result).convert("RGBA")
+    assert out.getpixel((32, 32))[3] == 0 and out.getpixel((1, 1))[3] == 0  # inside and outside the ring
+    assert out.getpixel((32, 10)) == (255, 255, 255, 255)  # the ring
+
+
 def test_a_see_through_logo_is_drawn_on_white_not_sent_all_clear():
     # A logo saved at 40 % opacity (a watermark) has no pixel half covered: as a GIF with the clear
     # rule, every pixel was clear and the phone showed nothing. On white it shows as on a white page.

@@ -160,7 +160,8 @@ def lossless_gif(im: Image.Image, budget: int, max_long_side: int) -> tuple[byte
         im.load()
     except Exception as exc:
         raise damaged(exc) from None
-    if im.mode not in ("1", "P"):
+    if im.mode != "P":
+        # 1-bit too: GIF keeps a clear entry only in a palette, and its own conversion gives 256 greys.
         im = _exactly_paletted(im)
         if im is None:
             return None
