@@ -556,6 +556,21 @@ def test_32_bit_integer_grey_is_scaled_by_its_range(high):
     assert "32-bit grey scaled to 8 bits" in result.notes
 
 
+def test_a_grey_tiff_with_premultiplied_alpha_is_drawn_on_white_not_called_damaged():
+    # A TIFF may store its colour already multiplied by its alpha (ExtraSamples 1, "associated"),
+    # as compositing software writes it. Grey stored so ("La" to Pillow) was called damaged: Pillow
+    # turns La into nothing but LA. (Colour stored so Pillow reads as RGBA itself.)
+    buf = io.BytesIO()
+    Image.new("LA", (64, 64), (100, 128)).save(buf, "TIFF")
+    extra_samples = (338).to_bytes(2, "little") + (3).to_bytes(2, "little") + (1).to_bytes(4, "little")
+    data = buf.getvalue().replace(extra_samples + b"\x02\x00", extra_samples + b"\x01\x00")  # unassociated: associated
+    assert Image.open(io.BytesIO(data)).mode == "La"
+    result = convert(data, profile="sinch", budget=20000)
+    # 100 premultiplied by half is 199 at full strength; half of it on white is 227.
+    assert abs(opened(result).convert("L").getpixel((32, 32)) - 227) <= 3
+    assert "transparency flattened on white" in result.notes
+
+
 def float_rgb_tiff(width: int = 2, height: int = 2) -> bytes:
     """A baseline TIFF of 32-bit floating-point RGB, which Pillow cannot decode."""
     import struct

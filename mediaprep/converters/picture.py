@@ -246,7 +246,9 @@ def _to_output_mode(im: Image.Image, notes: list[str]) -> Image.Image:
         im = im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB")
         if im.mode == "RGB":
             return im
-    if im.mode in ("LA", "La", "RGBa"):
+    if im.mode == "La":
+        im = im.convert("LA")  # grey premultiplied by its alpha (a TIFF's): Pillow turns it into nothing else
+    if im.mode in ("LA", "RGBa"):
         im = im.convert("RGBA")
     if im.mode == "RGBA":
         # One alpha plane, and no copy of an RGBA picture: at the 64 MP ceiling each RGBA or RGB
