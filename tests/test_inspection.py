@@ -359,6 +359,28 @@ def test_a_picture_its_decoder_refuses_says_the_decoders_reason():
     assert error.code == "input.corrupt" and "Not a BMP file" in error.message
 
 
+def _tiff_of_compression(scheme: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (16, 16), 128).save(buf, "TIFF")
+    tag = (259).to_bytes(2, "little") + (3).to_bytes(2, "little") + (1).to_bytes(4, "little")
+    return buf.getvalue().replace(tag + b"\x01\x00", tag + scheme.to_bytes(2, "little"))
+
+
+def _png_ending_after_its_header() -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (16, 16), 128).save(buf, "PNG")
+    return buf.getvalue()[: 8 + 25]  # the signature and IHDR, then nothing
+
+
+@pytest.mark.parametrize("data", [_tiff_of_compression(0), _png_ending_after_its_header()], ids=["tiff", "png"])
+def test_a_picture_whose_headers_fail_the_decoder_says_so_in_words(data):
+    # A TIFF naming a compression no one knows made Pillow's lookup fail, and the message was
+    # "cannot read image/tiff image: 0"; a PNG ending after its header gave struct's words alone.
+    error = inspect(data).error
+    assert error.code == "input.corrupt" and error.provider_code == "E341"
+    assert "headers are damaged or cut short" in error.message, error.message
+
+
 def test_pixel_ceiling_is_a_setting():
     data = png_header_only(4000, 3000)
     assert inspect(data, settings=Settings(max_image_pixels=10_000_000)).error.code == "input.bomb"

@@ -118,7 +118,7 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
                                   "(for example floating-point colour)") from None
         raise CorruptInput(f"cannot read {mime} image: {reason}", provider_code=CORRUPT_IMAGE_CODE) from None
     except (OSError, SyntaxError, ValueError, IndexError, TypeError, EOFError, struct.error) as exc:
-        raise CorruptInput(f"cannot read {mime} image: {exc}", provider_code=CORRUPT_IMAGE_CODE) from None
+        raise CorruptInput(f"cannot read {mime} image: {_reason(exc)}", provider_code=CORRUPT_IMAGE_CODE) from None
     if dropped:
         im.info[DROPPED] = dropped
     if fmt == "TIFF":
@@ -160,11 +160,27 @@ def _opened(data: bytes, fmt: str) -> Image.Image:
         opened = factory(io.BytesIO(data), "")
     except (SyntaxError, IndexError, TypeError, struct.error) as exc:
         # What Image.open calls unidentified, its reason kept ("unknown pixel mode", "Not a BMP file").
-        raise UnidentifiedImageError(str(exc) or type(exc).__name__) from None
+        raise UnidentifiedImageError(_reason(exc)) from None
     if isinstance(recognised, str) or not recognised:  # a str: Pillow's warning that it is not this format
         # As Image.open would, though the decoder read the headers: its first bytes are not this format's.
         raise UnidentifiedImageError("the decoder does not recognise it")
     return opened
+
+
+# What a reader's own code raises when a header points past the data or names a value it has no
+# entry for: their words ("0", struct's buffer sizes) tell a user nothing.
+_SLIPS = (KeyError, IndexError, TypeError, EOFError, struct.error)
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a picture could not be opened, in the reader's words where it gave a reason."""
+    # Pillow passes a slip on as SyntaxError(slip) from slip, in the slip's words; a reader's own
+    # SyntaxError from one has words of its own ("unknown pixel mode"), which are kept.
+    wrapped = isinstance(exc, SyntaxError) and exc.__cause__ is not None and str(exc) == str(exc.__cause__)
+    slip = exc.__cause__ if wrapped else exc
+    if isinstance(slip, _SLIPS):
+        return f"its headers are damaged or cut short ({slip!r})"
+    return str(exc) or type(exc).__name__
 
 
 DNG_VERSION, NEW_SUBFILE_TYPE = 50706, 254
