@@ -1089,6 +1089,27 @@ def test_a_grey_picture_with_transparency_and_a_grey_profile_keeps_its_tones(gif
     assert not any("sRGB" in note or "unreadable" in note for note in result.notes)
 
 
+@pytest.mark.parametrize("mode", ["L", "LA", "P"])
+@pytest.mark.parametrize("gif", [True, False])
+def test_grey_whose_profile_shows_it_lighter_is_sent_as_a_colour_managed_viewer_shows_it(mode, gif, jpeg_only):
+    # Photoshop's grey working space (Dot Gain 20 %) and Gray Gamma 1.8 show mid-grey 128 as about
+    # 146-149 in sRGB; browsers and phones colour-manage it so. Grey pixels were sent as their
+    # numbers, a fifth darker in the middle tones than the source looks.
+    icc = _grey_gamma_icc(1.8)
+    chart = Image.fromarray(np.repeat(np.array([[0, 64, 128, 192, 255]], dtype=np.uint8), 80, axis=1).repeat(100, axis=0), "L")
+    shown = np.asarray(ImageCms.profileToProfile(chart, ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+                                                 ImageCms.createProfile("sRGB"), outputMode="RGB").convert("L"), dtype=float)
+    assert shown[50, 200] - chart.getpixel((200, 50)) > 15  # the profile changes what is seen
+    source = chart.convert("LA") if mode == "LA" else chart.convert("P") if mode == "P" else chart
+    buf = io.BytesIO()
+    source.save(buf, "PNG", icc_profile=icc)
+    result = convert(buf.getvalue(), profile="clicksend" if gif else jpeg_only, budget=30000)
+    assert result.mime == ("image/gif" if gif else "image/jpeg")  # five greys with hard edges: a GIF where it may
+    sent = np.asarray(opened(result).convert("L"), dtype=float)
+    assert sent.shape == shown.shape and np.abs(sent - shown).mean() < 2
+    assert any("tones" in note and "ICC profile" in note for note in result.notes), result.notes
+
+
 def test_an_exact_gif_carries_only_the_palette_entries_its_pixels_use():
     # Editors save a palette 256 entries long however few are used; past 512x512 Pillow writes them all.
     modules = np.random.default_rng(3).integers(0, 2, (40, 40), dtype=np.uint8)

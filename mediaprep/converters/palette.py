@@ -20,7 +20,7 @@ from PIL import Image
 from ..inspection.image import damaged, orientation
 from .gif import add_clear_entry, clear_pixels
 from .jpeg import ladder
-from .picture import FLATTENED, keeps_colours, packed_rgb, resize_long_side
+from .picture import FLATTENED, in_srgb_tones, keeps_colours, packed_rgb, resize_long_side
 
 # A JPEG has thousands of colours however few it was drawn with; an MPO is JPEGs (Pillow's name for
 # a JPEG holding a second picture: a depth map, a gain map, a second view).
@@ -160,6 +160,9 @@ def lossless_gif(im: Image.Image, budget: int, max_long_side: int) -> tuple[byte
         im.load()
     except Exception as exc:
         raise damaged(exc) from None
+    toned = in_srgb_tones(im)
+    tones_note = [] if toned is im else ["grey tones converted to sRGB from the embedded ICC profile"]
+    im = toned
     if im.mode != "P":
         # 1-bit too: GIF keeps a clear entry only in a palette, and its own conversion gives 256 greys.
         im = _exactly_paletted(im)
@@ -183,7 +186,8 @@ def lossless_gif(im: Image.Image, budget: int, max_long_side: int) -> tuple[byte
     if len(data) > budget:
         return None
     colours = len(clean.getcolors(256) or [])
-    return data, [f"{colours} colour{'s' * (colours != 1)}: sent as a GIF, every pixel as it was"] + notes
+    kept = "as it was" if not tones_note else "as its profile shows it"
+    return data, [f"{colours} colour{'s' * (colours != 1)}: sent as a GIF, every pixel {kept}"] + tones_note + notes
 
 
 def _exactly_paletted(im: Image.Image) -> Image.Image | None:

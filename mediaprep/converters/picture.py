@@ -7,6 +7,7 @@ metadata survives (the pixels are all that is passed on).
 
 from __future__ import annotations
 
+import functools
 import io
 from concurrent.futures import ThreadPoolExecutor
 
@@ -164,8 +165,11 @@ def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Imag
         # A palette's colours are in the profile's space like any others (an 8-bit PNG saved with
         # its profile): a Display P3 red went out as the duller sRGB one of the same numbers.
         im = im.convert("RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB")
-    # Grey pixels are kept whatever their profile: a grey one changes tone only slightly, and
-    # littlecms turned grey-and-alpha ones to sRGB with every alpha 0 (white all over, flattened).
+    if icc and im.mode in ("L", "LA", "RGB", "RGBA") and (tones := _grey_tones(icc)) is not None:
+        notes.append("grey tones converted to sRGB from the embedded ICC profile")
+        return _with_tones(im, tones)
+    # Other grey pixels are kept whatever their profile (a colour one on grey pixels is a mistake),
+    # and littlecms turned grey-and-alpha ones to sRGB with every alpha 0 (white all over, flattened).
     if not icc or im.mode not in ("RGB", "RGBA", "CMYK"):
         if im.mode == "CMYK":
             notes.append("CMYK converted to RGB without a colour profile")
@@ -185,8 +189,9 @@ def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Imag
 
 
 def keeps_colours(im: Image.Image) -> bool:
-    """Whether decode sends this picture's colours as they are: it has no ICC profile, an sRGB or a
-    grey one, or grey pixels, which _to_srgb keeps whatever their profile."""
+    """Whether decode sends each of this picture's colours as one colour of its own choosing: it has
+    no ICC profile, an sRGB or a grey one (its tones mapped level by level: in_srgb_tones), or grey
+    pixels, which _to_srgb keeps under a colour one."""
     icc = im.info.get("icc_profile")
     if not icc or im.mode in ("1", "L", "LA"):
         return True
@@ -196,10 +201,56 @@ def keeps_colours(im: Image.Image) -> bool:
         return False
 
 
+# Tones a grey profile shows within this many levels of sRGB's, on average, are sent as they are:
+# Gray Gamma 2.2 (scanners', Photoshop's) is within 2; Gray Gamma 1.8 is 12 away, Dot Gain 20 %
+# (Photoshop's default grey working space) 15, each lighter in the middle tones.
+GREY_TONES_ALIKE = 3
+
+
+@functools.lru_cache(maxsize=8)
+def _grey_tones(icc: bytes) -> tuple[int, ...] | None:
+    """A grey profile's 256 tones as sRGB shows them, where they differ from sRGB's own; None for
+    any other profile (or one that cannot be read)."""
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if profile.profile.xcolor_space.strip() != "GRAY":
+            return None
+        ramp = Image.frombytes("L", (256, 1), bytes(range(256)))
+        shown = ImageCms.profileToProfile(ramp, profile, _SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return None
+    tones = tuple(shown.getchannel("G").tobytes()) if shown is not None else tuple(range(256))
+    return tones if sum(abs(a - b) for a, b in enumerate(tones)) > GREY_TONES_ALIKE * 256 else None
+
+
+def in_srgb_tones(im: Image.Image) -> Image.Image:
+    """A loaded picture with its grey profile's tones as sRGB shows them, as decode sends them
+    (a palette's entries mapped); the picture itself where its profile calls for nothing."""
+    icc = im.info.get("icc_profile")
+    tones = _grey_tones(icc) if icc and im.mode in ("L", "LA", "RGB", "RGBA", "P", "PA") else None
+    if tones is None:
+        return im
+    if im.mode not in ("P", "PA"):
+        return _with_tones(im, tones)
+    toned = im.copy()
+    rawmode = "RGBA" if im.palette is not None and im.palette.mode == "RGBA" else "RGB"
+    palette = im.getpalette(rawmode) or []
+    toned.putpalette([v if rawmode == "RGBA" and i % 4 == 3 else tones[v] for i, v in enumerate(palette)], rawmode)
+    return toned
+
+
+def _with_tones(im: Image.Image, tones: tuple[int, ...]) -> Image.Image:
+    """``im`` with every grey (or colour) level mapped through ``tones``; its alpha as it was."""
+    same = list(range(256))
+    bands = len(im.getbands())
+    table = list(tones) * (bands - 1) + (same if im.mode in ("LA", "RGBA") else list(tones))
+    return im.point(table)
+
+
 def _sent_as_they_are(profile: ImageCms.ImageCmsProfile) -> bool:
     """An sRGB profile: the transform would change nothing and costs ~25 ms per MP. A grey one (a
-    palette of greys saved with one): littlecms cannot take colour pixels from it, and on grey ones
-    it changes tone only slightly."""
+    palette of greys saved with one): littlecms cannot take colour pixels from it, and its tones,
+    where sRGB shows them otherwise, are _grey_tones' work."""
     # Phones and editors name their sRGB profiles "sRGB IEC61966-2.1", "sRGB", "sRGB built-in".
     srgb = (ImageCms.getProfileDescription(profile) or "").strip().lower().startswith("srgb")
     return srgb or profile.profile.xcolor_space.strip() == "GRAY"
