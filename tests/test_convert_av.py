@@ -132,6 +132,20 @@ def test_too_small_a_budget_says_the_longest_duration_that_fits_and_trimming_is_
     assert any("trimmed" in n for n in trimmed.notes)
 
 
+@pytest.mark.parametrize("fmt", ["mp4", "3gp"])
+def test_the_longest_duration_a_refusal_names_is_one_that_fits(fmt):
+    # The refusal counted a flat 4 % for the container; the encode's own plan counts an index entry
+    # per frame, the sound's slack and a margin under the budget. Trimmed to what it named, a clip
+    # was refused again, naming the same length: Big Buck Bunny (596 s) at 1 MB said 127.7 s would
+    # fit, and at 120 s, "120.0 s cannot fit ... the longest that fits is 127.7 s".
+    with pytest.raises(CannotFit) as e:
+        convert(MEDIA / "clip.mp4", budget=12000, format=fmt)  # H.264 in either (the default profile)
+    longest = e.value.details["longest_seconds"]
+    assert f"the longest that fits is {longest:.1f} s" in e.value.message and 0.5 < longest < 2.0
+    trimmed = convert(MEDIA / "clip.mp4", budget=12000, format=fmt, max_duration=longest)
+    assert trimmed.bytes <= 12000 and abs(inspect(trimmed.data).media.duration - longest) < 0.15
+
+
 def test_a_clip_that_cannot_fit_even_at_the_coarsest_h263_says_how_long_would_and_that_fits(tmp_path):
     # Busy, noisy pictures for the oldest handsets: even H.263's coarsest quantiser is over.
     busy = make(tmp_path, "busy.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=9,noise=alls=60:allf=t", "-f",

@@ -321,12 +321,14 @@ def convert_video(
             a_kbps = max(audio_floor, enough)
             notes.append(f"the sound is {facts.sample_rate} Hz: {a_kbps} kbit/s holds all of it, the rest goes to "
                          "the picture")
-        if total_kbps - a_kbps < target.min_video_kbps:
-            raise _too_long(budget, target.min_video_kbps + (a_kbps if use_amr else audio_floor), duration,
-                            fixed=FIXED_BYTES)
         h263 = fmt == "3gp" and target.codec == "h263"
         layout = _Layout(budget, duration, _audio_estimate(a_kbps, duration, use_amr) if facts.has_audio else 0,
                          per_frame=9 if fmt == "3gp" else 18, aim=AIM[fmt])
+        # The longest a refusal names is the one this plan would take, at the rate the floor is sent at.
+        floor_fps = _geometry(facts, target.min_video_kbps, target, "h263" if h263 else fmt)[2]
+        floor_kbps = target.min_video_kbps + (a_kbps if use_amr else audio_floor)
+        if total_kbps - a_kbps < target.min_video_kbps:
+            raise _too_long(budget, floor_kbps, duration, longest=layout.longest(target.min_video_kbps, floor_fps))
         v_kbps = layout.video_kbps(facts.fps or 30)
         width, height, fps, pad = _geometry(facts, v_kbps, target, "h263" if h263 else fmt)
         sized_for = v_kbps = layout.video_kbps(fps)
@@ -396,7 +398,7 @@ def convert_video(
                 v_kbps = target.min_video_kbps
         if size:
             raise _over_at_the_floor(budget, duration, size)
-        raise _too_long(budget, target.min_video_kbps + audio_floor, duration, fixed=FIXED_BYTES)
+        raise _too_long(budget, floor_kbps, duration, longest=layout.longest(target.min_video_kbps, floor_fps))
 
 
 # Share of the budget aimed at. x264's second pass lands within about +-2 % of its bitrate (main,
@@ -404,6 +406,9 @@ def convert_video(
 AIM = {"mp4": 0.975, "3gp": 0.965}
 CONTAINER_BYTES = 1200  # ftyp, moov and track headers, mdat header
 LONGEST_MARGIN = 0.9  # a shorter clip is not exactly proportionally smaller (headers, the first key frame)
+# The sound's own file, encoded first and measured: its headers and the encoder's priming frames
+# (AAC at 12 kbit/s: 1840 bytes for 0.5 s, 2643 for 1 s, 4168 for 2 s).
+SOUND_FILE_BYTES = 1000
 AAC_SLACK = 1.2  # ffmpeg's AAC encoder spends up to a fifth over its bitrate on speech at 16-48 kbit/s
 
 
@@ -424,11 +429,17 @@ class _Layout:
     def video_kbps(self, fps: float) -> float:
         return self.video_bytes(fps) * 8 / self.duration / 1000
 
+    def longest(self, video_kbps: float, fps: float) -> float:
+        """The seconds whose picture would get ``video_kbps``, the sound as many bytes a second as now."""
+        sound_fixed = min(self.audio_bytes, SOUND_FILE_BYTES)
+        per_second = video_kbps * 125 + (self.audio_bytes - sound_fixed) / self.duration + self.per_frame * fps
+        return max(0.0, (self.budget * self.aim - CONTAINER_BYTES - sound_fixed) / per_second)
+
 
 def _audio_estimate(a_kbps: float, duration: float, amr: bool) -> int:
     if amr:  # constant frames of 20 ms (12.2 kbit/s: 32 bytes), plus an index entry each
-        return int(a_kbps * 125 * duration + 50 * duration * 8)
-    return int(a_kbps * 125 * duration * AAC_SLACK + _aac_rate(a_kbps) / 1024 * duration * 9)
+        return SOUND_FILE_BYTES + int(a_kbps * 125 * duration + 50 * duration * 8)
+    return SOUND_FILE_BYTES + int(a_kbps * 125 * duration * AAC_SLACK + _aac_rate(a_kbps) / 1024 * duration * 9)
 
 
 def _aac_rate(a_kbps: float) -> int:
@@ -590,11 +601,14 @@ def _over_at_the_floor(budget: int, duration: float, size: int,
     )
 
 
-def _too_long(budget: int, floor_kbps: float, duration: float, *, fixed: int = 0) -> CannotFit:
-    longest = max(0.0, (budget - fixed) * 8 * (1 - CONTAINER_SHARE) / (floor_kbps * 1000))
+def _too_long(budget: int, floor_kbps: float, duration: float, *, longest: float | None = None) -> CannotFit:
+    """``longest``: the seconds that fit, where the caller's plan knows better than a flat share."""
+    if longest is None:
+        longest = max(0.0, budget * 8 * (1 - CONTAINER_SHARE) / (floor_kbps * 1000))
+    longest = math.floor(longest * 10) / 10  # as it is said: a length passed back as it is must fit
     return CannotFit(
         f"{duration:.1f} s cannot fit in {budget} bytes at the floor of {floor_kbps:g} kbit/s; "
-        f"the longest that fits is {math.floor(longest * 10) / 10:.1f} s (pass max_duration to trim)",
+        f"the longest that fits is {longest:.1f} s (pass max_duration to trim)",
         longest_seconds=longest,
     )
 
