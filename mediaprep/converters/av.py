@@ -237,13 +237,18 @@ def _can_copy_sound(facts: MediaFacts, fmt: str, target: AudioTarget, size: int,
             and (facts.channels or 0) in (1, 2) and kbps is not None and kbps <= target.max_kbps * RATE_SLACK)
 
 
+# What an mp3 carries whatever its length: the Info frame, the encoder's delay and padding (330
+# bytes at 16 kbit/s: 1332 for 0.5 s, 2340 for 1 s, 40356 for 20 s).
+MP3_FIXED_BYTES = 400
+
+
 def _mp3_kbps(budget: int, duration: float, target: AudioTarget, matching_kbps: float | None = None,
               source_rate: int | None = None) -> int:
     """``matching_kbps``: the mp3 rate that carries a lossy source's sound (MP3_KBPS_PER_SOURCE_KBPS)."""
-    fits = budget * 8 * (1 - CONTAINER_SHARE) / duration / 1000
-    usable = [k for k in MP3_KBPS if target.min_kbps <= k <= min(fits, target.max_kbps)]
+    room = (budget - MP3_FIXED_BYTES) * 8 * (1 - CONTAINER_SHARE) / 1000  # kbit for the whole sound
+    usable = [k for k in MP3_KBPS if target.min_kbps <= k <= min(room / duration, target.max_kbps)]
     if not usable:
-        raise _too_long(budget, target.min_kbps, duration)
+        raise _too_long(budget, target.min_kbps, duration, longest=max(0.0, room / target.min_kbps))
     # A lossy source has no more to give than its own sound: a 32 kbit/s mp3 given a 1 MB budget
     # came out at 96 kbit/s, three times the bytes for nothing more. A low sample rate holds no
     # sound above half of it.
