@@ -206,6 +206,32 @@ def test_metadata_hidden_between_the_scans_of_a_progressive_jpeg_is_found_and_cu
     assert b"GPS" not in result.data and b"secret" not in result.data
 
 
+def _segment(marker: int, body: bytes) -> bytes:
+    return bytes([0xFF, marker]) + (2 + len(body)).to_bytes(2, "big") + body
+
+
+def test_only_the_segments_that_draw_the_picture_are_kept_under_the_markers_that_may_hold_them():
+    # APP0, APP2 and APP14 hold the JFIF header, the ICC profile and Adobe's colour transform, and
+    # were kept whole; under the same markers cameras write other things: a JFXX thumbnail (of the
+    # picture before it was cropped), Kodak's FlashPix extensions (a voice note, a screen-nail
+    # picture; ExifTool's Kodak.jpg) and a thermal camera's raw readings (its InfiRay.jpg).
+    data = _upright_photo_with_metadata()
+    after_soi = 2
+    extras = (_segment(0xE0, b"JFXX\0\x10thumbnail before the crop")
+              + _segment(0xE2, b"FPXR\0\x02voice note")
+              + _segment(0xE2, b"IJPEG\0thermal readings")
+              + _segment(0xEE, b"Photoshop notes"))
+    dressed = data[:after_soi] + extras + data[after_soi:]
+    result = convert(dressed, profile="clicksend")
+    assert result.encodes == 0 and not result.passed_through
+    for said in (b"before the crop", b"voice note", b"thermal", b"Photoshop notes", b"GPS"):
+        assert said not in result.data
+    out = opened(result)
+    assert out.info.get("icc_profile") == SRGB_ICC and out.info.get("jfif_version")  # what draws the picture stays
+    with Image.open(io.BytesIO(data)) as source:
+        assert np.array_equal(np.asarray(source), np.asarray(out))
+
+
 def test_cutting_metadata_refuses_what_is_not_one_well_formed_jpeg():
     from mediaprep.inspection.jpeg_segments import without_metadata
 

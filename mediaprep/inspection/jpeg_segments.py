@@ -13,13 +13,16 @@ import re
 
 from .spans import without_spans
 
-# APP0 (JFIF), APP2 (ICC profile) and APP14 (Adobe's colour transform) say how to draw the pixels.
-KEPT_APP_SEGMENTS = frozenset({0xE0, 0xE2, 0xEE})
+# What says how to draw the pixels, by marker and the name its segment starts with: APP0's JFIF
+# header, APP2's ICC profile (in as many segments as it takes), APP14's Adobe colour transform.
+# The same markers carry other things: a JFXX thumbnail (of the picture before it was cropped),
+# FlashPix extensions (a voice note, a screen-nail picture), an MPF index, a thermal camera's readings.
+KEPT_APP_SEGMENTS = {0xE0: b"JFIF\0", 0xE2: b"ICC_PROFILE\0", 0xEE: b"Adobe"}
 _SOS, _EOI, _COM = 0xDA, 0xD9, 0xFE
 
 
 def without_metadata(data: bytes) -> bytes | None:
-    """``data`` without its APPn (other than the kept ones) and COM segments.
+    """``data`` without its APPn (but those that draw the picture) and COM segments.
 
     None when the file is not a well-formed JPEG from SOI to EOI, or has bytes after its EOI
     (beyond zero padding): such a file is for the full decode path to judge, not to be trimmed.
@@ -28,7 +31,12 @@ def without_metadata(data: bytes) -> bytes | None:
     if not whole:
         return None
     return without_spans(data, [(start, end) for marker, start, end in segments
-                                if marker == _COM or (0xE0 <= marker <= 0xEF and marker not in KEPT_APP_SEGMENTS)])
+                                if marker == _COM or (0xE0 <= marker <= 0xEF and not _draws(data, marker, start))])
+
+
+def _draws(data: bytes, marker: int, start: int) -> bool:
+    name = KEPT_APP_SEGMENTS.get(marker)
+    return name is not None and data.startswith(name, start + 4)
 
 
 def scan_count(data: bytes) -> int:
