@@ -1392,7 +1392,7 @@ def test_an_icon_with_soft_edges_is_a_gif_at_its_own_size_its_clear_ground_kept(
 def test_a_two_colour_drawing_keeps_its_clear_ground_whatever_mode_it_is_saved_in(mode, profile):
     # PNG optimisers save white line art on a clear ground as 1-bit grey with black named clear
     # (PngSuite's ftbbn0g01). The clear entry was lost on the way to a GIF of a 1-bit picture: the
-    # ground came out black, and the drawing's own black with it.
+    # ground came out opaque black.
     from PIL import ImageDraw
 
     art = Image.new("L", (64, 64), 0)
@@ -1720,10 +1720,11 @@ def test_a_picture_whose_pixels_cannot_be_decoded_is_e341_never_a_blank_picture(
     # Pillow fails a decode once; asked again, it hands back the blank canvas without a word. A
     # first failure swallowed (reading a PNG's EXIF decodes it; so does the check that a file may
     # go as it is) sent a blank picture in place of the damaged one.
+    data = _damaged_pictures()[name]
     with pytest.raises(CorruptInput) as e:
-        convert(_damaged_pictures()[name], profile=profile)
+        convert(data, profile=profile)
     assert e.value.provider_code == "E341"
-    assert inspect(_damaged_pictures()[name]).error.code == "input.corrupt"
+    assert inspect(data).error.code == "input.corrupt"
 
 
 @pytest.mark.parametrize("body", [(MEDIA / "flyer.pdf").read_bytes(), b"<!doctype html><html><body>hi</body></html>"])
