@@ -211,10 +211,10 @@ GREY_TONES_ALIKE = 3
 def _grey_tones(icc: bytes) -> tuple[int, ...] | None:
     """A grey profile's 256 tones as sRGB shows them, where they differ from sRGB's own; None for
     any other profile (or one that cannot be read)."""
+    if icc[16:20] != b"GRAY":  # the header's colour space: a colour profile is parsed by _to_srgb alone
+        return None
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        if profile.profile.xcolor_space.strip() != "GRAY":
-            return None
         ramp = Image.frombytes("L", (256, 1), bytes(range(256)))
         shown = ImageCms.profileToProfile(ramp, profile, _SRGB, outputMode="RGB")
     except (ImageCms.PyCMSError, OSError, ValueError):
