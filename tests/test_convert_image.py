@@ -1714,6 +1714,42 @@ def _damaged_pictures() -> dict[str, bytes]:
     }
 
 
+def _with_wrong_checksum(png: bytes, kind: bytes) -> bytes:
+    """The PNG with the CRC of its first ``kind`` chunk wrong, as a metadata editor with a bug
+    leaves it (exiv2's issue_828_poc.png: a tEXt chunk whose checksum no longer matches)."""
+    at = png.index(kind) - 4
+    crc_at = at + 8 + int.from_bytes(png[at : at + 4], "big")
+    return png[:crc_at] + bytes(b ^ 0xFF for b in png[crc_at : crc_at + 4]) + png[crc_at + 4 :]
+
+
+@pytest.mark.parametrize("profile", ["clicksend", "sinch"])
+@pytest.mark.parametrize("after_pixels", [False, True])
+def test_a_png_whose_text_chunk_has_a_wrong_checksum_is_sent_as_libpng_shows_it(profile, after_pixels):
+    # libpng drops an ancillary chunk whose CRC is wrong, with a warning, and shows the picture
+    # (ImageMagick converts exiv2's issue_828_poc.png so); Pillow refused the whole file as damaged
+    # ("broken PNG file") when the chunk came before the pixels.
+    picture = Image.new("RGB", (200, 100), (30, 90, 200))
+    png = _with_wrong_checksum(png_with_text(picture, b"tEXt", b"Comment\0made by a buggy tool",
+                                             after_pixels=after_pixels), b"tEXt")
+    assert inspect(png).image.width == 200
+    result = convert(png, profile=profile)
+    if result.mime == "image/png":  # Sinch takes PNG: sent as it is, without its metadata chunks
+        assert b"tEXt" not in result.data and any("metadata removed" in note for note in result.notes)
+    else:
+        assert any("tEXt" in note and "checksum" in note and "dropped" in note for note in result.notes)
+    pixel = opened(result).convert("RGB").getpixel((100, 50))
+    assert all(abs(a - b) <= 8 for a, b in zip(pixel, (30, 90, 200)))
+
+
+def test_a_png_whose_header_chunk_has_a_wrong_checksum_is_still_e341():
+    # Only ancillary chunks are dropped: a critical one with a wrong CRC is an error to libpng too.
+    buf = io.BytesIO()
+    Image.new("RGB", (48, 48), (200, 30, 30)).save(buf, "PNG")
+    with pytest.raises(CorruptInput) as e:
+        convert(_with_wrong_checksum(buf.getvalue(), b"IHDR"), profile="clicksend")
+    assert e.value.provider_code == "E341"
+
+
 @pytest.mark.parametrize("profile", ["clicksend", "sinch"])  # sent as GIF or JPEG; PNG taken as it is, or not
 @pytest.mark.parametrize("name", sorted(_damaged_pictures()))
 def test_a_picture_whose_pixels_cannot_be_decoded_is_e341_never_a_blank_picture(name, profile):

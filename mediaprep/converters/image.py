@@ -12,6 +12,7 @@ from ..inspection import png_metadata, webp_chunks
 from ..inspection.image import (
     ANIMATIONS,
     DROPPED,
+    WRONG_CHECKSUMS,
     damaged,
     frame_count,
     frame_limit,
@@ -83,6 +84,9 @@ def convert_image(
     if dropped & png_metadata.ICC:
         notes.append("the PNG's ICC profile inflates past what is safe to read (1 MB); it was dropped unread and "
                      "the colours taken as sRGB")
+    for kind in sorted(im.info.get(WRONG_CHECKSUMS, ())):
+        notes.append(f"the PNG's {kind.decode('latin-1')} chunk is damaged (its checksum is wrong); it was dropped, "
+                     "as libpng-based viewers do")
     picture = shown_picture(im)
     if within is not None:
         notes.append(f"trimmed to {max_seconds:g} s as asked: {within} of {frames} frames")

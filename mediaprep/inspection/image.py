@@ -34,6 +34,8 @@ ANIMATIONS = frozenset({"image/gif", "image/webp", "image/png", "image/avif"})
 EXIF_ORIENTATION = 0x0112
 # In a PNG's info: the chunk types dropped unread (png_metadata); convert_image says so in a note.
 DROPPED = "mediaprep.dropped"
+# The ancillary chunk types dropped for a wrong CRC (png_metadata.wrong_checksums), for the same note.
+WRONG_CHECKSUMS = "mediaprep.wrong_checksums"
 
 # Sinch names E341 for a corrupted image; the check reports it with that code.
 CORRUPT_IMAGE_CODE = "E341"
@@ -104,8 +106,9 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
         raise UnsupportedType(f"this JPEG is {coding} (as medical imaging, scanners and some cameras write "
                               "them): mediaprep decodes the usual 8-bit, Huffman-coded lossy JPEG")
     dropped = png_metadata.past_limits(data) if fmt == "PNG" else frozenset()
-    if dropped:
-        data = png_metadata.without(data, dropped)
+    wrong = png_metadata.wrong_checksums(data) if fmt == "PNG" else frozenset()
+    if dropped or wrong:
+        data = png_metadata.without(data, dropped, wrong_checksums=wrong)
     try:
         with pillow_warnings():
             im = _opened(data, fmt)
@@ -121,6 +124,8 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
         raise CorruptInput(f"cannot read {mime} image: {_reason(exc)}", provider_code=CORRUPT_IMAGE_CODE) from None
     if dropped:
         im.info[DROPPED] = dropped
+    if wrong:
+        im.info[WRONG_CHECKSUMS] = wrong
     if fmt == "TIFF":
         _refuse_raw(im)
     scans = scan_count(data) if fmt == "JPEG" else 0

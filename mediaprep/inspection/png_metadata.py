@@ -44,9 +44,23 @@ def past_limits(data: bytes) -> frozenset[bytes]:
     return frozenset(refused)
 
 
-def without(data: bytes, kinds: frozenset[bytes]) -> bytes:
-    """``data`` without the chunks of these types; every other chunk byte for byte."""
-    return without_spans(data, [(begin, end) for begin, end, kind, _ in _chunks(data) if kind in kinds])
+def wrong_checksums(data: bytes) -> frozenset[bytes]:
+    """The types of ancillary chunks (a lower-case first letter: text, gamma, transparency...) whose
+    CRC is wrong. libpng drops such a chunk with a warning and shows the picture, so browsers and
+    phones show it; Pillow refuses the whole file. A critical chunk's is an error to both."""
+    return frozenset(kind for begin, end, kind, _ in _chunks(data)
+                     if kind[:1].islower() and not _checksum_right(data, begin, end))
+
+
+def without(data: bytes, kinds: frozenset[bytes], *, wrong_checksums: frozenset[bytes] = frozenset()) -> bytes:
+    """``data`` without the chunks of these types, and without those of ``wrong_checksums``' types
+    whose CRC is wrong; every other chunk byte for byte."""
+    return without_spans(data, [(begin, end) for begin, end, kind, _ in _chunks(data)
+                                if kind in kinds or (kind in wrong_checksums and not _checksum_right(data, begin, end))])
+
+
+def _checksum_right(data: bytes, begin: int, end: int) -> bool:
+    return zlib.crc32(data[begin + 4 : end - 4]) == int.from_bytes(data[end - 4 : end], "big")
 
 
 def without_metadata(data: bytes) -> bytes | None:
@@ -63,8 +77,7 @@ def without_metadata(data: bytes) -> bytes | None:
     for begin, end, kind, _ in chunks:
         if kind not in _KEPT and (kind == b"acTL" or kind[:1].isupper()):
             return None
-        crc = int.from_bytes(data[end - 4 : end], "big")
-        if kind in _KEPT and zlib.crc32(data[begin + 4 : end - 4]) != crc:
+        if kind in _KEPT and not _checksum_right(data, begin, end):
             return None
     return without_spans(data, [(begin, end) for begin, end, kind, _ in chunks if kind not in _KEPT])
 
