@@ -894,6 +894,7 @@ SOUNDS = {
     "windows.wma": ["-c:a", "wmav2", "-f", "asf"],
     "music.mka": ["-c:a", "libvorbis", "-f", "matroska"],
     "stream-audio.flv": ["-c:a", "libmp3lame", "-ar", "44100", "-f", "flv"],
+    "prompt.au": ["-ac", "1", "-ar", "8000", "-c:a", "pcm_mulaw", "-f", "au"],  # Sun/NeXT: telephony, Java
 }
 
 

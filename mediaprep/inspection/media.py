@@ -41,6 +41,7 @@ DEMUXER_BY_MIME = {
     "audio/flac": "flac",
     "audio/aiff": "aiff",
     "audio/x-caf": "caf",
+    "audio/basic": "au",
 }
 # A container holding only sound is read as the same container.
 DEMUXER_BY_MIME |= {sound: DEMUXER_BY_MIME[container] for container, sound in AUDIO_TWIN.items()}
