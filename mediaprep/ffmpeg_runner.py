@@ -32,6 +32,14 @@ from .tools import find_ffmpeg, tidied
 
 Progress = Callable[[dict[str, str]], None]
 
+# ffmpeg signs the files it writes with its name and version: the container's encoder tag
+# ("Lavf59.27.100") and an mp3's ID3 tag. No player shows them; they are budget spent on nothing,
+# and tell which software, at which version, made the file. Every file mediaprep sends is written
+# without. (The AAC encoder's own signature, ~20 bytes in its first frame, stays: its bitexact flag
+# also changes how it encodes.)
+UNSIGNED = {"fflags": "+bitexact"}
+MP3_UNSIGNED = {**UNSIGNED, "id3v2_version": 0}  # no ID3 tag at all: empty, it is a 10-byte header
+
 
 def input_stream(path: Path, demuxer: str, **options: Any) -> Any:
     _check_path(path)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CannotFit, CorruptInput, InputTooLarge, ToolMissing
-from ..ffmpeg_runner import input_stream, run_ffmpeg
+from ..ffmpeg_runner import MP3_UNSIGNED, UNSIGNED, input_stream, run_ffmpeg
 from ..inspection.media import DEMUXER_BY_MIME, MediaFacts, media_facts, stream_ends
 from ..profiles import AudioTarget, VideoTarget
 from ..settings import Settings
@@ -123,6 +123,13 @@ def filters_of(ffmpeg_path: str, timeout: float) -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=8)
+def bitstream_filters_of(ffmpeg_path: str, timeout: float) -> frozenset[str]:
+    done = run([ffmpeg_path, "-hide_banner", "-bsfs"], timeout=timeout)
+    # "Bitstream filters:", then a name a line
+    return frozenset(line.strip() for line in done.stdout.decode("utf-8", "replace").splitlines()[1:] if line.strip())
+
+
+@functools.lru_cache(maxsize=8)
 def encoders_of(ffmpeg_path: str, timeout: float) -> frozenset[str]:
     return _codecs_listed(ffmpeg_path, timeout, "-encoders")
 
@@ -175,8 +182,8 @@ def convert_audio(
             out = tmp / "out.amr"
             for encodes, (mode, _) in enumerate(modes, 1):
                 stream = _first_sound(input_stream(src, DEMUXER_BY_MIME[mime])).output(
-                    str(out), t=duration, ac=1, ar=8000, acodec="libopencore_amrnb", **{"b:a": f"{mode}k"}, f="amr"
-                )
+                    str(out), t=duration, ac=1, ar=8000, acodec="libopencore_amrnb", **{"b:a": f"{mode}k"}, f="amr",
+                    **UNSIGNED)
                 done = run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
                 fits = out.stat().st_size <= budget
                 _check_decoded_seconds(done, duration, notes if fits else None)
@@ -202,7 +209,7 @@ def convert_audio(
                 sound = sound.filter("apad", whole_dur=SHORTEST_SOUND)
             stream = sound.output(
                 str(out), t=duration, ac=1, ar=rate, acodec="libmp3lame", **{"b:a": f"{kbps}k"},
-                map_metadata=-1, f="mp3",
+                map_metadata=-1, f="mp3", **MP3_UNSIGNED,
             )
             done = run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
             encodes += 1
@@ -834,6 +841,16 @@ def _x264(frame: _Frame, v_kbps: float, passlog: Path, *, final: bool = False) -
     return options
 
 
+def _without_settings_line(settings: Settings) -> dict[str, object]:
+    """x264 writes its version and every setting it ran with into the stream, as an SEI message of
+    600-700 bytes (768 of a 110 kB clip): nothing a player shows. filter_units drops SEI NAL units
+    (type 6; x264 writes no other kind here) where this ffmpeg has the filter; the pictures decode
+    the same, bit for bit."""
+    if "filter_units" not in bitstream_filters_of(find_ffmpeg(settings), settings.tool_timeout):
+        return {}
+    return {"bsf:v": "filter_units=remove_types=6"}
+
+
 def _sound(a_kbps: float, use_amr: bool) -> dict[str, object]:
     if use_amr:
         return {"acodec": "libopencore_amrnb", "ar": 8000, "ac": 1, "b:a": f"{a_kbps}k"}
@@ -850,7 +867,7 @@ def _first_pass(job: _Job, frame: _Frame, passlog: Path, v_kbps: float, audio_fi
                              **{"pass": 1})]
     if audio_file is not None:
         outputs.append(ffmpeg.output(_sound_in_step(inp), str(audio_file), f="3gp" if use_amr else "mp4",
-                                     **_sound(a_kbps, use_amr), **common))
+                                     **_sound(a_kbps, use_amr), **common, **UNSIGNED))
     return run_ffmpeg(ffmpeg.merge_outputs(*outputs), job.settings, on_progress=job.on_progress, deadline=job.deadline)
 
 
@@ -869,7 +886,7 @@ def _second_pass(job: _Job, frame: _Frame, out: Path, passlog: Path, v_kbps: flo
     extra = {"movflags": "+faststart"} if frame.fmt == "mp4" else {}
     stream = ffmpeg.output(*streams, str(out), f="3gp" if frame.fmt == "3gp" else "mp4",
                            **_x264(frame, v_kbps, passlog, final=True), **audio_opts, t=job.duration, map_metadata=-1,
-                           **extra, **{"pass": 2})
+                           **extra, **{"pass": 2}, **UNSIGNED, **_without_settings_line(job.settings))
     return run_ffmpeg(stream, job.settings, on_progress=job.on_progress, deadline=job.deadline)
 
 
@@ -884,5 +901,5 @@ def _encode_h263(job: _Job, frame: _Frame, out: Path, quantiser: int, a_kbps: fl
         streams.append(_sound_in_step(inp))
         audio_opts = _sound(a_kbps, use_amr)
     stream = ffmpeg.output(*streams, str(out), f="3gp", vcodec="h263", **{"q:v": quantiser},
-                           **audio_opts, t=job.duration, map_metadata=-1)
+                           **audio_opts, t=job.duration, map_metadata=-1, **UNSIGNED)
     return run_ffmpeg(stream, job.settings, on_progress=job.on_progress, deadline=job.deadline)

@@ -15,7 +15,7 @@ from pathlib import Path
 import ffmpeg
 
 from ..errors import MediaprepError
-from ..ffmpeg_runner import input_stream, run_ffmpeg
+from ..ffmpeg_runner import MP3_UNSIGNED, UNSIGNED, input_stream, run_ffmpeg
 from ..inspection.media import DEMUXER_BY_MIME, MediaFacts, media_facts
 from ..profiles import TARGET_MIMES, VideoTarget
 from ..settings import Settings
@@ -74,7 +74,7 @@ def copy_streams(
     inp = input_stream(src, DEMUXER_BY_MIME[mime])
     streams = [inp["v:0"]] + ([inp["a:0"]] if facts.has_audio else [])
     stream = ffmpeg.output(*streams, str(out), c="copy", map_metadata=-1, map_chapters=-1,
-                           movflags="+faststart", f=fmt)
+                           movflags="+faststart", f=fmt, **UNSIGNED)
     run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
     data = out.read_bytes()
     try:
@@ -100,7 +100,8 @@ def copy_sound(
     """The file's first sound, its frames copied into a bare ``fmt`` file (mp3 or amr) at ``out``;
     None if the copy is not the same sound, or does not decode cleanly."""
     inp = input_stream(src, DEMUXER_BY_MIME[mime])
-    stream = ffmpeg.output(inp["a:0"], str(out), c="copy", map_metadata=-1, f=fmt)
+    stream = ffmpeg.output(inp["a:0"], str(out), c="copy", map_metadata=-1, f=fmt,
+                           **(MP3_UNSIGNED if fmt == "mp3" else UNSIGNED))
     run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
     data = out.read_bytes()
     try:
