@@ -46,8 +46,9 @@ def past_limits(data: bytes) -> frozenset[bytes]:
 
 def wrong_checksums(data: bytes) -> frozenset[bytes]:
     """The types of ancillary chunks (a lower-case first letter: text, gamma, transparency...) whose
-    CRC is wrong. libpng drops such a chunk with a warning and shows the picture, so browsers and
-    phones show it; Pillow refuses the whole file. A critical chunk's is an error to both."""
+    CRC is wrong. libpng drops such a chunk with a warning and shows the picture (ImageMagick
+    converts exiv2's issue_828_poc.png so); Pillow refuses the whole file when the chunk comes before
+    the pixels. A critical chunk's wrong CRC is an error to both."""
     return frozenset(kind for begin, end, kind, _ in _chunks(data)
                      if kind[:1].islower() and not _checksum_right(data, begin, end))
 
