@@ -1829,6 +1829,69 @@ def test_a_wide_gamut_picture_is_converted_to_srgb(mode):
     assert opened(wide).info.get("icc_profile") is None
 
 
+def _srgb_to_linear(codes: np.ndarray) -> np.ndarray:
+    v = codes / 255
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def _coded(rgb: np.ndarray, fmt: str, primaries: int, transfer: int) -> bytes:
+    """8-bit pixels saved as a HEIF or an AVIF whose nclx colour box gives these H.273 codes."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    buf = io.BytesIO()
+    if fmt == "HEIF":
+        nclx = {"color_primaries": primaries, "transfer_characteristics": transfer, "matrix_coefficients": 6,
+                "full_range_flag": 1}
+        Image.fromarray(rgb).save(buf, "HEIF", quality=95, nclx_profile=nclx)
+        return buf.getvalue()
+    Image.fromarray(rgb).save(buf, "AVIF", quality=95)
+    data = buf.getvalue()  # Pillow writes sRGB's codes; they describe the pixels, not how they decode
+    at = data.index(b"nclx") + 4
+    return data[:at] + primaries.to_bytes(2, "big") + transfer.to_bytes(2, "big") + data[at + 4 :]
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_a_heif_or_avif_whose_colour_box_says_display_p3_is_converted_to_srgb(fmt):
+    # HEIF and AVIF can say what their numbers mean with H.273 codes (an nclx colour box) instead of
+    # an ICC profile; a Display P3 (code 12) picture went out as if its numbers were sRGB, duller.
+    flat = np.full((80, 120, 3), (200, 60, 60), np.uint8)
+    plain = convert(_coded(flat, fmt, 1, 13), profile="clicksend")
+    wide = convert(_coded(flat, fmt, 12, 13), profile="clicksend")
+    assert np.allclose(mean_colour(plain), (200, 60, 60), atol=4)
+    r, g, b = mean_colour(wide)
+    assert r > 210 and g < 55 and b < 58
+    assert "colour converted to sRGB from the picture's own colour description (Display P3)" in wide.notes
+    assert not any("converted to sRGB" in note for note in plain.notes)
+
+
+def _hdr_codes(light: np.ndarray, transfer: str) -> np.ndarray:
+    """Linear BT.2020 light (1.0: BT.2408's reference white, 203 cd/m2) as PQ or HLG 8-bit codes."""
+    if transfer == "PQ":  # SMPTE ST 2084, inverted
+        y = (light * 203 / 10000) ** 0.1593017578125
+        codes = ((0.8359375 + 18.8515625 * y) / (1 + 18.6875 * y)) ** 78.84375
+    else:  # BT.2100 HLG: the reference OOTF (gamma 1.2 at 1000 cd/m2) undone, then the OETF
+        scene = (light * 203 / 1000) ** (1 / 1.2)
+        a, b, c = 0.17883277, 0.28466892, 0.55991073
+        codes = np.where(scene <= 1 / 12, np.sqrt(3 * scene), a * np.log(np.maximum(12 * scene - b, 1e-9)) + c)
+    return np.round(np.clip(codes, 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("fmt, transfer", [("HEIF", "PQ"), ("AVIF", "PQ"), ("HEIF", "HLG")])
+def test_an_hdr_heif_or_avif_is_tone_mapped_to_look_as_its_sdr_original(fmt, transfer):
+    # Canon's, Sony's and Nikon's cameras save HDR HEIF: BT.2020 colours, PQ or HLG light (PQ puts
+    # paper white near code 58 %). Sent as its numbers, the picture was dark or grey. Here a
+    # photograph is coded so, its white at BT.2408's 203 cd/m2, and must come back close to it.
+    with Image.open(MEDIA / "photo.jpg") as im:
+        photo = np.asarray(im.convert("RGB"))
+    to_bt2020 = np.array([[0.6274, 0.3293, 0.0433], [0.0691, 0.9195, 0.0114], [0.0164, 0.0880, 0.8956]])  # BT.2087
+    codes = _hdr_codes(np.clip(_srgb_to_linear(photo) @ to_bt2020.T, 0, None), transfer)
+    result = convert(_coded(codes, fmt, 9, 16 if transfer == "PQ" else 18), profile="clicksend")
+    assert f"HDR ({transfer}, BT.2020) picture tone-mapped to SDR sRGB" in result.notes
+    sent = np.asarray(opened(result).convert("RGB").resize(im.size), dtype=float)
+    assert np.abs(sent - photo).mean() < 7 < 20 < np.abs(codes.astype(float) - photo).mean()
+
+
 @pytest.mark.parametrize("gif", [False, True])
 def test_a_picture_already_in_srgb_keeps_its_pixels(gif, jpeg_only):
     # Through the JPEG search (a profile that takes no GIF), and as an exact GIF (one colour).

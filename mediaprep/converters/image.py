@@ -31,6 +31,7 @@ from .jpeg import JpegFit, fit_jpeg, useful_long_side
 from .palette import ScaledGif, drawn_colours, lossless_gif, scaled_gif
 from .picture import (
     FLATTENED,
+    coded_colours,
     colours_as_sent,
     decode,
     first_picture_notes,
@@ -112,7 +113,8 @@ def convert_image(
         im.seek(picture)  # from here on the frame (page, picture) sent is the one loaded
     except Exception as exc:
         raise damaged(exc) from None
-    if "image/gif" in accepts:
+    codes = coded_colours(data, mime)
+    if "image/gif" in accepts and codes is None:  # colours to convert are the search's work
         gif = lossless_gif(im, budget, target.long_side_for(im.size))
         if gif is not None:
             return Converted(data=gif[0], mime="image/gif", passed_through=False, width=im.width, height=im.height,
@@ -121,13 +123,13 @@ def convert_image(
     if "image/jpeg" not in accepts:
         raise NotAllowed(f"the picture needs re-encoding, and the profile takes no JPEG (it takes {sorted(accepts)})")
     drawn = drawn_colours(im) if "image/gif" in accepts else None
-    own = colours_as_sent(im, drawn) if drawn else None
+    own = colours_as_sent(im, drawn, codes) if drawn else None
     aspect = max(im.size) / max(1, min(im.size))
     # A JPEG never wins past useful_long_side; a GIF of a drawing can (a cartoon's frame: 0.12 bits a pixel).
     useful = useful_long_side(budget, aspect) if own is None else target.long_side_for(im.size)
     needed = max(target.min_long_side, min(target.long_side_for(im.size), useful))
     # The same open picture: a PNG that lossless_gif has decoded to count its colours is not decoded twice.
-    pixels, decode_notes = decode(data, mime, settings, needed, picture, opened=im)
+    pixels, decode_notes = decode(data, mime, settings, needed, picture, opened=im, codes=codes)
     scaled, gif_encodes, alpha = None, 0, None
     if own is not None:
         longest = target.long_side_for(pixels.size)

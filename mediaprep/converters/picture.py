@@ -24,8 +24,10 @@ from ..inspection.image import (
 )
 from ..inspection.jpeg_segments import trailing_video_bytes
 from ..settings import Settings
+from . import colour_codes
 
 _SRGB = ImageCms.createProfile("sRGB")
+_COLOUR_BOX_FORMATS = frozenset({"image/heic", "image/heif", "image/avif"})  # ISO BMFF: an nclx colour box
 MIN_HALF_ROWS = 64  # below this a second thread costs more than it saves
 FLATTENED = "transparency flattened on white"
 
@@ -50,11 +52,11 @@ def first_picture_notes(data: bytes, mime: str, pages: int) -> list[str]:
 
 
 def decode(data: bytes, mime: str, settings: Settings, max_long_side: int, picture: int,
-           opened: Image.Image | None = None) -> tuple[Image.Image, list[str]]:
+           opened: Image.Image | None = None, codes: tuple[int, int] | None = None) -> tuple[Image.Image, list[str]]:
     """Upright RGB (or L) pixels of ``picture`` (the frame, page or picture sent), no larger than
     needed for ``max_long_side``; notes on what was done. ``opened``: the caller's open_image of
     ``data``, perhaps loaded already, used for anything but a JPEG (which is opened afresh, to be
-    decoded at reduced size)."""
+    decoded at reduced size). ``codes``: coded_colours(data, mime)."""
     notes: list[str] = []
     im = opened if opened is not None and mime != "image/jpeg" else open_image(data, mime, settings)
     try:
@@ -67,7 +69,7 @@ def decode(data: bytes, mime: str, settings: Settings, max_long_side: int, pictu
             im.load()
             exif_orientation = orientation(im)
             icc = im.info.get("icc_profile")
-            im = _to_srgb(im, icc, notes)
+            im = _to_srgb(im, icc, notes, codes)
             im = _to_output_mode(im, notes)
             if exif_orientation in range(2, 9):
                 im = _apply_orientation(im, exif_orientation)
@@ -98,7 +100,8 @@ def upright_alpha(im: Image.Image, size: tuple[int, int]) -> Image.Image | None:
     return alpha if alpha.size == size else alpha.resize(size, Image.Resampling.LANCZOS)
 
 
-def colours_as_sent(im: Image.Image, colours: list[tuple[int, object]]) -> list[int]:
+def colours_as_sent(im: Image.Image, colours: list[tuple[int, object]], codes: tuple[int, int] | None = None,
+                    ) -> list[int]:
     """A picture's own colours (getcolors' list, in its mode) as decode sends them: in sRGB, flattened
     on white; packed 0xRRGGBB, each once, in the order given. Taken from the source, not from the
     decoded pixels: scaled, a page of thin black text has more near-white ringing than black."""
@@ -108,7 +111,7 @@ def colours_as_sent(im: Image.Image, colours: list[tuple[int, object]]) -> list[
         rawmode = "RGBA" if im.palette.mode == "RGBA" else "RGB"
         tiny.putpalette(im.getpalette(rawmode) or [], rawmode)
     tiny.info = {key: im.info[key] for key in ("transparency", "icc_profile") if key in im.info}
-    sent = _to_output_mode(_to_srgb(tiny, tiny.info.get("icc_profile"), []), []).convert("RGB")
+    sent = _to_output_mode(_to_srgb(tiny, tiny.info.get("icc_profile"), [], codes), []).convert("RGB")
     return list(dict.fromkeys(packed_rgb(np.asarray(sent)).ravel().tolist()))
 
 
@@ -160,7 +163,19 @@ def _fit_box(size: tuple[int, int], long_side: int) -> tuple[int, int]:
     return max(1, int(w * scale)), max(1, int(h * scale))
 
 
-def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Image:
+def coded_colours(data: bytes, mime: str) -> tuple[int, int] | None:
+    """A HEIF's or AVIF's H.273 colour codes (its nclx colour box) where they call for a conversion
+    to sRGB (wide gamut, HDR); else None."""
+    if mime not in _COLOUR_BOX_FORMATS:
+        return None
+    codes = colour_codes.colour_codes(data)
+    return codes if colour_codes.needs_converting(codes) else None
+
+
+def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str], codes: tuple[int, int] | None = None,
+             ) -> Image.Image:
+    if not icc and codes is not None and im.mode in ("RGB", "RGBA"):  # an ICC profile, where both are, comes first
+        return colour_codes.to_srgb(im, codes, notes)
     if icc and im.mode in ("P", "PA"):
         # A palette's colours are in the profile's space like any others (an 8-bit PNG saved with
         # its profile): a Display P3 red went out as the duller sRGB one of the same numbers.
