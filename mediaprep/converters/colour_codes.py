@@ -33,6 +33,7 @@ LINEAR, PQ, HLG = 8, 16, 18
 REFERENCE_WHITE = 203.0  # cd/m2: BT.2408's HDR reference white, sent as SDR white
 HLG_PEAK = 1000.0  # cd/m2: the display BT.2100's HLG reference OOTF is defined for
 MOBIUS_KNEE = 0.3  # ffmpeg's tonemap default: below it, light is kept as it is
+BAND_ROWS = 256
 
 
 def colour_codes(data: bytes) -> tuple[int, int] | None:
@@ -76,22 +77,32 @@ def to_srgb(im: Image.Image, codes: tuple[int, int], notes: list[str]) -> Image.
     primaries, transfer = codes
     alpha = im.getchannel("A") if im.mode == "RGBA" else None
     rgb = np.asarray(im.convert("RGB"))
-    light = _to_linear(transfer)[rgb]  # one lookup per 8-bit code
+    linear = _to_linear(transfer)  # one lookup per 8-bit code
     source = PRIMARIES.get(primaries, PRIMARIES[SRGB_PRIMARIES])
-    if source is not PRIMARIES[SRGB_PRIMARIES]:
-        light = light @ (np.linalg.inv(_rgb_to_xyz(PRIMARIES[SRGB_PRIMARIES])) @ _rgb_to_xyz(source)).T.astype(np.float32)
-    if transfer in (PQ, HLG):
-        light = _rolled_off(light)
-    out = Image.fromarray(_srgb_codes(light))
+    srgb = np.linalg.inv(_rgb_to_xyz(PRIMARIES[SRGB_PRIMARIES]))
+    matrix = (srgb @ _rgb_to_xyz(source)).T.astype(np.float32)  # BT.709's own: the identity, to rounding
+
+    def light(pixels: np.ndarray) -> np.ndarray:
+        return linear[pixels] @ matrix
+
+    hdr = transfer in (PQ, HLG)
+    # Where the roll-off ends: the brightest light in every fourth row and column.
+    peak = float(light(rgb[::4, ::4]).max()) if hdr else 1.0
+    # A band of rows at a time: linear light is 12 bytes a pixel, 600 MB for a 50 MP picture at once.
+    out = np.empty_like(rgb)
+    for top in range(0, rgb.shape[0], BAND_ROWS):
+        band = light(rgb[top : top + BAND_ROWS])
+        out[top : top + BAND_ROWS] = _srgb_codes(_rolled_off(band, peak) if hdr else band)
+    picture = Image.fromarray(out)
     if alpha is not None:
-        out.putalpha(alpha)
+        picture.putalpha(alpha)
     gamut = NAMES.get(primaries)
-    if transfer in (PQ, HLG):
+    if hdr:
         notes.append(f"HDR ({'PQ' if transfer == PQ else 'HLG'}{', ' + gamut if gamut else ''}) picture "
                      "tone-mapped to SDR sRGB")
     else:
         notes.append(f"colour converted to sRGB from the picture's own colour description ({gamut or 'linear'})")
-    return out
+    return picture
 
 
 def _to_linear(transfer: int) -> np.ndarray:
@@ -114,13 +125,12 @@ def _to_linear(transfer: int) -> np.ndarray:
     return light.astype(np.float32)
 
 
-def _rolled_off(light: np.ndarray) -> np.ndarray:
-    """Highlights above SDR white brought under it (Mobius, on each pixel's brightest channel, so
-    its hue is kept); what is at most ``MOBIUS_KNEE`` stays as it is."""
-    brightest = np.maximum(light.max(axis=2), 1e-6)
-    peak = float(brightest.max())
+def _rolled_off(light: np.ndarray, peak: float) -> np.ndarray:
+    """Highlights above SDR white, up to the picture's ``peak``, brought under it (Mobius, on each
+    pixel's brightest channel, so its hue is kept); what is at most ``MOBIUS_KNEE`` stays as it is."""
     if peak <= 1.0:
         return light
+    brightest = np.maximum(light.max(axis=2), 1e-6)
     j = MOBIUS_KNEE
     a = -j * j * (peak - 1) / (j * j - 2 * j + peak)
     b = (j * j - 2 * j * peak + peak) / (peak - 1)
