@@ -1889,7 +1889,8 @@ def test_an_hdr_heif_or_avif_is_tone_mapped_to_look_as_its_sdr_original(fmt, tra
     result = convert(_coded(codes, fmt, 9, 16 if transfer == "PQ" else 18), profile="clicksend")
     assert f"HDR ({transfer}, BT.2020) picture tone-mapped to SDR sRGB" in result.notes
     sent = np.asarray(opened(result).convert("RGB").resize(im.size), dtype=float)
-    assert np.abs(sent - photo).mean() < 7 < 20 < np.abs(codes.astype(float) - photo).mean()
+    assert np.abs(sent - photo).mean() < 7
+    assert np.abs(codes.astype(float) - photo).mean() > 20  # its numbers as they are
 
 
 @pytest.mark.parametrize("gif", [False, True])
