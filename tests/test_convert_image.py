@@ -1870,8 +1870,9 @@ def _hdr_codes(light: np.ndarray, transfer: str) -> np.ndarray:
     if transfer == "PQ":  # SMPTE ST 2084, inverted
         y = (light * 203 / 10000) ** 0.1593017578125
         codes = ((0.8359375 + 18.8515625 * y) / (1 + 18.6875 * y)) ** 78.84375
-    else:  # BT.2100 HLG: the reference OOTF (gamma 1.2 at 1000 cd/m2) undone, then the OETF
-        scene = (light * 203 / 1000) ** (1 / 1.2)
+    else:  # BT.2100 HLG: the reference OOTF (gamma 1.2 on luminance, 1000 cd/m2) undone, then the OETF
+        shown = light * 203 / 1000
+        scene = shown * np.maximum(shown @ np.array([0.2627, 0.6780, 0.0593]), 1e-9)[..., None] ** (-1 / 6)
         a, b, c = 0.17883277, 0.28466892, 0.55991073
         codes = np.where(scene <= 1 / 12, np.sqrt(3 * scene), a * np.log(np.maximum(12 * scene - b, 1e-9)) + c)
     return np.round(np.clip(codes, 0, 1) * 255).astype(np.uint8)
@@ -1890,7 +1891,7 @@ def test_an_hdr_heif_or_avif_is_tone_mapped_to_look_as_its_sdr_original(fmt, tra
     assert f"HDR ({transfer}, BT.2020) picture tone-mapped to SDR sRGB" in result.notes
     sent = np.asarray(opened(result).convert("RGB").resize(im.size), dtype=float)
     assert np.abs(sent - photo).mean() < 7
-    assert np.abs(codes.astype(float) - photo).mean() > 20  # its numbers as they are
+    assert np.abs(codes.astype(float) - photo).mean() > 15  # its numbers as they are
 
 
 @pytest.mark.parametrize("gif", [False, True])

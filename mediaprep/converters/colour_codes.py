@@ -26,9 +26,7 @@ PRIMARIES = {
 }
 NAMES = {9: "BT.2020", 12: "Display P3"}
 SRGB_PRIMARIES = 1
-# Transfers taken as sRGB's curve: BT.709, unspecified, BT.601, sRGB, BT.2020 10- and 12-bit.
-SDR_TRANSFERS = frozenset({1, 2, 6, 13, 14, 15})
-LINEAR, PQ, HLG = 8, 16, 18
+LINEAR, PQ, HLG = 8, 16, 18  # H.273 transfers; any other is taken as sRGB's curve (BT.709's, BT.601's are near it)
 
 REFERENCE_WHITE = 203.0  # cd/m2: BT.2408's HDR reference white, sent as SDR white
 HLG_PEAK = 1000.0  # cd/m2: the display BT.2100's HLG reference OOTF is defined for
@@ -83,7 +81,8 @@ def to_srgb(im: Image.Image, codes: tuple[int, int], notes: list[str]) -> Image.
     matrix = (srgb @ _rgb_to_xyz(source)).T.astype(np.float32)  # BT.709's own: the identity, to rounding
 
     def light(pixels: np.ndarray) -> np.ndarray:
-        return linear[pixels] @ matrix
+        band = linear[pixels]
+        return (_hlg_displayed(band, primaries) if transfer == HLG else band) @ matrix
 
     hdr = transfer in (PQ, HLG)
     # Where the roll-off ends: the brightest light in every fourth row and column.
@@ -114,15 +113,21 @@ def _to_linear(transfer: int) -> np.ndarray:
         m1, m2, c1, c2, c3 = 0.1593017578125, 78.84375, 0.8359375, 18.8515625, 18.6875
         p = v ** (1 / m2)
         light = (np.maximum(p - c1, 0) / (c2 - c3 * p)) ** (1 / m1) * 10000 / REFERENCE_WHITE
-    elif transfer == HLG:
+    elif transfer == HLG:  # scene light, 0..1: _hlg_displayed makes it display light
         a, b, c = 0.17883277, 0.28466892, 0.55991073
-        scene = np.where(v <= 0.5, v * v / 3, (np.exp((v - c) / a) + b) / 12)
-        # The reference OOTF (gamma 1.2 at 1000 cd/m2) on each channel: the luminance-weighted
-        # form differs from it by under a level for the colours of photographs.
-        light = scene**1.2 * HLG_PEAK / REFERENCE_WHITE
+        light = np.where(v <= 0.5, v * v / 3, (np.exp((v - c) / a) + b) / 12)
     else:
         light = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
     return light.astype(np.float32)
+
+
+def _hlg_displayed(scene: np.ndarray, primaries: int) -> np.ndarray:
+    """BT.2100's reference OOTF for HLG (gamma 1.2 at 1000 cd/m2), on the scene's luminance as the
+    standard has it: applied to each channel alone, it moved a photograph's colours by 6 levels on
+    average, up to 28."""
+    weights = (0.2627, 0.6780, 0.0593) if primaries == 9 else (0.2126, 0.7152, 0.0722)
+    luminance = scene @ np.array(weights, dtype=np.float32)
+    return scene * (np.maximum(luminance, 1e-6) ** 0.2 * (HLG_PEAK / REFERENCE_WHITE))[..., None]
 
 
 def _rolled_off(light: np.ndarray, peak: float) -> np.ndarray:
