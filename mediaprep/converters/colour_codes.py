@@ -34,6 +34,22 @@ MOBIUS_KNEE = 0.3  # ffmpeg's tonemap default: below it, light is kept as it is
 BAND_ROWS = 256
 
 
+FORMATS = frozenset({"image/heic", "image/heif", "image/avif"})  # ISO BMFF, where an nclx colour box can be
+
+
+def coded_colours(data: bytes, mime: str) -> tuple[int, int] | None:
+    """A HEIF's or AVIF's H.273 colour codes where they call for a conversion to sRGB (wide gamut,
+    HDR); else None."""
+    if mime not in FORMATS:
+        return None
+    codes = colour_codes(data)
+    if codes is None:
+        return None
+    primaries, transfer = codes
+    converts = (primaries in PRIMARIES and primaries != SRGB_PRIMARIES) or transfer in (LINEAR, PQ, HLG)
+    return codes if converts else None
+
+
 def colour_codes(data: bytes) -> tuple[int, int] | None:
     """(primaries, transfer) from the nclx colour box of a HEIF's or AVIF's primary picture; None
     when it has none (an ICC profile, or nothing) or the file's boxes cannot be followed."""
@@ -60,13 +76,6 @@ def colour_codes(data: bytes) -> tuple[int, int] | None:
         return int.from_bytes(data[begin + 4 : begin + 6], "big"), int.from_bytes(data[begin + 6 : begin + 8], "big")
     except (IndexError, ValueError):
         return None
-
-
-def needs_converting(codes: tuple[int, int] | None) -> bool:
-    if codes is None:
-        return False
-    primaries, transfer = codes
-    return (primaries in PRIMARIES and primaries != SRGB_PRIMARIES) or transfer in (LINEAR, PQ, HLG)
 
 
 def to_srgb(im: Image.Image, codes: tuple[int, int], notes: list[str]) -> Image.Image:

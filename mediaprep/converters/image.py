@@ -25,13 +25,12 @@ from ..inspection.jpeg_segments import without_metadata
 from ..profiles import ImageTarget
 from ..quality import Likeness
 from ..settings import Settings
-from . import Converted, gif
+from . import Converted, colour_codes, gif
 from .gif import HALF_COVERED, fit_animation, frames_within, still_frame
 from .jpeg import JpegFit, fit_jpeg, useful_long_side
 from .palette import ScaledGif, drawn_colours, lossless_gif, scaled_gif
 from .picture import (
     FLATTENED,
-    coded_colours,
     colours_as_sent,
     decode,
     first_picture_notes,
@@ -113,9 +112,9 @@ def convert_image(
         im.seek(picture)  # from here on the frame (page, picture) sent is the one loaded
     except Exception as exc:
         raise damaged(exc) from None
-    codes = coded_colours(data, mime)
-    if "image/gif" in accepts and codes is None:  # colours to convert are the search's work
-        gif = lossless_gif(im, budget, target.long_side_for(im.size))
+    codes = colour_codes.coded_colours(data, mime)
+    if "image/gif" in accepts:
+        gif = lossless_gif(im, budget, target.long_side_for(im.size), codes)
         if gif is not None:
             return Converted(data=gif[0], mime="image/gif", passed_through=False, width=im.width, height=im.height,
                              frames=1, scale=1.0, encodes=1, notes=tuple(notes + gif[1]), **base)

@@ -148,13 +148,14 @@ def _entries_used(paletted: Image.Image) -> int:
     return max(i for i, n in enumerate(paletted.histogram()) if n) + 1
 
 
-def lossless_gif(im: Image.Image, budget: int, max_long_side: int) -> tuple[bytes, list[str]] | None:
+def lossless_gif(im: Image.Image, budget: int, max_long_side: int, codes: tuple[int, int] | None = None,
+                 ) -> tuple[bytes, list[str]] | None:
     """The picture's own pixels as a GIF with nothing else in it, and notes; None when that is not
     the way (not a picture of at most 256 colours, too large for the profile, to be turned or
     colour managed) or it does not fit."""
     if not _may_be_few_colours(im):
         return None
-    if max(im.size) > max_long_side or orientation(im) != 1 or not keeps_colours(im):
+    if max(im.size) > max_long_side or orientation(im) != 1 or not keeps_colours(im, codes):
         return None  # resizing, turning the pixels or converting their colour is the JPEG path's work
     try:
         im.load()

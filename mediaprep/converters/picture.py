@@ -27,7 +27,6 @@ from ..settings import Settings
 from . import colour_codes
 
 _SRGB = ImageCms.createProfile("sRGB")
-_COLOUR_BOX_FORMATS = frozenset({"image/heic", "image/heif", "image/avif"})  # ISO BMFF: an nclx colour box
 MIN_HALF_ROWS = 64  # below this a second thread costs more than it saves
 FLATTENED = "transparency flattened on white"
 
@@ -56,7 +55,7 @@ def decode(data: bytes, mime: str, settings: Settings, max_long_side: int, pictu
     """Upright RGB (or L) pixels of ``picture`` (the frame, page or picture sent), no larger than
     needed for ``max_long_side``; notes on what was done. ``opened``: the caller's open_image of
     ``data``, perhaps loaded already, used for anything but a JPEG (which is opened afresh, to be
-    decoded at reduced size). ``codes``: coded_colours(data, mime)."""
+    decoded at reduced size). ``codes``: colour_codes.coded_colours(data, mime)."""
     notes: list[str] = []
     im = opened if opened is not None and mime != "image/jpeg" else open_image(data, mime, settings)
     try:
@@ -163,15 +162,6 @@ def _fit_box(size: tuple[int, int], long_side: int) -> tuple[int, int]:
     return max(1, int(w * scale)), max(1, int(h * scale))
 
 
-def coded_colours(data: bytes, mime: str) -> tuple[int, int] | None:
-    """A HEIF's or AVIF's H.273 colour codes (its nclx colour box) where they call for a conversion
-    to sRGB (wide gamut, HDR); else None."""
-    if mime not in _COLOUR_BOX_FORMATS:
-        return None
-    codes = colour_codes.colour_codes(data)
-    return codes if colour_codes.needs_converting(codes) else None
-
-
 def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str], codes: tuple[int, int] | None = None,
              ) -> Image.Image:
     if not icc and codes is not None and im.mode in ("RGB", "RGBA"):  # an ICC profile, where both are, comes first
@@ -203,10 +193,13 @@ def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str], codes: tuple[
         return im.convert("RGB") if im.mode == "CMYK" else im
 
 
-def keeps_colours(im: Image.Image) -> bool:
+def keeps_colours(im: Image.Image, codes: tuple[int, int] | None = None) -> bool:
     """Whether decode sends each of this picture's colours as one colour of its own choosing: it has
     no ICC profile, an sRGB or a grey one (its tones mapped level by level: in_srgb_tones), or grey
-    pixels, which _to_srgb keeps under a colour one."""
+    pixels, which _to_srgb keeps under a colour one. ``codes``: colour_codes.coded_colours' answer;
+    colours it calls for converting are not kept."""
+    if codes is not None:
+        return False
     icc = im.info.get("icc_profile")
     if not icc or im.mode in ("1", "L", "LA"):
         return True
