@@ -1,7 +1,9 @@
 # The mediaprep command in a container (the HTTP sidecar will be another entry point on it).
 FROM python:3.11-slim
+# libavcodec-extra: Debian's ffmpeg has no AMR-NB encoder without it, and legacy-30k's sound, and
+# 3gp sound for old handsets, are AMR-NB (without it: tool.missing, or AAC in a 3gp).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libmagic1 ffmpeg poppler-utils \
+ && apt-get install -y --no-install-recommends libmagic1 ffmpeg libavcodec-extra poppler-utils \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 10001 mediaprep
 WORKDIR /app
