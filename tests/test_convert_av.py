@@ -118,6 +118,18 @@ def test_amr_without_the_encoder_is_tool_missing_and_3gp_falls_back_to_aac(tmp_p
         convert(MEDIA / "speech.mp3", budget=5000, format="amr", settings=settings)
     clip = convert(MEDIA / "clip.mp4", budget=200000, format="3gp", settings=settings)
     assert clip.mime == "video/3gpp" and inspect(clip.data).media.audio_codec == "aac"
+    # and says so, with the fix: the clip's sound may not play on the handsets a 3gp is for.
+    fallback = [n for n in clip.notes if "AMR-NB" in n]
+    assert len(fallback) == 1 and "AAC" in fallback[0] and f"MEDIAPREP_FFMPEG={real}" in fallback[0]
+    assert "libavcodec-extra" in fallback[0]
+    # The oldest handsets (H.263, legacy-30k) play no other sound: the note says that too.
+    oldest = convert(MEDIA / "clip.mp4", profile="legacy-30k", settings=settings)
+    assert inspect(oldest.data).media.audio_codec == "aac"
+    assert any("AMR-NB" in n and "only" in n for n in oldest.notes)
+    # Where the encoder is there, the sound is AMR-NB and nothing is said of it.
+    amr = convert(MEDIA / "clip.mp4", profile="legacy-30k", settings=Settings(ffmpeg=real))
+    assert inspect(amr.data).media.audio_codec == "amr_nb"
+    assert not [n for n in amr.notes if "AMR-NB" in n]
 
 
 def test_too_small_a_budget_says_the_longest_duration_that_fits_and_trimming_is_asked_for():

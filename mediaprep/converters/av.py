@@ -101,13 +101,17 @@ def has_encoder(name: str, settings: Settings) -> bool:
 
 
 def _no_amr_encoder(settings: Settings) -> ToolMissing:
+    return ToolMissing(_amr_missing(settings))
+
+
+def _amr_missing(settings: Settings) -> str:
     # A distribution's ffmpeg on PATH comes first, and Debian's has no AMR-NB; the wheel installed
     # with mediaprep often has, and is named so the fix is one setting.
     used, wheel = find_ffmpeg(settings), wheel_ffmpeg()
     other = ""
     if wheel and wheel != used and "libopencore_amrnb" in encoders_of(wheel, settings.tool_timeout):
         other = f"; the imageio-ffmpeg wheel's has it: MEDIAPREP_FFMPEG={wheel}"
-    return ToolMissing(f"this ffmpeg ({used}) has no AMR-NB encoder (Debian: install libavcodec-extra{other})")
+    return f"this ffmpeg ({used}) has no AMR-NB encoder (Debian: install libavcodec-extra{other})"
 
 
 def has_filter(name: str, settings: Settings) -> bool:
@@ -325,6 +329,12 @@ def convert_video(
         # The audio's share shrinks with the budget: speech survives 16-24 kbit/s mono.
         a_kbps: float = 0 if not facts.has_audio else max(audio_floor, min(48, round(total_kbps * 0.15)))
         use_amr = fmt == "3gp" and facts.has_audio and has_encoder("libopencore_amrnb", settings)
+        h263 = fmt == "3gp" and target.codec == "h263"
+        if fmt == "3gp" and facts.has_audio and not use_amr:
+            # The fallback, said aloud: the handsets a 3gp is made for may play it silent.
+            who = ("the oldest handsets, which play H.263, take only AMR-NB" if h263 else
+                   "older handsets may play only AMR-NB in a 3gp")
+            notes.append(f"the sound is AAC: {_amr_missing(settings)}; {who}")
         enough = _covering_kbps(AAC_KBPS_COVERING_RATE, facts.sample_rate)
         if use_amr:
             a_kbps = _amr_mode(total_kbps, target)
@@ -333,7 +343,6 @@ def convert_video(
             a_kbps = max(audio_floor, enough)
             notes.append(f"the sound is {facts.sample_rate} Hz: {a_kbps} kbit/s holds all of it, the rest goes to "
                          "the picture")
-        h263 = fmt == "3gp" and target.codec == "h263"
         layout = _Layout(budget, duration, _audio_estimate(a_kbps, duration, use_amr) if facts.has_audio else 0,
                          per_frame=9 if fmt == "3gp" else 18, aim=AIM[fmt])
         # The longest a refusal names is the one this plan would take, at the rate the floor is sent at.
