@@ -1894,6 +1894,53 @@ def test_an_hdr_heif_or_avif_is_tone_mapped_to_look_as_its_sdr_original(fmt, tra
     assert np.abs(codes.astype(float) - photo).mean() > 15  # its numbers as they are
 
 
+def _with_cicp(png: bytes, primaries: int, transfer: int) -> bytes:
+    """``png`` with a cICP chunk (PNG's own H.273 codes: RGB, full range) right after its header."""
+    import struct
+    import zlib
+
+    body = bytes([primaries, transfer, 0, 1])
+    chunk = struct.pack(">I", 4) + b"cICP" + body + struct.pack(">I", zlib.crc32(b"cICP" + body))
+    return png[:33] + chunk + png[33:]  # signature (8) and IHDR (25)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "P"])
+def test_a_png_whose_cicp_says_display_p3_is_converted_to_srgb(mode):
+    # A palette's numbers are in the coded space too.
+    plain = convert(_with_cicp(tagged_png((200, 60, 60), None, mode), 1, 13), profile="clicksend", budget=30000)
+    wide = convert(_with_cicp(tagged_png((200, 60, 60), None, mode), 12, 13), profile="clicksend", budget=30000)
+    assert np.allclose(mean_colour(plain), (200, 60, 60), atol=3)
+    r, g, b = mean_colour(wide)
+    assert r > 210 and g < 55 and b < 58
+    assert "colour converted to sRGB from the picture's own colour description (Display P3)" in wide.notes
+
+
+@pytest.mark.parametrize("profile", ["clicksend", "sinch"])
+def test_an_hdr_png_is_tone_mapped_and_never_sent_as_it_is(profile):
+    # PNG says what its numbers mean with H.273 codes too (a cICP chunk, PNG's third edition): an
+    # HDR PNG (BT.2020, PQ) went out as its numbers, dark and grey; Sinch, which takes PNG, got it as
+    # it was, for phones that mostly ignore the chunk. The cICP comes before an ICC profile, as the
+    # PNG standard says: here the profile is sRGB's, which would leave the numbers as they are.
+    from PIL import ImageCms
+
+    with Image.open(MEDIA / "photo.jpg") as im:
+        photo = np.asarray(im.convert("RGB"))
+    to_bt2020 = np.array([[0.6274, 0.3293, 0.0433], [0.0691, 0.9195, 0.0114], [0.0164, 0.0880, 0.8956]])
+    codes = _hdr_codes(np.clip(_srgb_to_linear(photo) @ to_bt2020.T, 0, None), "PQ")
+    buf = io.BytesIO()
+    Image.fromarray(codes).save(buf, "PNG", icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    result = convert(_with_cicp(buf.getvalue(), 9, 16), profile=profile)
+    assert not result.passed_through and result.mime == "image/jpeg"
+    assert "HDR (PQ, BT.2020) picture tone-mapped to SDR sRGB" in result.notes
+    sent = np.asarray(opened(result).convert("RGB").resize(im.size), dtype=float)
+    assert np.abs(sent - photo).mean() < 7
+    # A cICP that says sRGB changes nothing: Sinch still takes the PNG as it is.
+    srgb = io.BytesIO()
+    Image.fromarray(photo).save(srgb, "PNG")
+    plain = convert(_with_cicp(srgb.getvalue(), 1, 13), profile="sinch")
+    assert plain.mime == "image/png" and not any("sRGB" in note for note in plain.notes)
+
+
 @pytest.mark.parametrize("gif", [False, True])
 def test_a_picture_already_in_srgb_keeps_its_pixels(gif, jpeg_only):
     # Through the JPEG search (a profile that takes no GIF), and as an exact GIF (one colour).

@@ -1,10 +1,10 @@
 """Pictures whose colours are told by code points instead of an ICC profile, turned into sRGB.
 
 A HEIF or AVIF can describe its colours with an "nclx" colour box: ITU-T H.273 numbers for the
-primaries and the transfer curve. Pillow and pillow-heif hand over the pixels as they are coded,
-so a Display P3 or BT.2020 picture went out as if its numbers were sRGB (duller), and an HDR one
-(PQ or HLG, as Canon's, Sony's and Nikon's cameras save HDR HEIF) came out dark and grey: PQ puts
-paper white near code 58 %. Here the pixels go to linear light, to sRGB's primaries, and back.
+primaries and the transfer curve; a PNG, with a cICP chunk. Pillow and pillow-heif hand over the
+pixels as they are coded, so a Display P3 or BT.2020 picture went out as if its numbers were sRGB
+(duller), and an HDR one (PQ or HLG, as Canon's, Sony's and Nikon's cameras save HDR HEIF) came out
+dark and grey: PQ puts paper white near code 58 %. Here the pixels go to linear light, to sRGB's primaries, and back.
 
 HDR is brought to SDR as ITU-R BT.2408 has it: the HDR reference white (203 cd/m2) becomes SDR
 white, and the highlights above it are rolled off with the same Mobius curve as the video path's
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
+
+from ..inspection import png_metadata
 
 # ITU-T H.273 colour primaries: (red, green, blue, white) chromaticities.
 _D65 = (0.3127, 0.3290)
@@ -34,15 +36,21 @@ MOBIUS_KNEE = 0.3  # ffmpeg's tonemap default: below it, light is kept as it is
 BAND_ROWS = 256
 
 
-FORMATS = frozenset({"image/heic", "image/heif", "image/avif"})  # ISO BMFF, where an nclx colour box can be
+BMFF = frozenset({"image/heic", "image/heif", "image/avif"})  # ISO BMFF, where an nclx colour box can be
+FORMATS = BMFF | {"image/png"}  # PNG's cICP chunk (its third edition) holds the same codes
 
 
 def coded_colours(data: bytes, mime: str) -> tuple[int, int] | None:
-    """A HEIF's or AVIF's H.273 colour codes where they call for a conversion to sRGB (wide gamut,
-    HDR); else None."""
+    """A HEIF's, AVIF's or PNG's H.273 colour codes where they call for a conversion to sRGB (wide
+    gamut, HDR); else None."""
     if mime not in FORMATS:
         return None
-    codes = colour_codes(data)
+    if mime == "image/png":
+        found = png_metadata.cicp(data)
+        # PNG allows RGB alone (matrix 0); narrow range is video's, which no PNG writer uses.
+        codes = found[:2] if found is not None and found[2:] == (0, 1) else None
+    else:
+        codes = colour_codes(data)
     if codes is None:
         return None
     primaries, transfer = codes

@@ -65,8 +65,9 @@ def convert_image(
 
     trims = mime in ANIMATIONS and frames > 1 and max_seconds
     within = frames_within(im, frames, max_seconds) if trims else None
+    codes = colour_codes.coded_colours(data, mime)
     as_is = None
-    if within is None:
+    if within is None and codes is None:  # numbers in wide-gamut or HDR codes are converted: phones mostly ignore them
         as_is = _as_it_is(data, mime, im, frames, budget, target, verdict, accepts, settings)
     if as_is == data:
         return Converted(data=data, mime=mime, passed_through=True, width=im.width, height=im.height,
@@ -112,7 +113,6 @@ def convert_image(
         im.seek(picture)  # from here on the frame (page, picture) sent is the one loaded
     except Exception as exc:
         raise damaged(exc) from None
-    codes = colour_codes.coded_colours(data, mime)
     if "image/gif" in accepts:
         gif = lossless_gif(im, budget, target.long_side_for(im.size), codes)
         if gif is not None:

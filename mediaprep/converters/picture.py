@@ -67,7 +67,9 @@ def decode(data: bytes, mime: str, settings: Settings, max_long_side: int, pictu
                 _within_ceiling(im, settings)
             im.load()
             exif_orientation = orientation(im)
-            icc = im.info.get("icc_profile")
+            # A HEIF's ICC profile, where it has codes too, comes first; a PNG's cICP comes before
+            # its iCCP, as the PNG standard says.
+            icc = None if mime == "image/png" and codes is not None else im.info.get("icc_profile")
             im = _to_srgb(im, icc, notes, codes)
             im = _to_output_mode(im, notes)
             if exif_orientation in range(2, 9):
@@ -164,12 +166,12 @@ def _fit_box(size: tuple[int, int], long_side: int) -> tuple[int, int]:
 
 def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str], codes: tuple[int, int] | None = None,
              ) -> Image.Image:
-    if not icc and codes is not None and im.mode in ("RGB", "RGBA"):  # an ICC profile, where both are, comes first
-        return colour_codes.to_srgb(im, codes, notes)
-    if icc and im.mode in ("P", "PA"):
+    if (icc or codes is not None) and im.mode in ("P", "PA"):
         # A palette's colours are in the profile's space like any others (an 8-bit PNG saved with
         # its profile): a Display P3 red went out as the duller sRGB one of the same numbers.
         im = im.convert("RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB")
+    if not icc and codes is not None and im.mode in ("RGB", "RGBA"):
+        return colour_codes.to_srgb(im, codes, notes)
     if icc and im.mode in ("L", "LA", "RGB", "RGBA") and (tones := _grey_tones(icc)) is not None:
         notes.append("grey tones converted to sRGB from the embedded ICC profile")
         return _with_tones(im, tones)

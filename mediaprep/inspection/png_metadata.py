@@ -64,6 +64,17 @@ def _checksum_right(data: bytes, begin: int, end: int) -> bool:
     return zlib.crc32(data[begin + 4 : end - 4]) == int.from_bytes(data[end - 4 : end], "big")
 
 
+def cicp(data: bytes) -> tuple[int, int, int, int] | None:
+    """The cICP chunk's H.273 codes (primaries, transfer, matrix, full range) where it stands before
+    the pixels, as the standard places it, and is whole; else None."""
+    for begin, end, kind, body in _chunks(data):
+        if kind == b"IDAT":
+            return None
+        if kind == b"cICP" and len(body) == 4 and _checksum_right(data, begin, end):
+            return body[0], body[1], body[2], body[3]
+    return None
+
+
 def without_metadata(data: bytes) -> bytes | None:
     """``data`` with only the chunks a still picture needs (_KEPT), each byte for byte.
 
