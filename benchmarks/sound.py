@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mediaprep import Settings, convert, inspect
-from mediaprep.converters.av import MP3_KBPS, MP3_RATES
+from mediaprep.converters.sound import MP3_KBPS, MP3_RATES
 from mediaprep.tools import find_ffmpeg, wheel_ffmpeg
 
 VOICES = {

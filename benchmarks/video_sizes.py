@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import video
 
 import mediaprep.converters as conv
-from mediaprep.converters import av
+from mediaprep.converters import video as video_converter
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--heights", default="360,432,540")
     parser.add_argument("--format", default="mp4", choices=("mp4", "3gp"))
     args = parser.parse_args()
-    own_geometry = av._geometry
+    own_geometry = video_converter._geometry
     settings = video.mediaprep_settings()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"out.{args.format}"
@@ -41,16 +41,16 @@ def main() -> None:
                     width, own_height, fps, pad = own_geometry(facts, v_kbps, target, fmt)
                     if height is None:
                         return width, own_height, fps, pad
-                    return av._even(width * height / own_height), height, fps, None
+                    return video_converter._even(width * height / own_height), height, fps, None
 
-                av._geometry = forced
+                video_converter._geometry = forced
                 result = conv.convert(args.clip, budget=budget, format=args.format, settings=settings)
                 out.write_bytes(result.data)
                 small, full = video.ssim(out, args.clip, [(640, 360), (1920, 1080)])
                 label = "own rule" if height is None else f"forced {height}"
                 print(f"{budget} {label:>10}: {result.width}x{result.height} {len(result.data)} B "
                       f"encodes={result.encodes} ssim 640x360={small:.4f} full={full:.4f}", flush=True)
-    av._geometry = own_geometry
+    video_converter._geometry = own_geometry
 
 
 if __name__ == "__main__":

@@ -481,7 +481,7 @@ def _ffmpeg_release(version_line: str) -> tuple[int, int] | None:
 
 
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from .converters.av import decoders_of, encoders_of, filters_of
+    from .ffmpeg_abilities import decoders_of, encoders_of, filters_of
     from .tools import find_ffmpeg, find_ffprobe, run
 
     ffmpeg_path = find_ffmpeg(settings)

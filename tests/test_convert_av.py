@@ -347,15 +347,15 @@ def test_doctor_says_when_the_ffmpeg_found_first_is_older_than_any_tested(cli, t
 
 
 def test_a_retry_at_a_new_frame_rate_runs_a_new_analysis_pass(monkeypatch):
-    import mediaprep.converters.av as av
+    from mediaprep.converters import video
 
     # Aim the first encode at three times the right bitrate so it overshoots, and have the retry pick
     # another frame rate: x264's second pass cannot reuse statistics made for a different number of frames.
     encoded = []
-    real_kbps, real_second, real_geometry = av._Layout.video_kbps, av._second_pass, av._geometry
-    monkeypatch.setattr(av._Layout, "video_kbps",
+    real_kbps, real_second, real_geometry = video._Layout.video_kbps, video._second_pass, video._geometry
+    monkeypatch.setattr(video._Layout, "video_kbps",
                         lambda self, fps: real_kbps(self, fps) * (1 if encoded else 3))
-    monkeypatch.setattr(av, "_second_pass", lambda *a, **k: encoded.append(1) or real_second(*a, **k))
+    monkeypatch.setattr(video, "_second_pass", lambda *a, **k: encoded.append(1) or real_second(*a, **k))
     calls = []
 
     def geometry(*args, **kwargs):
@@ -363,23 +363,23 @@ def test_a_retry_at_a_new_frame_rate_runs_a_new_analysis_pass(monkeypatch):
         calls.append(fps)
         return (width, height, fps if len(calls) == 1 else 15, pad)
 
-    monkeypatch.setattr(av, "_geometry", geometry)
+    monkeypatch.setattr(video, "_geometry", geometry)
     result = convert(MEDIA / "clip.mp4", budget=30000)
     assert len(calls) >= 2 and len(encoded) >= 2 and result.bytes <= 30000
     assert "at 15 fps" in result.notes[-1] and result.encodes >= 4
 
 
 def test_a_starved_baseline_analysis_moves_to_a_smaller_frame_and_still_fits(monkeypatch):
-    import mediaprep.converters.av as av
+    from mediaprep.converters import video
 
     plain = convert(MEDIA / "clip.mp4", budget=20000, format="3gp")
     qps = []
-    real_qp = av._mean_qp
-    monkeypatch.setattr(av, "_mean_qp", lambda log: qps.append(real_qp(log)) or qps[-1])
+    real_qp = video._mean_qp
+    monkeypatch.setattr(video, "_mean_qp", lambda log: qps.append(real_qp(log)) or qps[-1])
     # Any real quantiser counts as starved (and the small fixture needs a bigger step to move):
     # the analysis must run again at the smaller frame, once, and the result still fit.
-    monkeypatch.setattr(av, "STARVED_QP", {"3gp": 0.0})
-    monkeypatch.setattr(av, "SMALLER_FRAME", 0.3)
+    monkeypatch.setattr(video, "STARVED_QP", {"3gp": 0.0})
+    monkeypatch.setattr(video, "SMALLER_FRAME", 0.3)
     moved = convert(MEDIA / "clip.mp4", budget=20000, format="3gp")
     assert qps and all(q is not None and q > 10 for q in qps)  # x264's statistics were read
     assert moved.bytes <= 20000 and moved.encodes == plain.encodes + 1
@@ -552,7 +552,7 @@ def test_a_gsm_voicemail_is_not_held_to_its_own_small_bitrate(tmp_path):
 
 
 def _skip_without_encoder(name: str) -> None:
-    from mediaprep.converters.av import has_encoder
+    from mediaprep.ffmpeg_abilities import has_encoder
 
     if not has_encoder(name, Settings()):
         pytest.skip(f"this ffmpeg has no {name} encoder to make the source (Debian's has one)")

@@ -6,15 +6,21 @@ import math
 import operator
 import os
 import tempfile
-from dataclasses import dataclass, field, replace
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import NotAllowed, OutputUnwritable, UnsupportedType, UsageError
 from ..inspection import INPUT_LIMIT, MEDIA_LIMIT, Source, open_source
 from ..inspection.sniff import (
-    AUDIO_TWIN, EXTENSION_BY_MIME, MIMES_BY_EXTENSION, as_held, extension_of, kind_of, sniff_mime,
+    AUDIO_TWIN,
+    EXTENSION_BY_MIME,
+    MIMES_BY_EXTENSION,
+    as_held,
+    extension_of,
+    kind_of,
+    sniff_mime,
 )
 from ..profiles import ImageTarget, Profile, load_profile
 from ..settings import Settings, resolved_settings
@@ -151,8 +157,9 @@ def _convert_av(opened, mime, profile, budget, settings, fmt, max_duration, on_p
 def _convert_media_file(src, mime, profile, budget, settings, fmt, max_duration, on_progress) -> Converted:
     from ..inspection.media import media_facts
     from ..profiles import AudioTarget, VideoTarget
-    from .av import convert_audio, convert_video
     from .remux import OUTPUT_MIMES, SOUND_MIMES
+    from .sound import convert_audio
+    from .video import convert_video
 
     facts = media_facts(src, mime, settings)
     kind, mime = as_held(mime, facts.has_video)
