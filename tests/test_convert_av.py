@@ -468,6 +468,25 @@ def test_a_sound_whose_rate_and_channels_change_midway_is_kept_to_the_end(tmp_pa
     assert min(loudness) > 500, loudness
 
 
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
+@pytest.mark.parametrize("codec, name", [("libopus", "joined.opus"), ("libvorbis", "joined.ogg")])
+def test_ogg_files_joined_end_to_end_are_converted_to_the_end(tmp_path, probe, codec, name):
+    # Ogg streams may follow one another in a file (a "chained" Ogg: a radio recording, voice notes
+    # joined with cat). ffmpeg states the length from the last page's position, which counts from
+    # the last link's start: 3 s and 4 s joined were said to be 4 s, and the mp3 was cut there.
+    parts = [make(tmp_path, f"{i}-{name}", "-f", "lavfi", "-i", f"sine=f={f}:d={d}", "-c:a", codec)
+             for i, (f, d) in enumerate([(300, 3), (600, 4)])]
+    joined = tmp_path / name
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    settings = Settings(probe=probe)
+    assert inspect(joined, settings=settings).media.duration == pytest.approx(7, abs=0.1)
+    result = convert(joined, profile="sinch", settings=settings)
+    assert inspect(result.data).media.duration == pytest.approx(7, abs=0.1)
+    sound = _sound_of(result.data, tmp_path)
+    loudness = [float(np.sqrt(np.mean(sound[s * 8000 : (s + 1) * 8000].astype(float) ** 2))) for s in range(7)]
+    assert min(loudness) > 500, loudness
+
+
 def test_a_small_clip_with_a_big_budget_is_not_inflated():
     # 320x240 at 25 fps: past ~0.2 bits per pixel and frame more bytes buy nothing a phone shows.
     source = (MEDIA / "portrait.mov").stat().st_size  # rotated by metadata: it must be re-encoded

@@ -122,8 +122,11 @@ def _probe_path(path: Path, demuxer: str, settings: Settings) -> MediaFacts:
     else:
         facts, estimated = _with_ffmpeg(find_ffmpeg(settings), target, demuxer, settings)
     # No length at all: a browser's recording (MediaRecorder's WebM has no duration, as it was
-    # written as it streamed). A guessed one: see _ESTIMATED. Either way, reading the packets tells.
-    counted = _counted_duration(target, demuxer, settings) if estimated or not facts.duration else None
+    # written as it streamed). A guessed one: see _ESTIMATED. An Ogg's: ffmpeg takes it from the last
+    # page's position, which in a chained Ogg (streams one after another: a radio recording, voice
+    # notes joined with cat) counts from the last link's start only. Reading the packets tells.
+    counted = (_counted_duration(target, demuxer, settings)
+               if estimated or not facts.duration or demuxer == "ogg" else None)
     if counted:
         # The bitrates were worked out from the guessed length too; the first frame's, which an
         # mp3 stream reports, says nothing about a VBR file.
