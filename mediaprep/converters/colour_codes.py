@@ -4,7 +4,8 @@ A HEIF or AVIF can describe its colours with an "nclx" colour box: ITU-T H.273 n
 primaries and the transfer curve; a PNG, with a cICP chunk. Pillow and pillow-heif hand over the
 pixels as they are coded, so a Display P3 or BT.2020 picture went out as if its numbers were sRGB
 (duller), and an HDR one (PQ or HLG, as Canon's, Sony's and Nikon's cameras save HDR HEIF) came out
-dark and grey: PQ puts paper white near code 58 %. Here the pixels go to linear light, to sRGB's primaries, and back.
+dark and grey: PQ puts paper white near code 58 %. Here the pixels go to linear light, to sRGB's
+primaries, and back.
 
 HDR is brought to SDR as ITU-R BT.2408 has it: the HDR reference white (203 cd/m2) becomes SDR
 white, and the highlights above it are rolled off with the same Mobius curve as the video path's

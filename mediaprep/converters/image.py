@@ -67,7 +67,9 @@ def convert_image(
     within = frames_within(im, frames, max_seconds) if trims else None
     codes = colour_codes.coded_colours(data, mime)
     as_is = None
-    if within is None and codes is None:  # numbers in wide-gamut or HDR codes are converted: phones mostly ignore them
+    # Pixels told by wide-gamut or HDR codes are converted: a viewer that does not read the codes
+    # shows the numbers as sRGB (an HDR PNG, dark and grey).
+    if within is None and codes is None:
         as_is = _as_it_is(data, mime, im, frames, budget, target, verdict, accepts, settings)
     if as_is == data:
         return Converted(data=data, mime=mime, passed_through=True, width=im.width, height=im.height,

@@ -167,8 +167,8 @@ def _fit_box(size: tuple[int, int], long_side: int) -> tuple[int, int]:
 def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str], codes: tuple[int, int] | None = None,
              ) -> Image.Image:
     if (icc or codes is not None) and im.mode in ("P", "PA"):
-        # A palette's colours are in the profile's space like any others (an 8-bit PNG saved with
-        # its profile): a Display P3 red went out as the duller sRGB one of the same numbers.
+        # A palette's colours are in the profile's (or the codes') space like any others (an 8-bit
+        # PNG saved with its profile): a Display P3 red went out as the duller sRGB one of the same numbers.
         im = im.convert("RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB")
     if not icc and codes is not None and im.mode in ("RGB", "RGBA"):
         return colour_codes.to_srgb(im, codes, notes)
