@@ -487,6 +487,38 @@ def test_ogg_files_joined_end_to_end_are_converted_to_the_end(tmp_path, probe, c
     assert min(loudness) > 500, loudness
 
 
+def _loudest_hz(sound, second: int) -> float:
+    """The strongest pitch in that second of _sound_of's samples, which are rectified: a tone shows
+    at twice its own."""
+    part = sound[second * 8000 : (second + 1) * 8000].astype(float)
+    return float(np.argmax(np.abs(np.fft.rfft(part - part.mean()))) * 8000 / len(part))
+
+
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
+@pytest.mark.parametrize("container, video, audio, offsets", [
+    ("mpegts", "libx264", "aac", (0, 0)),  # two recordings joined: the clock starts again
+    ("mpegts", "libx264", "aac", (100, 0)),  # and lower than where the first part's ended
+    ("vob", "mpeg2video", "mp2", (0, 0)),  # MPEG-PS (.mpg, .vob)
+])
+def test_mpeg_recordings_joined_end_to_end_are_converted_whole(tmp_path, probe, container, video, audio,
+                                                                offsets):
+    # Cameras, TV recorders and DVDs write MPEG-TS and MPEG-PS in parts that people join with cat.
+    # ffmpeg reads the length off the first and last time stamps: 3 s and 4 s joined were said to be
+    # 4 s (and cut there), or, where the second part's clock starts lower, 95347 s (refused as too long).
+    parts = [make(tmp_path, f"{i}.{container}", "-f", "lavfi", "-i", f"testsrc2=s=320x240:r=25:d={d}",
+                  "-f", "lavfi", "-i", f"sine=f={f}:d={d}", "-c:v", video, "-c:a", audio,
+                  "-output_ts_offset", str(offset), "-f", container)
+             for i, (f, d, offset) in enumerate([(300, 3, offsets[0]), (600, 4, offsets[1])])]
+    joined = tmp_path / f"joined.{container}"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    settings = Settings(probe=probe)
+    assert inspect(joined, settings=settings).media.duration == pytest.approx(7, abs=0.15)
+    result = convert(joined, profile="sinch", settings=settings)
+    assert inspect(result.data).media.duration == pytest.approx(7, abs=0.15)
+    sound = _sound_of(result.data, tmp_path)
+    assert [round(_loudest_hz(sound, s)) for s in (1, 5)] == [600, 1200]  # 300 Hz, then 600 Hz
+
+
 def test_a_small_clip_with_a_big_budget_is_not_inflated():
     # 320x240 at 25 fps: past ~0.2 bits per pixel and frame more bytes buy nothing a phone shows.
     source = (MEDIA / "portrait.mov").stat().st_size  # rotated by metadata: it must be re-encoded

@@ -127,6 +127,11 @@ def _probe_path(path: Path, demuxer: str, settings: Settings) -> MediaFacts:
     # notes joined with cat) counts from the last link's start only. Reading the packets tells.
     counted = (_counted_duration(target, demuxer, settings)
                if estimated or not facts.duration or demuxer == "ogg" else None)
+    if counted is None and demuxer in _MPEG_PROGRAM_STREAMS and facts.has_video and facts.duration:
+        by_picture = _counted_duration(target, demuxer, settings, picture_only=True)
+        # Within a second it is the stated length (the sound may end a little after the picture).
+        if by_picture and abs(by_picture - facts.duration) > 1:
+            counted = by_picture
     if counted:
         # The bitrates were worked out from the guessed length too; the first frame's, which an
         # mp3 stream reports, says nothing about a VBR file.
@@ -203,6 +208,12 @@ def _pixel_aspect(text: str) -> float:
 # What ffmpeg says when a file has no length of its own (an mp3 without a Xing header, raw AAC)
 # and it divides the size by the first frames' bitrate: a 40 s VBR mp3 was given 26 s, and cut there.
 _ESTIMATED = b"Estimating duration from bitrate"
+# MPEG-TS and MPEG-PS: ffmpeg reads their length off the first and last time stamps, which parts
+# joined end to end (a camera's, a TV recorder's or a DVD's, with cat) make wrong: 3 s and 4 s
+# joined were said to be 4.02 s, and 95347 s where the second part's clock started lower. The
+# picture's packets tell; all packets did not, where the sound's format changes midway (stereo to
+# 5.1, a new rate): 12.1 s for 6.
+_MPEG_PROGRAM_STREAMS = frozenset({"mpegts", "mpeg"})
 
 
 def stream_ends(path: Path, mime: str, settings: Settings, *, within: float) -> tuple[float | None, float | None]:
@@ -233,10 +244,12 @@ _TIME_BASE = re.compile(rb"^#tb (\d+): (\d+)/(\d+)$", re.MULTILINE)
 _PACKET = re.compile(rb"^(\d+),\s*-?\d+,\s*(-?\d+),\s*(\d+),", re.MULTILINE)
 
 
-def _counted_duration(target: str, demuxer: str, settings: Settings) -> float | None:
-    """The length found by reading every packet (copied, not decoded: 40 s of mp3 in 0.1 s)."""
-    done = _copied_packets(target, demuxer, settings, ["-map", "0:a?", "-map", "0:v?"],
-                           ["-f", "null", "-progress", "pipe:1", "-"])
+def _counted_duration(target: str, demuxer: str, settings: Settings, *,
+                      picture_only: bool = False) -> float | None:
+    """The length found by reading every packet (copied, not decoded: 40 s of mp3 in 0.1 s), or
+    only the picture's (its cover pictures aside)."""
+    maps = ["-map", "0:V:0"] if picture_only else ["-map", "0:a?", "-map", "0:v?"]
+    done = _copied_packets(target, demuxer, settings, maps, ["-f", "null", "-progress", "pipe:1", "-"])
     times = re.findall(rb"^out_time_us=(\d+)$", done.stdout, re.MULTILINE)
     seconds = int(times[-1]) / 1e6 if times else 0
     return seconds if done.returncode == 0 and seconds > 0 else None
