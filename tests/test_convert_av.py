@@ -468,6 +468,17 @@ def test_a_sound_whose_rate_and_channels_change_midway_is_kept_to_the_end(tmp_pa
     assert min(loudness) > 500, loudness
 
 
+def _joined_and_converted(joined: Path, parts: list[Path], probe: str, *, seconds: float, within: float):
+    """``parts`` joined end to end into ``joined`` (as cat joins them), which must be inspected and
+    converted (for Sinch) at its whole length."""
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    settings = Settings(probe=probe)
+    assert inspect(joined, settings=settings).media.duration == pytest.approx(seconds, abs=within)
+    result = convert(joined, profile="sinch", settings=settings)
+    assert inspect(result.data).media.duration == pytest.approx(seconds, abs=within)
+    return result
+
+
 @pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
 @pytest.mark.parametrize("codec, name", [("libopus", "joined.opus"), ("libvorbis", "joined.ogg")])
 def test_ogg_files_joined_end_to_end_are_converted_to_the_end(tmp_path, probe, codec, name):
@@ -476,12 +487,7 @@ def test_ogg_files_joined_end_to_end_are_converted_to_the_end(tmp_path, probe, c
     # the last link's start: 3 s and 4 s joined were said to be 4 s, and the mp3 was cut there.
     parts = [make(tmp_path, f"{i}-{name}", "-f", "lavfi", "-i", f"sine=f={f}:d={d}", "-c:a", codec)
              for i, (f, d) in enumerate([(300, 3), (600, 4)])]
-    joined = tmp_path / name
-    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
-    settings = Settings(probe=probe)
-    assert inspect(joined, settings=settings).media.duration == pytest.approx(7, abs=0.1)
-    result = convert(joined, profile="sinch", settings=settings)
-    assert inspect(result.data).media.duration == pytest.approx(7, abs=0.1)
+    result = _joined_and_converted(tmp_path / name, parts, probe, seconds=7, within=0.1)
     sound = _sound_of(result.data, tmp_path)
     loudness = [float(np.sqrt(np.mean(sound[s * 8000 : (s + 1) * 8000].astype(float) ** 2))) for s in range(7)]
     assert min(loudness) > 500, loudness
@@ -509,12 +515,7 @@ def test_mpeg_recordings_joined_end_to_end_are_converted_whole(tmp_path, probe, 
                   "-f", "lavfi", "-i", f"sine=f={f}:d={d}", "-c:v", video, "-c:a", audio,
                   "-output_ts_offset", str(offset), "-f", container)
              for i, (f, d, offset) in enumerate([(300, 3, offsets[0]), (600, 4, offsets[1])])]
-    joined = tmp_path / f"joined.{container}"
-    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
-    settings = Settings(probe=probe)
-    assert inspect(joined, settings=settings).media.duration == pytest.approx(7, abs=0.15)
-    result = convert(joined, profile="sinch", settings=settings)
-    assert inspect(result.data).media.duration == pytest.approx(7, abs=0.15)
+    result = _joined_and_converted(tmp_path / f"joined.{container}", parts, probe, seconds=7, within=0.15)
     sound = _sound_of(result.data, tmp_path)
     assert [round(_loudest_hz(sound, s)) for s in (1, 5)] == [600, 1200]  # 300 Hz, then 600 Hz
 
