@@ -43,7 +43,8 @@ FORMATS = BMFF | {"image/png"}  # PNG's cICP chunk (its third edition) holds the
 
 def coded_colours(data: bytes, mime: str) -> tuple[int, int] | None:
     """A HEIF's, AVIF's or PNG's H.273 colour codes where they call for a conversion to sRGB (wide
-    gamut, HDR); else None."""
+    gamut, HDR) and come before the file's ICC profile, if it has one; else None. A PNG's cICP comes
+    first, as the PNG standard says; a HEIF's or AVIF's ICC profile does (colour_codes)."""
     if mime not in FORMATS:
         return None
     if mime == "image/png":
@@ -61,7 +62,8 @@ def coded_colours(data: bytes, mime: str) -> tuple[int, int] | None:
 
 def colour_codes(data: bytes) -> tuple[int, int] | None:
     """(primaries, transfer) from the nclx colour box of a HEIF's or AVIF's primary picture; None
-    when it has none (an ICC profile, or nothing) or the file's boxes cannot be followed."""
+    when it has none, has an ICC profile beside (which comes first), or the file's boxes cannot be
+    followed."""
     try:
         meta = _child(data, 0, len(data), b"meta")
         if meta is None:
@@ -79,9 +81,11 @@ def colour_codes(data: bytes) -> tuple[int, int] | None:
         own = [colours[i] for i in sorted(chosen or ()) if i in colours]
         # A grid (a camera's or a phone's tiled picture) often has no colour box of its own: libheif
         # then takes its tiles', and every tile has the same.
-        begin, form = own[0] if own else next(iter(colours.values()), (0, b""))
-        if form != b"nclx":
+        boxes = own or list(colours.values())[:1]
+        nclx = [begin for begin, form in boxes if form == b"nclx"]
+        if not nclx or any(form in (b"prof", b"rICC") for _, form in boxes):
             return None
+        begin = nclx[0]
         return int.from_bytes(data[begin + 4 : begin + 6], "big"), int.from_bytes(data[begin + 6 : begin + 8], "big")
     except (IndexError, ValueError):
         return None

@@ -67,10 +67,7 @@ def decode(data: bytes, mime: str, settings: Settings, max_long_side: int, pictu
                 _within_ceiling(im, settings)
             im.load()
             exif_orientation = orientation(im)
-            # A HEIF's ICC profile, where it has codes too, comes first; a PNG's cICP comes before
-            # its iCCP, as the PNG standard says.
-            icc = None if mime == "image/png" and codes is not None else im.info.get("icc_profile")
-            im = _to_srgb(im, icc, notes, codes)
+            im = _to_srgb(im, im.info.get("icc_profile"), notes, codes)
             im = _to_output_mode(im, notes)
             if exif_orientation in range(2, 9):
                 im = _apply_orientation(im, exif_orientation)
@@ -170,7 +167,7 @@ def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str], codes: tuple[
         # A palette's colours are in the profile's (or the codes') space like any others (an 8-bit
         # PNG saved with its profile): a Display P3 red went out as the duller sRGB one of the same numbers.
         im = im.convert("RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB")
-    if not icc and codes is not None and im.mode in ("RGB", "RGBA"):
+    if codes is not None and im.mode in ("RGB", "RGBA"):  # given, they come before the ICC profile
         return colour_codes.to_srgb(im, codes, notes)
     if icc and im.mode in ("L", "LA", "RGB", "RGBA") and (tones := _grey_tones(icc)) is not None:
         notes.append("grey tones converted to sRGB from the embedded ICC profile")
