@@ -1,6 +1,8 @@
 import io
 import shutil
 import struct
+import subprocess
+import sys
 import zlib
 
 import pytest
@@ -403,3 +405,24 @@ def test_input_size_cap_is_checked_before_reading(tmp_path):
 
     with pytest.raises(InputTooLarge):
         inspect(MEDIA / "photo.jpg", settings=Settings(max_input_bytes=1000))
+
+
+def test_only_the_readers_of_the_formats_taken_are_ever_loaded(tmp_path):
+    # Pillow reads some 50 formats, EPS through Ghostscript; mediaprep takes nine. Run in a fresh
+    # process, since this one has loaded Pillow's readers for its own tests.
+    for fmt in ("WEBP", "TIFF", "AVIF"):
+        Image.new("RGB", (64, 48), "teal").save(tmp_path / f"p.{fmt.lower()}", fmt)
+    script = (
+        "import sys; from mediaprep import convert, inspect\n"
+        "for name in ('p.webp', 'p.tiff', 'p.avif'):\n"
+        f"    assert inspect({str(tmp_path)!r} + '/' + name).error is None\n"
+        f"    convert({str(tmp_path)!r} + '/' + name, profile='clicksend')\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('PIL.') and m.endswith('ImagePlugin'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.split())
+    assert {"PIL.WebPImagePlugin", "PIL.TiffImagePlugin", "PIL.AvifImagePlugin"} <= loaded
+    assert "PIL.EpsImagePlugin" not in loaded
+    assert loaded <= {f"PIL.{name}ImagePlugin" for name in
+                      ("Bmp", "Gif", "Jpeg", "Ppm", "Png", "WebP", "Tiff", "Avif", "Mpo")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import struct
 import warnings
@@ -27,6 +28,11 @@ PILLOW_FORMAT_BY_MIME = {
     "image/heif": "HEIF",
     "image/avif": "AVIF",
 }
+
+# The readers of the formats above that Pillow does not load on its own (HEIF comes from
+# pillow_heif). Image.init() would load all of Pillow's ~50 readers to find them, EPS's (which runs
+# Ghostscript) among them, and took ~40 ms of a TIFF's or a WebP's first conversion in a process.
+PILLOW_PLUGIN_BY_FORMAT = {"WEBP": "WebPImagePlugin", "TIFF": "TiffImagePlugin", "AVIF": "AvifImagePlugin"}
 
 # Formats whose frames are an animation (a TIFF's or a HEIC's further pictures are pages or a burst).
 ANIMATIONS = frozenset({"image/gif", "image/webp", "image/png", "image/avif"})
@@ -157,8 +163,9 @@ def _opened(data: bytes, fmt: str) -> Image.Image:
     # makes against the setting. A JPEG's errors are its own (its factory raises them as they are).
     if fmt == "JPEG":
         return JpegImagePlugin.jpeg_factory(io.BytesIO(data))
+    Image.preinit()  # BMP, GIF, JPEG, PNG (and PPM): Pillow's readers that load without a look-up
     if fmt not in Image.OPEN:
-        Image.init()
+        importlib.import_module(f"PIL.{PILLOW_PLUGIN_BY_FORMAT[fmt]}")
     factory, accept = Image.OPEN[fmt]
     recognised = accept(data[:16]) if accept else True
     try:
