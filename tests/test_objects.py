@@ -346,6 +346,23 @@ def test_a_vendor_prefixed_time_zone_is_a_note_not_a_line_on_stderr(cli, tmp_pat
     assert r.code == 0 and "vendor's prefix" in r.stdout and r.stderr == ""
 
 
+def test_every_calendar_with_a_vendor_prefixed_zone_gets_the_note_not_only_the_first():
+    # icalendar warns of its guess only the first time a process reads that TZID (it keeps the zone):
+    # a batch, or a server, gave the note to the first calendar only.
+    tzid = "/mozilla.org/20070129_1/Asia/Tokyo"
+    data = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:1@x\r\n"
+        f"DTSTART;TZID={tzid}:20261203T100000\r\nSUMMARY:Call\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    ).encode()
+    note = f"read without a vendor's prefix, as icalendar guesses: '{tzid}' as 'Asia/Tokyo'"
+    for _ in range(2):
+        assert any(n.startswith(note) for n in convert(data).notes)
+    defined = data.replace(b"BEGIN:VEVENT", (
+        f"BEGIN:VTIMEZONE\r\nTZID:{tzid}\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\n"
+        "TZOFFSETFROM:+0900\r\nTZOFFSETTO:+0900\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT").encode())
+    assert not any("vendor's prefix" in n for n in convert(defined).notes)  # the file says what it means
+
+
 def test_a_calendar_of_many_made_up_zones_gets_one_note():
     events = "".join(
         f"BEGIN:VEVENT\r\nUID:{i}@x\r\nDTSTART;TZID=Mars/Crater{i}:20261203T100000\r\nEND:VEVENT\r\n"

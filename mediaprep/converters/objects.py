@@ -16,12 +16,11 @@ import hashlib
 from typing import Any
 
 from ..errors import CannotFit, CorruptInput, EncryptedInput, MediaprepError, NotAllowed
-from ..inspection.objects import ZONES_NAMED, data_uri_bytes, parse_calendar, parse_vcards, pdf_facts
+from ..inspection.objects import ZONES_JUDGED, ZONES_NAMED, data_uri_bytes, parse_calendar, parse_vcards, pdf_facts
 from ..settings import Settings
 from ..tools import run
 
 VCARD_OUTPUT_VERSION = "3.0"
-ZONES_JUDGED = 50  # time zones a calendar's note looks up
 # The pictures a card may embed: a person's photo, a company's logo.
 PICTURES = ("photo", "logo")
 # Below this a contact photo is a smudge; drop it instead.

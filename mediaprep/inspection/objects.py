@@ -175,7 +175,7 @@ def parse_calendar(data: bytes, notes: list[str] | None = None) -> Any:
             found = icalendar.Calendar.from_ical(text, multiple=True)
     except Exception as exc:  # icalendar raises ValueError, KeyError, IndexError ...
         raise CorruptInput(f"iCalendar does not parse: {exc}") from None
-    _guessed_zones(said, notes)
+    _pass_on(said)
     if not found or any(getattr(c, "name", "").upper() != "VCALENDAR" for c in found):
         raise CorruptInput("the file is not a VCALENDAR")
     cal = found[0]
@@ -183,6 +183,8 @@ def parse_calendar(data: bytes, notes: list[str] | None = None) -> Any:
         _merge(cal, found[1:])
         if notes is not None:
             notes.append(f"{len(found)} calendars in the file were merged into one")
+    if notes is not None:
+        notes.extend(_guessed_zones(cal))
     # Walk the component tree only: recurrences are never expanded here.
     events = cal.walk("VEVENT")
     if not events:
@@ -193,26 +195,70 @@ def parse_calendar(data: bytes, notes: list[str] | None = None) -> Any:
     return cal
 
 
-def _guessed_zones(said: list[warnings.WarningMessage], notes: list[str] | None) -> None:
-    """icalendar's guesses at time zones become notes (they were lines on stderr, in the CLI and a
-    server's log alike): a vendor-prefixed TZID such as Evolution's "/freeassociation.sourceforge.net/
-    Tzfile/Europe/Berlin" is read as the zone it ends with. Any other warning passes on."""
-    guessed: dict[str, str] = {}
+def _pass_on(said: list[warnings.WarningMessage]) -> None:
+    """icalendar's warnings, but its guesses at time zones (notes, from _guessed_zones; they were
+    lines on stderr, in the CLI and a server's log alike)."""
+    from icalendar.error import GloballyUniqueTZIDGuessed
+
     for w in said:
-        found = _GUESSED.search(str(w.message)) if w.category.__module__.startswith("icalendar") else None
-        if found is None:
+        if not issubclass(w.category, GloballyUniqueTZIDGuessed):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            continue
-        guessed.setdefault(found.group(1), found.group(2))
-    if notes is not None and guessed:
-        names = [f"{tzid!r} as {zone!r}" for tzid, zone in list(guessed.items())[:ZONES_NAMED]]
-        more = " and others" if len(guessed) > ZONES_NAMED else ""
-        notes.append(f"read without a vendor's prefix, as icalendar guesses: {', '.join(names)}{more}; the file "
-                     "keeps the names as they were, which a phone may not know")
+
+
+def _guessed_zones(cal: Any) -> list[str]:
+    """A note naming the TZIDs read as the zone they end with: a vendor-prefixed TZID the file does
+    not define, such as Evolution's "/freeassociation.sourceforge.net/Tzfile/Europe/Berlin", is read
+    as Europe/Berlin. Worked out here, not taken from icalendar's warning, which comes only the first
+    time a process reads that TZID (icalendar keeps the zone): the second calendar had no note."""
+    try:
+        missing = sorted(cal.get_missing_tzids())
+    except Exception:  # noqa: BLE001 - hostile calendars fail in many ways (see _unknown_zones)
+        return []
+    guessed = {tzid: zone for tzid in missing[:ZONES_JUDGED] if (zone := _zone_it_ends_with(tzid)) is not None}
+    if not guessed:
+        return []
+    names = [f"{tzid!r} as {zone!r}" for tzid, zone in list(guessed.items())[:ZONES_NAMED]]
+    more = " and others" if len(guessed) > ZONES_NAMED else ""
+    return [f"read without a vendor's prefix, as icalendar guesses: {', '.join(names)}{more}; the file keeps the "
+            "names as they were, which a phone may not know"]
+
+
+def _zone_it_ends_with(tzid: str) -> str | None:
+    """The zone icalendar takes a TZID for by dropping a vendor's prefix (RFC 5545 3.2.19: a
+    globally unique TZID starts with "/"), longest ending first as icalendar tries them; None where
+    it needs no guess (the name without its slashes is a zone) or finds none."""
+    if not tzid.startswith("/"):
+        return None
+    cleaned = tzid.strip("/")
+    if _is_zone(cleaned):
+        return None
+    parts = cleaned.split("/")
+    return next((ending for start in range(1, len(parts)) if _is_zone(ending := "/".join(parts[start:]))), None)
+
+
+def _is_zone(name: str) -> bool:
+    """Whether icalendar finds this zone without a guess: an IANA name (from zoneinfo, as icalendar
+    looks it up) or a Windows one. Asked here, not of icalendar, whose look-up answers from what
+    it has kept, guesses included."""
+    import zoneinfo
+
+    from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+    if name in WINDOWS_TO_OLSON:
+        return True
+    # IANA names have at most three parts and 32 characters. zoneinfo walked a 400-part name
+    # through Python's import system (its tzdata fallback) until the stack ran out.
+    if name.count("/") > 2 or len(name) > 64:
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 ZONES_NAMED = 5  # time zones a calendar's note names at most
-_GUESSED = re.compile(r"Timezone '([^']*)' is a globally unique TZID; guessing it means '([^']*)'")
+ZONES_JUDGED = 50  # time zones a calendar's note looks up (each look-up costs ~0.2 ms)
 
 
 def _merge(cal: Any, others: list[Any]) -> None:
