@@ -419,7 +419,7 @@ def test_only_the_readers_of_the_formats_taken_are_ever_loaded(tmp_path):
         f"    convert({str(tmp_path)!r} + '/' + name, profile='clicksend')\n"
         "print(' '.join(sorted(m for m in sys.modules if m.startswith('PIL.') and m.endswith('ImagePlugin'))))"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     loaded = set(done.stdout.split())
     assert {"PIL.WebPImagePlugin", "PIL.TiffImagePlugin", "PIL.AvifImagePlugin"} <= loaded
