@@ -16,9 +16,18 @@ import hashlib
 from typing import Any
 
 from ..errors import CannotFit, CorruptInput, EncryptedInput, MediaprepError, NotAllowed
-from ..inspection.objects import ZONES_JUDGED, ZONES_NAMED, data_uri_bytes, parse_calendar, parse_vcards, pdf_facts
+from ..inspection.objects import (
+    ZONES_JUDGED,
+    ZONES_NAMED,
+    data_uri_bytes,
+    parse_calendar,
+    parse_vcards,
+    pdf_facts,
+    without_zone_guesses,
+)
 from ..settings import Settings
 from ..tools import run
+from ..warning_filters import held
 
 VCARD_OUTPUT_VERSION = "3.0"
 # The pictures a card may embed: a person's photo, a company's logo.
@@ -206,8 +215,6 @@ def normalise_calendar(data: bytes, budget: int) -> tuple[bytes, list[str]]:
 def _unknown_zones(cal: Any) -> list[str]:
     """A note naming the time zones the file does not define and no phone can know (RFC 5545 wants
     each TZID defined; phones also know the IANA and Windows names, so only the rest are named)."""
-    import warnings
-
     from icalendar.timezone import tzp
 
     try:
@@ -217,8 +224,7 @@ def _unknown_zones(cal: Any) -> list[str]:
     unknown = []
     # Each look-up costs ~0.2 ms; a calendar with thousands of made-up zones is judged by its first ones.
     for tzid in missing[:ZONES_JUDGED]:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a vendor-prefixed TZID is guessed at with a warning
+        with held(*without_zone_guesses()):
             if tzp.timezone(tzid) is None:
                 unknown.append(tzid)
     if not unknown:

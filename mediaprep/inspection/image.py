@@ -6,7 +6,6 @@ import contextlib
 import importlib
 import io
 import struct
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -14,6 +13,7 @@ from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
 from ..errors import CorruptInput, DecompressionBomb, UnsupportedType
 from ..settings import Settings
+from ..warning_filters import Filter, held
 from . import png_metadata
 from .jpeg_segments import scan_count, unreadable_coding
 
@@ -53,11 +53,15 @@ def pillow_warnings() -> Iterator[None]:
     or TIFF tag, or a JPEG's damaged MPO index (cameras and editors write them), is not printed:
     Pillow skips it and reads the picture, and no metadata is ever sent; it was on stderr, twice,
     with Pillow's source paths."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
-        warnings.filterwarnings("ignore", "Image appears to be a malformed MPO file", UserWarning)
+    with held(*_PILLOW_FILTERS):
         yield
+
+
+_PILLOW_FILTERS = (
+    Filter("error", Image.DecompressionBombWarning),
+    Filter("ignore", UserWarning, module=r"PIL\.TiffImagePlugin"),
+    Filter("ignore", UserWarning, message="Image appears to be a malformed MPO file"),
+)
 
 
 def orientation(im: Image.Image) -> int:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 import io
 import re
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CorruptInput, InputTooLarge
 from ..settings import Settings
+from ..warning_filters import Filter, held
 from . import vcard_lines
 from .sniff import UTF16_BOMS
 
@@ -170,12 +170,10 @@ def parse_calendar(data: bytes, notes: list[str] | None = None) -> Any:
     # RFC 5545 text is UTF-8; icalendar alone turned other bytes into U+FFFD without a word.
     text = decode_text(data, "iCalendar", notes)
     try:
-        with warnings.catch_warnings(record=True) as said:
-            warnings.simplefilter("always")
+        with held(*without_zone_guesses()):
             found = icalendar.Calendar.from_ical(text, multiple=True)
     except Exception as exc:  # icalendar raises ValueError, KeyError, IndexError ...
         raise CorruptInput(f"iCalendar does not parse: {exc}") from None
-    _pass_on(said)
     if not found or any(getattr(c, "name", "").upper() != "VCALENDAR" for c in found):
         raise CorruptInput("the file is not a VCALENDAR")
     cal = found[0]
@@ -195,14 +193,14 @@ def parse_calendar(data: bytes, notes: list[str] | None = None) -> Any:
     return cal
 
 
-def _pass_on(said: list[warnings.WarningMessage]) -> None:
-    """icalendar's warnings, but its guesses at time zones (notes, from _guessed_zones; they were
-    lines on stderr, in the CLI and a server's log alike)."""
-    from icalendar.error import GloballyUniqueTZIDGuessed
-
-    for w in said:
-        if not issubclass(w.category, GloballyUniqueTZIDGuessed):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+def without_zone_guesses() -> tuple[Filter, ...]:
+    """The filter that keeps icalendar's guesses at time zones off stderr (they were lines there, in
+    the CLI and in a server's log alike); _guessed_zones makes them notes."""
+    try:
+        from icalendar.error import GloballyUniqueTZIDGuessed
+    except ImportError:  # icalendar before 7.3 makes no guess
+        return ()
+    return (Filter("ignore", GloballyUniqueTZIDGuessed),)
 
 
 def _guessed_zones(cal: Any) -> list[str]:
@@ -210,6 +208,8 @@ def _guessed_zones(cal: Any) -> list[str]:
     not define, such as Evolution's "/freeassociation.sourceforge.net/Tzfile/Europe/Berlin", is read
     as Europe/Berlin. Worked out here, not taken from icalendar's warning, which comes only the first
     time a process reads that TZID (icalendar keeps the zone): the second calendar had no note."""
+    if not without_zone_guesses():  # icalendar before 7.3 reads such a TZID as an unknown zone
+        return []
     try:
         missing = sorted(cal.get_missing_tzids())
     except Exception:  # noqa: BLE001 - hostile calendars fail in many ways (see _unknown_zones)
@@ -219,8 +219,8 @@ def _guessed_zones(cal: Any) -> list[str]:
         return []
     names = [f"{tzid!r} as {zone!r}" for tzid, zone in list(guessed.items())[:ZONES_NAMED]]
     more = " and others" if len(guessed) > ZONES_NAMED else ""
-    return [f"read without a vendor's prefix, as icalendar guesses: {', '.join(names)}{more}; the file keeps the "
-            "names as they were, which a phone may not know"]
+    return [(f"read without a vendor's prefix, as icalendar guesses: {', '.join(names)}{more}; the file keeps the "
+             "names as they were, which a phone may not know")]
 
 
 def _zone_it_ends_with(tzid: str) -> str | None:
