@@ -323,6 +323,19 @@ def test_a_time_zone_no_phone_can_know_is_named_in_a_note(tzid, warned):
     assert not convert(EVENT.format(extra="").encode()).notes[1:]  # a defined zone: only the UID note
 
 
+def test_a_zone_another_calendar_defined_is_still_unknown_to_one_that_does_not():
+    # icalendar keeps the zones calendars define, and answered the look-up with them: once a calendar
+    # defining "Office Time" had been read, one using it undefined went out without the note.
+    defines = EVENT.format(extra="").replace("Europe/Amsterdam", "Office Time").encode()
+    uses = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:1@x\r\n"
+        "DTSTART;TZID=Office Time:20261203T100000\r\nSUMMARY:Call\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    ).encode()
+    assert b"TZID:Office Time" in defines
+    assert not any("Office Time" in n for n in convert(defines).notes)
+    assert any("'Office Time' is not defined in the calendar" in n for n in convert(uses).notes)
+
+
 def test_a_vendor_prefixed_time_zone_is_a_note_not_a_line_on_stderr(cli, tmp_path):
     # Evolution writes the zone with its vendor's prefix; icalendar guesses the zone and warned on
     # stderr, in the CLI and in a server's log, where nobody asked.

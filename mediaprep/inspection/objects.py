@@ -223,6 +223,14 @@ def _guessed_zones(cal: Any) -> list[str]:
              "names as they were, which a phone may not know")]
 
 
+def known_zone(tzid: str) -> bool:
+    """Whether icalendar (and a phone) can tell which zone a TZID the file does not define is: an
+    IANA or Windows name, or one with a vendor's prefix before such a name (_zone_it_ends_with).
+    Asked here, not of icalendar, which also answers with zones other calendars in the same process
+    defined: a zone of the file's own making lost its note once one had been read."""
+    return _is_zone(tzid.strip("/")) or _zone_it_ends_with(tzid) is not None
+
+
 def _zone_it_ends_with(tzid: str) -> str | None:
     """The zone icalendar takes a TZID for by dropping a vendor's prefix (RFC 5545 3.2.19: a
     globally unique TZID starts with "/"), longest ending first as icalendar tries them; None where
@@ -258,7 +266,7 @@ def _is_zone(name: str) -> bool:
 
 
 ZONES_NAMED = 5  # time zones a calendar's note names at most
-ZONES_JUDGED = 50  # time zones a calendar's note looks up (each look-up costs ~0.2 ms)
+ZONES_JUDGED = 50  # time zones a calendar's notes look up (each look-up costs up to ~0.5 ms)
 
 
 def _merge(cal: Any, others: list[Any]) -> None:
