@@ -328,9 +328,9 @@ def test_a_zone_another_calendar_defined_is_still_unknown_to_one_that_does_not()
     # defining "Office Time" had been read, one using it undefined went out without the note.
     defines = EVENT.format(extra="").replace("Europe/Amsterdam", "Office Time").encode()
     uses = (
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:1@x\r\n"
-        "DTSTART;TZID=Office Time:20261203T100000\r\nSUMMARY:Call\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
-    ).encode()
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:1@x\r\n"
+        b"DTSTART;TZID=Office Time:20261203T100000\r\nSUMMARY:Call\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
     assert b"TZID:Office Time" in defines
     assert not any("Office Time" in n for n in convert(defines).notes)
     assert any("'Office Time' is not defined in the calendar" in n for n in convert(uses).notes)
