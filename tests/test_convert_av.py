@@ -1,4 +1,5 @@
 import io
+import json
 import math
 import os
 import re
@@ -1457,3 +1458,40 @@ def test_a_clip_upload_cut_off_midway_is_unreadable_and_leaves_no_copy(tmp_path,
         convert(CutOff((MEDIA / "clip.mp4").read_bytes()), budget=40000,
                 settings=Settings(max_input_bytes=10000))
     assert list(tmp_path.iterdir()) == []
+
+
+def _colour_as_shown(clip: Path, matrix: str | None = None) -> np.ndarray:
+    """The mean colour of the middle of the picture at 1 s, decoded in ``matrix`` (a scale filter
+    name), or as the file's own tags say; untagged, ffmpeg decodes as BT.601, as small pictures are."""
+    facts = json.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height,color_space",
+         "-of", "json", str(clip)], capture_output=True, text=True, check=True, timeout=60).stdout)["streams"][0]
+    matrix = matrix or ("bt709" if facts.get("color_space") == "bt709" else "bt601")
+    w, h = facts["width"], facts["height"]
+    crop = f"crop={w // 4}:{h // 4}:{w * 3 // 8}:{h * 3 // 8}"
+    raw = subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-ss", "1", "-i", str(clip), "-frames:v",
+                          "1", "-vf", f"{crop},scale=in_color_matrix={matrix}:out_color_matrix=bt601,format=rgb24",
+                          "-f", "rawvideo", "-"], capture_output=True, check=True, timeout=60).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, 3).mean(axis=0)
+
+
+@pytest.mark.parametrize("size, tags, profile", [
+    ("1280x720", [], "sinch"),  # untagged HD: BT.709 as players take it, sent as 768x432
+    ("1280x720", [], "legacy-30k"),  # H.263 carries no tags; handsets decode BT.601
+    ("1280x720", ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"], "legacy-30k"),
+    ("640x480", [], "legacy-30k"),  # BT.601 already: nothing to convert
+])
+def test_a_clip_s_colours_are_sent_as_they_are_shown(tmp_path, size, tags, profile):
+    # A saturated green, as an untagged HD clip shows it (BT.709): sent untagged at 768x432 it was
+    # taken as BT.601, 20 levels off (31, 173, 62 for 20, 153, 59); an HD clip as H.263, the same.
+    import imageio_ffmpeg
+
+    source = make(tmp_path, "green.mp4", "-f", "lavfi", "-i", f"color=c=0x20B040:s={size}:r=30:d=3", "-f", "lavfi",
+                  "-i", "sine=d=3", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-crf", "5", *tags, "-c:a", "aac",
+                  "-shortest")
+    shown = _colour_as_shown(source, "bt709" if size == "1280x720" else "bt601")
+    for ffmpeg in (None, imageio_ffmpeg.get_ffmpeg_exe()):  # 7 and later negotiate the matrix with the encoder
+        result = convert(source, profile=profile, settings=Settings(ffmpeg=ffmpeg))
+        out = tmp_path / f"out-{bool(ffmpeg)}.{'3gp' if profile == 'legacy-30k' else 'mp4'}"
+        out.write_bytes(result.data)
+        assert abs(_colour_as_shown(out) - shown).max() < 4, (ffmpeg, shown, _colour_as_shown(out))

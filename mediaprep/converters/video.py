@@ -455,7 +455,7 @@ def _sound_in_step(stream):
     return first_sound(stream).filter("aresample", **{"async": 1})
 
 
-def _picture(stream, frame: _Frame, job: _Job):
+def _picture(stream, frame: _Frame, job: _Job, *, h263: bool = False):
     # bwdif turns the frames the decoder calls interlaced (camcorders, DV, broadcast) into whole
     # ones, each at its first field's moment; scaled as they were, moving edges came out combed.
     # Every clip goes through it: DV says nothing about its fields until it is decoded, and
@@ -471,14 +471,26 @@ def _picture(stream, frame: _Frame, job: _Job):
     # setsar=1: square pixels, as a handset that ignores the aspect flag shows them. Left to scale,
     # a clip stored in 4:3 pixels went out 960x720 flagged 16:9 (squeezed on such a handset), and
     # every frame rounded to even sides carried a stray flag such as 405:404.
-    v = v.filter("scale", frame.width, frame.height).filter("setsar", 1)
+    matrix = source_matrix(job.facts)
+    # An untagged source's matrix, said outright. Left to it, ffmpeg 7 and later took the numbers for
+    # BT.601 and converted them to the BT.709 the output's tag asks for (_colour_tags): an untagged
+    # 720p clip's green went out at 170 for 153.
+    said = {} if job.facts.color_matrix in _MATRICES or job.tone_map else {
+        "in_color_matrix": _SCALE_MATRICES[matrix], "out_color_matrix": _SCALE_MATRICES[matrix]}
+    v = v.filter("scale", frame.width, frame.height, **said).filter("setsar", 1)
+    if h263 and matrix not in BT601 and not job.tone_map:
+        # H.263 has no colour tags and handsets decode it as BT.601: a BT.709 clip's numbers sent as
+        # they were showed green at 226 for 192 and red at 174 for 189.
+        v = v.filter("format", "yuv420p").filter(
+            "colorspace", ispace=matrix, space="smpte170m", itrc="bt709", trc="bt709", iprimaries="bt709",
+            primaries="bt709", irange="tv", range="tv")
     # start_time=0: a picture that starts after the sound (Matroska's first frame at 23 ms, an
     # edit) is filled from 0 here, in the graph. Left to the output, the mp4 muxer's constant rate
     # filled it in the second pass but not in the analysis pass to null, and x264 refused the
     # second pass for one frame more than its statistics.
     v = v.filter("fps", fps=frame.fps, start_time=0)
     if job.tone_map:
-        v = _to_sdr(v, job.facts)
+        v = _to_sdr(v, job.facts, matrix="smpte170m" if h263 else "bt709")
     if frame.pad:
         v = v.filter("pad", frame.pad[0], frame.pad[1], "(ow-iw)/2", "(oh-ih)/2")
     if job.held:
@@ -524,7 +536,7 @@ def _held_seconds(facts: MediaFacts, duration: float, src: Path, mime: str, sett
     return gap if gap > PICTURE_GAP else 0.0
 
 
-def _to_sdr(v, facts: MediaFacts):
+def _to_sdr(v, facts: MediaFacts, matrix: str):
     """HDR (PQ or HLG, BT.2020) to SDR BT.709, after scaling so that only the small frame pays.
 
     Sent as it is, an iPhone's HLG clip plays washed out and grey on phones that ignore the tags
@@ -538,7 +550,7 @@ def _to_sdr(v, facts: MediaFacts):
     return (v.filter("zscale", tin=facts.color_transfer, pin=primaries, min=matrix, t="linear", p="bt709", npl=100)
             .filter("format", "gbrpf32le")
             .filter("tonemap", tonemap="mobius", desat=0)
-            .filter("zscale", t="bt709", m="bt709", r="tv"))
+            .filter("zscale", t="bt709", m=matrix, r="tv"))
 
 
 def _x264(frame: _Frame, v_kbps: float, passlog: Path, *, final: bool = False) -> dict[str, object]:
@@ -554,6 +566,43 @@ def _x264(frame: _Frame, v_kbps: float, passlog: Path, *, final: bool = False) -
     if final:
         options["x264-params"] = "ratetol=0.3"
     return options
+
+
+# The YUV matrices of BT.601 (525 and 625 lines), which untagged small pictures and H.263 are taken in.
+BT601 = frozenset({"smpte170m", "bt470bg"})
+# A picture's matrix as ffprobe names it, and as the colorspace filter takes it.
+_MATRICES = {"bt709": "bt709", "smpte170m": "smpte170m", "bt470bg": "bt470bg", "fcc": "fcc",
+             "smpte240m": "smpte240m", "bt2020nc": "bt2020ncl", "bt2020c": "bt2020ncl"}
+
+
+# The same matrices as the scale filter names them.
+_SCALE_MATRICES = {"bt709": "bt709", "smpte170m": "smpte170m", "bt470bg": "bt470", "fcc": "fcc",
+                   "smpte240m": "smpte240m", "bt2020ncl": "bt2020"}
+
+
+def source_matrix(facts: MediaFacts) -> str:
+    """The YUV matrix the source's pixels are in: as its tags say, else as players take an untagged
+    picture. JPEG's (motion JPEG, full-range yuvj) is BT.601; otherwise BT.709 from 1280 wide or 577
+    lines up (HD), BT.601 below (mpv's rule; Android's differs only between 720 and 1280 wide)."""
+    if (tagged := _MATRICES.get(facts.color_matrix or "")) is not None:
+        return tagged
+    if facts.video_codec == "mjpeg" or (facts.pix_fmt or "").startswith("yuvj"):
+        return "bt470bg"
+    return "bt709" if (facts.width or 0) >= 1280 or (facts.height or 0) > 576 else "smpte170m"
+
+
+def _colour_tags(job: _Job) -> dict[str, str]:
+    """H.264's colour tags where the source has none and a player would guess another matrix for
+    the smaller picture: an untagged 1080p clip (BT.709 as players take it) sent at 768x432 without
+    tags was taken as BT.601 by ffmpeg and mpv, Android takes 768 wide as BT.709. A tagged source's
+    tags pass on by themselves; a tone-mapped picture is BT.709 (_to_sdr)."""
+    if job.tone_map:
+        return {"colorspace": "bt709", "color_primaries": "bt709", "color_trc": "bt709"}
+    if job.facts.color_matrix in _MATRICES:
+        return {}
+    matrix = source_matrix(job.facts)
+    standard = "bt709" if matrix == "bt709" else "smpte170m"
+    return {"colorspace": matrix, "color_primaries": standard, "color_trc": standard}
 
 
 def _without_settings_line(settings: Settings) -> dict[str, object]:
@@ -600,7 +649,8 @@ def _second_pass(job: _Job, frame: _Frame, out: Path, passlog: Path, v_kbps: flo
         audio_opts = {"acodec": "copy"}
     extra = {"movflags": "+faststart"} if frame.fmt == "mp4" else {}
     stream = ffmpeg.output(*streams, str(out), f="3gp" if frame.fmt == "3gp" else "mp4",
-                           **_x264(frame, v_kbps, passlog, final=True), **audio_opts, t=job.duration, map_metadata=-1,
+                           **_x264(frame, v_kbps, passlog, final=True), **_colour_tags(job), **audio_opts,
+                           t=job.duration, map_metadata=-1,
                            **extra, **{"pass": 2}, **UNSIGNED, **_without_settings_line(job.settings))
     return run_ffmpeg(stream, job.settings, on_progress=job.on_progress, deadline=job.deadline)
 
@@ -610,7 +660,7 @@ def _encode_h263(job: _Job, frame: _Frame, out: Path, quantiser: int, a_kbps: fl
     import ffmpeg
 
     inp = _input(job)
-    streams = [_picture(inp, frame, job)]
+    streams = [_picture(inp, frame, job, h263=True)]
     audio_opts: dict[str, object] = {}
     if job.facts.has_audio:
         streams.append(_sound_in_step(inp))
