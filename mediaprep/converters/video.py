@@ -483,7 +483,7 @@ def _picture(stream, frame: _Frame, job: _Job, *, h263: bool = False):
         # they were showed green at 226 for 192 and red at 174 for 189.
         v = v.filter("format", "yuv420p").filter(
             "colorspace", ispace=matrix, space="smpte170m", itrc="bt709", trc="bt709", iprimaries="bt709",
-            primaries="bt709", irange="tv", range="tv")
+            primaries="bt709")
     # start_time=0: a picture that starts after the sound (Matroska's first frame at 23 ms, an
     # edit) is filled from 0 here, in the graph. Left to the output, the mp4 muxer's constant rate
     # filled it in the second pass but not in the analysis pass to null, and x264 refused the
