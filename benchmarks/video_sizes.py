@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import video
 
+import mediaprep
 import mediaprep.converters as conv
 from mediaprep.converters import video as video_converter
 
@@ -33,6 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     own_geometry = video_converter._geometry
     settings = video.mediaprep_settings()
+    rate = video.frame_rate(mediaprep.inspect(args.clip, settings=settings).media.fps or 30)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"out.{args.format}"
         for budget in (int(b) for b in args.budgets.split(",")):
@@ -46,7 +48,7 @@ def main() -> None:
                 video_converter._geometry = forced
                 result = conv.convert(args.clip, budget=budget, format=args.format, settings=settings)
                 out.write_bytes(result.data)
-                small, full = video.ssim(out, args.clip, [(640, 360), (1920, 1080)])
+                small, full = video.ssim(out, args.clip, [(640, 360), (1920, 1080)], rate)
                 label = "own rule" if height is None else f"forced {height}"
                 print(f"{budget} {label:>10}: {result.width}x{result.height} {len(result.data)} B "
                       f"encodes={result.encodes} ssim 640x360={small:.4f} full={full:.4f}", flush=True)
