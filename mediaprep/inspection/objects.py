@@ -228,7 +228,8 @@ def known_zone(tzid: str) -> bool:
     IANA or Windows name, or one with a vendor's prefix before such a name (_zone_it_ends_with).
     Asked here, not of icalendar, which also answers with zones other calendars in the same process
     defined: a zone of the file's own making lost its note once one had been read."""
-    return _is_zone(tzid.strip("/")) or _zone_it_ends_with(tzid) is not None
+    guesses = bool(without_zone_guesses())  # icalendar before 7.3 does not take the ending
+    return _is_zone(tzid.strip("/")) or (guesses and _zone_it_ends_with(tzid) is not None)
 
 
 def _zone_it_ends_with(tzid: str) -> str | None:
