@@ -41,8 +41,10 @@ def test_calls_that_overlap_keep_their_warning_filters_until_the_last_leaves():
         first, second = pillow_warnings(), pillow_warnings()
         first.__enter__()
         second.__enter__()
-        first.__exit__(None, None, None)
-        with pytest.raises(Image.DecompressionBombWarning):
-            warnings.warn("a picture of 100 MP", Image.DecompressionBombWarning)
-        second.__exit__(None, None, None)
+        try:
+            first.__exit__(None, None, None)
+            with pytest.raises(Image.DecompressionBombWarning):
+                warnings.warn("a picture of 100 MP", Image.DecompressionBombWarning)
+        finally:
+            second.__exit__(None, None, None)  # so that a failure here leaves no filter held for other tests
         assert warnings.filters == filters
