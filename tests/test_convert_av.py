@@ -1,5 +1,4 @@
 import io
-import json
 import math
 import os
 import re
@@ -1193,16 +1192,17 @@ def _hlg_clip(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _frame_rgb(data: bytes, tmp_path: Path, name: str):
-    import subprocess
-
-    import numpy as np
-
     clip = tmp_path / name
     clip.write_bytes(data)
+    return _rgb_at_1s(clip, "scale=240:136:out_color_matrix=bt709")
+
+
+def _rgb_at_1s(clip: Path, vf: str) -> np.ndarray:
+    """The frame at 1 s through ``vf``, as RGB pixels (one row each)."""
     raw = subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-ss", "1", "-i", str(clip),
-                          "-frames:v", "1", "-vf", "scale=240:136:out_color_matrix=bt709", "-f", "rawvideo",
-                          "-pix_fmt", "rgb24", "-"], capture_output=True, check=True, timeout=60).stdout
-    return np.frombuffer(raw, np.uint8).reshape(136, 240, 3).astype(float)
+                          "-frames:v", "1", "-vf", vf, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         capture_output=True, check=True, timeout=60).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(float)
 
 
 @pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
@@ -1460,19 +1460,11 @@ def test_a_clip_upload_cut_off_midway_is_unreadable_and_leaves_no_copy(tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
-def _colour_as_shown(clip: Path, matrix: str | None = None) -> np.ndarray:
+def _colour_as_shown(clip: Path, matrix: str = "auto") -> np.ndarray:
     """The mean colour of the middle of the picture at 1 s, decoded in ``matrix`` (a scale filter
     name), or as the file's own tags say; untagged, ffmpeg decodes as BT.601, as small pictures are."""
-    facts = json.loads(subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height,color_space",
-         "-of", "json", str(clip)], capture_output=True, text=True, check=True, timeout=60).stdout)["streams"][0]
-    matrix = matrix or ("bt709" if facts.get("color_space") == "bt709" else "bt601")
-    w, h = facts["width"], facts["height"]
-    crop = f"crop={w // 4}:{h // 4}:{w * 3 // 8}:{h * 3 // 8}"
-    raw = subprocess.run([find_ffmpeg(Settings()), "-nostdin", "-v", "error", "-ss", "1", "-i", str(clip), "-frames:v",
-                          "1", "-vf", f"{crop},scale=in_color_matrix={matrix}:out_color_matrix=bt601,format=rgb24",
-                          "-f", "rawvideo", "-"], capture_output=True, check=True, timeout=60).stdout
-    return np.frombuffer(raw, np.uint8).reshape(-1, 3).mean(axis=0)
+    return _rgb_at_1s(clip, f"crop=iw/4:ih/4:iw*3/8:ih*3/8,scale=in_color_matrix={matrix}:out_color_matrix=bt601"
+                      ).mean(axis=0)
 
 
 @pytest.mark.parametrize("size, tags, profile", [
