@@ -1487,3 +1487,22 @@ def test_a_clip_s_colours_are_sent_as_they_are_shown(tmp_path, size, tags, profi
         out = tmp_path / f"out-{bool(ffmpeg)}.{'3gp' if profile == 'legacy-30k' else 'mp4'}"
         out.write_bytes(result.data)
         assert abs(_colour_as_shown(out) - shown).max() < 4, (ffmpeg, shown, _colour_as_shown(out))
+
+
+@pytest.mark.parametrize("profile", ["sinch", "legacy-30k"])
+def test_a_full_range_clip_goes_out_in_the_range_every_handset_reads(tmp_path, profile):
+    # Webcams' motion JPEG and some phones write full-range (0-255) pictures. Sent full range with a
+    # flag to say so, a handset that ignores the flag stretches them once more: darks crush, brights
+    # clip. Limited range (16-235) reads the same everywhere. The wheel's ffmpeg 9 kept the source's.
+    import imageio_ffmpeg
+
+    source = make(tmp_path, "full.mp4", "-f", "lavfi", "-i", "color=c=0x20B040:s=640x480:r=30:d=3,format=yuvj420p",
+                  "-f", "lavfi", "-i", "sine=d=3", "-c:v", "libx264", "-crf", "5", "-c:a", "aac", "-shortest")
+    shown = _colour_as_shown(source, "bt601")
+    for ffmpeg in (None, imageio_ffmpeg.get_ffmpeg_exe()):
+        result = convert(source, profile=profile, settings=Settings(ffmpeg=ffmpeg))
+        out = tmp_path / f"out-{bool(ffmpeg)}.{'3gp' if profile == 'legacy-30k' else 'mp4'}"
+        out.write_bytes(result.data)
+        as_limited = _rgb_at_1s(out, "crop=iw/4:ih/4:iw*3/8:ih*3/8,scale=in_range=tv:in_color_matrix=bt601:"
+                                "out_color_matrix=bt601").mean(axis=0)
+        assert abs(as_limited - shown).max() < 4, (ffmpeg, shown, as_limited)

@@ -477,7 +477,11 @@ def _picture(stream, frame: _Frame, job: _Job, *, h263: bool = False):
     # 720p clip's green went out at 170 for 153.
     said = {} if job.facts.color_matrix in _MATRICES or job.tone_map else {
         "in_color_matrix": _SCALE_MATRICES[matrix], "out_color_matrix": _SCALE_MATRICES[matrix]}
-    v = v.filter("scale", frame.width, frame.height, **said).filter("setsar", 1)
+    # out_range=tv: a full-range source (webcams' motion JPEG, some phones) goes out in limited range,
+    # which every handset reads alike. The wheel's ffmpeg 9 kept the source's range and only flagged it
+    # (Debian's 5.1 converted it), and a handset that ignores the flag showed a green at 20,184,56 for
+    # 31,175,63.
+    v = v.filter("scale", frame.width, frame.height, out_range="tv", **said).filter("setsar", 1)
     if h263 and matrix not in BT601 and not job.tone_map:
         # H.263 has no colour tags and handsets decode it as BT.601: a BT.709 clip's numbers sent as
         # they were showed green at 226 for 192 and red at 174 for 189.
