@@ -77,7 +77,9 @@ def make_clip(out: Path, photo: Path, seconds: int, portrait: bool, work: Path) 
     speech = work / f"speech-{seconds}.wav"
     text = SPEECH * (1 + seconds // 12)
     sh("espeak-ng", "-s", "150", "-w", str(speech), text)
-    pan = (f"scale=3840:-2,crop=1920:1080:x='(in_w-1920)*t/{seconds}':y='(in_h-1080)/2',"
+    # out_range=tv: limited range, as phones write video. Made from a JPEG, the clip was otherwise
+    # full range with the wheel's ffmpeg 9 (Debian's 5.1 converted it).
+    pan = (f"scale=3840:-2:out_range=tv,crop=1920:1080:x='(in_w-1920)*t/{seconds}':y='(in_h-1080)/2',"
            "noise=alls=8:allf=t,format=yuv420p")
     plain = work / f"plain-{out.name}"
     done = sh(ffmpeg(), "-y", "-loop", "1", "-framerate", "30", "-i", str(photo), "-i", str(speech),
