@@ -170,7 +170,7 @@ def parse_calendar(data: bytes, notes: list[str] | None = None) -> Any:
     # RFC 5545 text is UTF-8; icalendar alone turned other bytes into U+FFFD without a word.
     text = decode_text(data, "iCalendar", notes)
     try:
-        with held(*without_zone_guesses()):
+        with held(without_zone_guesses()):
             found = icalendar.Calendar.from_ical(text, multiple=True)
     except Exception as exc:  # icalendar raises ValueError, KeyError, IndexError ...
         raise CorruptInput(f"iCalendar does not parse: {exc}") from None
@@ -193,14 +193,12 @@ def parse_calendar(data: bytes, notes: list[str] | None = None) -> Any:
     return cal
 
 
-def without_zone_guesses() -> tuple[Filter, ...]:
+def without_zone_guesses() -> Filter:
     """The filter that keeps icalendar's guesses at time zones off stderr (they were lines there, in
     the CLI and in a server's log alike); _guessed_zones makes them notes."""
-    try:
-        from icalendar.error import GloballyUniqueTZIDGuessed
-    except ImportError:  # icalendar before 7.3 makes no guess
-        return ()
-    return (Filter("ignore", GloballyUniqueTZIDGuessed),)
+    from icalendar.error import GloballyUniqueTZIDGuessed
+
+    return Filter("ignore", GloballyUniqueTZIDGuessed)
 
 
 def _guessed_zones(cal: Any) -> list[str]:
@@ -208,8 +206,6 @@ def _guessed_zones(cal: Any) -> list[str]:
     not define, such as Evolution's "/freeassociation.sourceforge.net/Tzfile/Europe/Berlin", is read
     as Europe/Berlin. Worked out here, not taken from icalendar's warning, which comes only the first
     time a process reads that TZID (icalendar keeps the zone): the second calendar had no note."""
-    if not without_zone_guesses():  # icalendar before 7.3 reads such a TZID as an unknown zone
-        return []
     try:
         missing = sorted(cal.get_missing_tzids())
     except Exception:  # noqa: BLE001 - hostile calendars fail in many ways (see _unknown_zones)
@@ -228,8 +224,7 @@ def known_zone(tzid: str) -> bool:
     IANA or Windows name, or one with a vendor's prefix before such a name (_zone_it_ends_with).
     Asked here, not of icalendar, which also answers with zones other calendars in the same process
     defined: a zone of the file's own making lost its note once one had been read."""
-    guesses = bool(without_zone_guesses())  # icalendar before 7.3 does not take the ending
-    return _is_zone(tzid.strip("/")) or (guesses and _zone_it_ends_with(tzid) is not None)
+    return _is_zone(tzid.strip("/")) or _zone_it_ends_with(tzid) is not None
 
 
 def _zone_it_ends_with(tzid: str) -> str | None:
