@@ -1476,17 +1476,25 @@ def _colour_as_shown(clip: Path, matrix: str = "auto") -> np.ndarray:
 def test_a_clip_s_colours_are_sent_as_they_are_shown(tmp_path, size, tags, profile):
     # A saturated green, as an untagged HD clip shows it (BT.709): sent untagged at 768x432 it was
     # taken as BT.601, 20 levels off (31, 173, 62 for 20, 153, 59); an HD clip as H.263, the same.
-    import imageio_ffmpeg
-
     source = make(tmp_path, "green.mp4", "-f", "lavfi", "-i", f"color=c=0x20B040:s={size}:r=30:d=3", "-f", "lavfi",
                   "-i", "sine=d=3", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-crf", "5", *tags, "-c:a", "aac",
                   "-shortest")
     shown = _colour_as_shown(source, "bt709" if size == "1280x720" else "bt601")
-    for ffmpeg in (None, imageio_ffmpeg.get_ffmpeg_exe()):  # 7 and later negotiate the matrix with the encoder
-        result = convert(source, profile=profile, settings=Settings(ffmpeg=ffmpeg))
-        out = tmp_path / f"out-{bool(ffmpeg)}.{'3gp' if profile == 'legacy-30k' else 'mp4'}"
-        out.write_bytes(result.data)
+    for ffmpeg, out in _converted_by_each_ffmpeg(source, profile, tmp_path):
         assert abs(_colour_as_shown(out) - shown).max() < 4, (ffmpeg, shown, _colour_as_shown(out))
+
+
+def _converted_by_each_ffmpeg(source: Path, profile: str, tmp_path: Path) -> list[tuple[str | None, Path]]:
+    """``source`` converted with Debian's ffmpeg (5.1) and with the wheel's (9), which negotiates the
+    matrix and the range with the encoder where 5.1 converted them."""
+    import imageio_ffmpeg
+
+    done = []
+    for ffmpeg in (None, imageio_ffmpeg.get_ffmpeg_exe()):
+        out = tmp_path / f"out-{bool(ffmpeg)}.{'3gp' if profile == 'legacy-30k' else 'mp4'}"
+        out.write_bytes(convert(source, profile=profile, settings=Settings(ffmpeg=ffmpeg)).data)
+        done.append((ffmpeg, out))
+    return done
 
 
 @pytest.mark.parametrize("profile", ["sinch", "legacy-30k"])
@@ -1494,15 +1502,10 @@ def test_a_full_range_clip_goes_out_in_the_range_every_handset_reads(tmp_path, p
     # Webcams' motion JPEG and some phones write full-range (0-255) pictures. Sent full range with a
     # flag to say so, a handset that ignores the flag stretches them once more: darks crush, brights
     # clip. Limited range (16-235) reads the same everywhere. The wheel's ffmpeg 9 kept the source's.
-    import imageio_ffmpeg
-
     source = make(tmp_path, "full.mp4", "-f", "lavfi", "-i", "color=c=0x20B040:s=640x480:r=30:d=3,format=yuvj420p",
                   "-f", "lavfi", "-i", "sine=d=3", "-c:v", "libx264", "-crf", "5", "-c:a", "aac", "-shortest")
     shown = _colour_as_shown(source, "bt601")
-    for ffmpeg in (None, imageio_ffmpeg.get_ffmpeg_exe()):
-        result = convert(source, profile=profile, settings=Settings(ffmpeg=ffmpeg))
-        out = tmp_path / f"out-{bool(ffmpeg)}.{'3gp' if profile == 'legacy-30k' else 'mp4'}"
-        out.write_bytes(result.data)
+    for ffmpeg, out in _converted_by_each_ffmpeg(source, profile, tmp_path):
         as_limited = _rgb_at_1s(out, "crop=iw/4:ih/4:iw*3/8:ih*3/8,scale=in_range=tv:in_color_matrix=bt601:"
                                 "out_color_matrix=bt601").mean(axis=0)
         assert abs(as_limited - shown).max() < 4, (ffmpeg, shown, as_limited)
