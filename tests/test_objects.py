@@ -404,6 +404,30 @@ def test_hostile_time_zones_do_not_stop_the_calendar(zone):
     assert b"SUMMARY:Call" in convert(data).data
 
 
+@pytest.mark.parametrize("depth", [500, 5000])
+def test_a_vcard_nested_deep_is_refused_in_words_a_user_can_act_on(depth):
+    # vobject reads and writes components recursively: 500 deep ran the stack out as the card was
+    # written, 1000 as it was read, and the error said only "maximum recursion depth exceeded".
+    data = ("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nN:A;;;;\r\n" + "BEGIN:X-G\r\n" * depth + "END:X-G\r\n" * depth
+            + "END:VCARD\r\n").encode()
+    said = inspect(data).error
+    assert isinstance(said, CorruptInput) and f"nests components {depth + 1} deep" in str(said)
+    with pytest.raises(CorruptInput, match=f"nests components {depth + 1} deep"):
+        convert(data)
+
+
+def test_a_time_zone_name_of_hundreds_of_parts_is_refused_in_words_a_user_can_act_on():
+    # zoneinfo looks a TZID up through Python's import system, a package per part: 400 parts ran
+    # the stack out, and the error said only "maximum recursion depth exceeded".
+    tzid = "/".join(["a"] * 400)
+    data = (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:1@x\r\n"
+            f"DTSTART;TZID={tzid}:20261203T100000\r\nSUMMARY:Call\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n").encode()
+    with pytest.raises(CorruptInput, match="time zone name of hundreds of parts") as refused:
+        convert(data)
+    assert refused.value.code == "input.corrupt"
+    assert "recursion" not in str(refused.value)
+
+
 def test_several_calendars_in_one_file_become_one():
     # RFC 5545 lets a file hold several iCalendar objects (some apps export each event as one);
     # that was input.corrupt ("Found multiple components where only one is allowed").

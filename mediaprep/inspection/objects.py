@@ -24,6 +24,9 @@ MAX_PDF_OBJECTS = 200_000
 # vobject spends ~60 us on each property (a line that is not a fold's continuation): past this
 # many, a file is a dump or an attack and would hold a worker for minutes.
 MAX_VCARD_PROPERTIES = 20_000
+# Components within a contact: a card, an agent's card in it (vCard 2.1 and 3.0), and room to spare.
+# vobject reads and writes them recursively: 500 deep ran Python's stack out.
+MAX_VCARD_NESTING = 8
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,18 @@ def _in_declared_charsets(data: bytes) -> str | None:
 # ---------------------------------------------------------------- vCard
 
 
+def _deepest_nesting(text: str) -> int:
+    depth = deepest = 0
+    for line in text.splitlines():
+        name = line.split(":", 1)[0].strip().upper()
+        if name == "BEGIN":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif name == "END":
+            depth -= 1
+    return deepest
+
+
 def parse_vcards(data: bytes, notes: list[str] | None = None) -> list[Any]:
     import vobject
 
@@ -120,6 +135,9 @@ def parse_vcards(data: bytes, notes: list[str] | None = None) -> list[Any]:
     if properties > MAX_VCARD_PROPERTIES:
         raise InputTooLarge(f"the vCard has {properties} lines, over the {MAX_VCARD_PROPERTIES} a contact file may have")
     text = vcard_lines.mended(text)
+    if (depth := _deepest_nesting(text)) > MAX_VCARD_NESTING:
+        raise CorruptInput(f"the vCard nests components {depth} deep, past the {MAX_VCARD_NESTING} read here "
+                           "(a contact holds at most a card within a card)")
     try:
         # allowQP: the soft breaks are joined already, but only this path counts lines as the file does.
         found = list(vobject.readComponents(text, validate=False, allowQP=True))
@@ -172,6 +190,11 @@ def parse_calendar(data: bytes, notes: list[str] | None = None) -> Any:
     try:
         with held(without_zone_guesses()):
             found = icalendar.Calendar.from_ical(text, multiple=True)
+    except RecursionError:
+        # zoneinfo looks a TZID up through Python's import system, a package per part: 300 parts
+        # ran the stack out ("maximum recursion depth exceeded" was all the error said).
+        raise CorruptInput("iCalendar does not parse: reading it ran Python out of stack (a time zone name of "
+                           "hundreds of parts does that)") from None
     except Exception as exc:  # icalendar raises ValueError, KeyError, IndexError ...
         raise CorruptInput(f"iCalendar does not parse: {exc}") from None
     if not found or any(getattr(c, "name", "").upper() != "VCALENDAR" for c in found):
