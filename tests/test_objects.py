@@ -404,11 +404,13 @@ def test_hostile_time_zones_do_not_stop_the_calendar(zone):
     assert b"SUMMARY:Call" in convert(data).data
 
 
-@pytest.mark.parametrize("depth", [500, 5000])
-def test_a_vcard_nested_deep_is_refused_in_words_a_user_can_act_on(depth):
+@pytest.mark.parametrize("depth, begin", [(500, "BEGIN:X-G"), (5000, "BEGIN:X-G"), (1000, "BEGIN;X=1:X-G"),
+                                          (1000, "g.BEGIN:X-G")])
+def test_a_vcard_nested_deep_is_refused_in_words_a_user_can_act_on(depth, begin):
     # vobject reads and writes components recursively: 500 deep ran the stack out as the card was
     # written, 1000 as it was read, and the error said only "maximum recursion depth exceeded".
-    data = ("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nN:A;;;;\r\n" + "BEGIN:X-G\r\n" * depth + "END:X-G\r\n" * depth
+    # vobject takes a BEGIN with parameters or a group for one too.
+    data = ("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nN:A;;;;\r\n" + f"{begin}\r\n" * depth + "END:X-G\r\n" * depth
             + "END:VCARD\r\n").encode()
     said = inspect(data).error
     assert isinstance(said, CorruptInput) and f"nests components {depth + 1} deep" in str(said)

@@ -118,7 +118,8 @@ def _in_declared_charsets(data: bytes) -> str | None:
 def _deepest_nesting(text: str) -> int:
     depth = deepest = 0
     for line in text.splitlines():
-        name = line.split(":", 1)[0].strip().upper()
+        # The name as vobject takes it: "g.BEGIN;X=1:X-G" begins a component too.
+        name = line.split(":", 1)[0].split(";", 1)[0].rsplit(".", 1)[-1].strip().upper()
         if name == "BEGIN":
             depth += 1
             deepest = max(deepest, depth)
