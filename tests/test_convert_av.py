@@ -1179,16 +1179,29 @@ def test_a_transparent_webm_is_flattened_on_white_like_a_picture(tmp_path, codec
         assert frame[1][1][2] > 200 and frame[1][1][0] < 40  # the square stays blue
 
 
-def _hlg_clip(tmp_path: Path) -> tuple[Path, Path]:
-    """An SDR clip and the same clip as an iPhone records it: HEVC 10-bit, BT.2020, HLG, with the
-    SDR picture's white at HLG's reference white (75 %, BT.2408)."""
-    sdr = make(tmp_path, "sdr.mp4", "-f", "lavfi", "-i", "testsrc2=s=480x270:d=2:r=30",
+def _hlg_clip(tmp_path: Path, picture: str = "testsrc2=s=480x270:d=2:r=30") -> tuple[Path, Path]:
+    """An SDR clip of ``picture`` (a lavfi source) and the same clip as an iPhone records it: HEVC
+    10-bit, BT.2020, HLG, with the SDR picture's white at HLG's reference white (75 %, BT.2408)."""
+    sdr = make(tmp_path, "sdr.mp4", "-f", "lavfi", "-i", picture,
                "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p")
     hlg = make(tmp_path, "iphone.mov", "-i", str(sdr), "-vf",
                "zscale=tin=bt709:min=bt709:pin=bt709:npl=203:t=arib-std-b67:m=2020_ncl:p=2020:r=tv,format=yuv420p10le",
                "-c:v", "libx265", "-x265-params", "log-level=error", "-crf", "16", "-color_primaries", "bt2020",
                "-color_trc", "arib-std-b67", "-colorspace", "bt2020nc", "-tag:v", "hvc1")
     return sdr, hlg
+
+
+def test_an_hdr_clip_tone_mapped_for_an_old_handset_looks_as_it_does_for_a_new_one(tmp_path):
+    # The tone map's last step writes the output's matrix: BT.709 for H.264, BT.601 for H.263. It
+    # wrote the source's BT.2020 instead, and a green came out at 35, 211, 79 as H.263 where the mp4
+    # showed 22, 186, 76.
+    _, hlg = _hlg_clip(tmp_path, "color=c=0x20B040:s=480x270:d=2:r=30")
+    shown = {}
+    for profile, ext, matrix in (("sinch", "mp4", "auto"), ("legacy-30k", "3gp", "bt601")):
+        out = tmp_path / f"out.{ext}"
+        out.write_bytes(convert(hlg, profile=profile).data)
+        shown[profile] = _colour_as_shown(out, matrix)
+    assert abs(shown["sinch"] - shown["legacy-30k"]).max() < 4, shown
 
 
 def _frame_rgb(data: bytes, tmp_path: Path, name: str):

@@ -549,9 +549,9 @@ def _to_sdr(v, facts: MediaFacts, matrix: str):
     darkened the mid-tones of a test clip by a third.
     """
     primaries = facts.color_primaries if facts.color_primaries in ("bt2020", "bt709") else "bt2020"
-    matrix = facts.color_matrix if facts.color_matrix in ("bt2020nc", "bt2020c", "bt709") else "bt2020nc"
+    source = facts.color_matrix if facts.color_matrix in ("bt2020nc", "bt2020c", "bt709") else "bt2020nc"
     # Linear light in BT.709 primaries at once: the same pixels as two steps, 10 % faster.
-    return (v.filter("zscale", tin=facts.color_transfer, pin=primaries, min=matrix, t="linear", p="bt709", npl=100)
+    return (v.filter("zscale", tin=facts.color_transfer, pin=primaries, min=source, t="linear", p="bt709", npl=100)
             .filter("format", "gbrpf32le")
             .filter("tonemap", tonemap="mobius", desat=0)
             .filter("zscale", t="bt709", m=matrix, r="tv"))
