@@ -21,6 +21,7 @@ from ..inspection.objects import (
     ZONES_NAMED,
     data_uri_bytes,
     known_zone,
+    missing_zones,
     parse_calendar,
     parse_vcards,
     pdf_facts,
@@ -214,11 +215,7 @@ def normalise_calendar(data: bytes, budget: int) -> tuple[bytes, list[str]]:
 def _unknown_zones(cal: Any) -> list[str]:
     """A note naming the time zones the file does not define and no phone can know (RFC 5545 wants
     each TZID defined; phones also know the IANA and Windows names, so only the rest are named)."""
-    try:
-        missing = sorted(cal.get_missing_tzids())
-    except Exception:  # noqa: BLE001 - on hostile calendars (a TZID written as a list, a VTIMEZONE
-        return []  # without its TZID) icalendar fails in many ways; the note is advice, never a refusal
-    # Each look-up costs up to ~0.5 ms; a calendar with thousands of made-up zones is judged by its first ones.
+    missing = missing_zones(cal)
     unknown = [tzid for tzid in missing[:ZONES_JUDGED] if not known_zone(tzid)]
     if not unknown:
         return []

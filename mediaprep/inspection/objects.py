@@ -230,17 +230,24 @@ def _guessed_zones(cal: Any) -> list[str]:
     not define, such as Evolution's "/freeassociation.sourceforge.net/Tzfile/Europe/Berlin", is read
     as Europe/Berlin. Worked out here, not taken from icalendar's warning, which comes only the first
     time a process reads that TZID (icalendar keeps the zone): the second calendar had no note."""
-    try:
-        missing = sorted(cal.get_missing_tzids())
-    except Exception:  # noqa: BLE001 - hostile calendars fail in many ways (see _unknown_zones)
-        return []
-    guessed = {tzid: zone for tzid in missing[:ZONES_JUDGED] if (zone := _zone_it_ends_with(tzid)) is not None}
+    guessed = {tzid: zone for tzid in missing_zones(cal)[:ZONES_JUDGED]
+               if (zone := _zone_it_ends_with(tzid)) is not None}
     if not guessed:
         return []
     names = [f"{tzid!r} as {zone!r}" for tzid, zone in list(guessed.items())[:ZONES_NAMED]]
     more = " and others" if len(guessed) > ZONES_NAMED else ""
     return [(f"read without a vendor's prefix, as icalendar guesses: {', '.join(names)}{more}; the file keeps the "
              "names as they were, which a phone may not know")]
+
+
+def missing_zones(cal: Any) -> list[str]:
+    """The TZIDs the calendar uses and does not define, sorted; none where icalendar cannot say (a
+    TZID written as a list, a VTIMEZONE without its TZID: hostile calendars fail in many ways, and
+    the notes built on this are advice, never a refusal). The notes judge the first ZONES_JUDGED."""
+    try:
+        return sorted(cal.get_missing_tzids())
+    except Exception:  # noqa: BLE001
+        return []
 
 
 def known_zone(tzid: str) -> bool:
@@ -286,7 +293,9 @@ def _is_zone(name: str) -> bool:
 
 
 ZONES_NAMED = 5  # time zones a calendar's note names at most
-ZONES_JUDGED = 50  # time zones a calendar's notes look up (each look-up costs up to ~0.5 ms)
+# Time zones a calendar's notes look up: each look-up costs up to ~0.5 ms, and a calendar with
+# thousands of made-up zones is judged by its first ones.
+ZONES_JUDGED = 50
 
 
 def _merge(cal: Any, others: list[Any]) -> None:
