@@ -303,6 +303,12 @@ def test_calendar_gets_a_stable_uid_and_keeps_its_time_zone():
     assert inspect(first.data).object.missing_uid == 0 and inspect(data).object.missing_uid == 1
 
 
+def _call_in_zone(tzid: str, zones: str = "") -> bytes:
+    """A calendar of one call at 10:00 in ``tzid``, after ``zones`` (VTIMEZONE text)."""
+    return (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n{zones}BEGIN:VEVENT\r\nUID:1@x\r\n"
+            f"DTSTART;TZID={tzid}:20261203T100000\r\nSUMMARY:Call\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n").encode()
+
+
 @pytest.mark.parametrize(
     "tzid, warned",
     [
@@ -312,10 +318,7 @@ def test_calendar_gets_a_stable_uid_and_keeps_its_time_zone():
     ],
 )
 def test_a_time_zone_no_phone_can_know_is_named_in_a_note(tzid, warned):
-    data = (
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:1@x\r\n"
-        f"DTSTART;TZID={tzid}:20261203T100000\r\nSUMMARY:Call\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
-    ).encode()
+    data = _call_in_zone(tzid)
     result = convert(data)
     assert f"DTSTART;TZID={tzid}:20261203T100000".encode() in result.data  # kept as it came
     notes = [n for n in result.notes if tzid in n]
@@ -327,10 +330,7 @@ def test_a_zone_another_calendar_defined_is_still_unknown_to_one_that_does_not()
     # icalendar keeps the zones calendars define, and answered the look-up with them: once a calendar
     # defining "Office Time" had been read, one using it undefined went out without the note.
     defines = EVENT.format(extra="").replace("Europe/Amsterdam", "Office Time").encode()
-    uses = (
-        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:1@x\r\n"
-        b"DTSTART;TZID=Office Time:20261203T100000\r\nSUMMARY:Call\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
-    )
+    uses = _call_in_zone("Office Time")
     assert b"TZID:Office Time" in defines
     assert not any("Office Time" in n for n in convert(defines).notes)
     assert any("'Office Time' is not defined in the calendar" in n for n in convert(uses).notes)
@@ -342,10 +342,7 @@ def test_a_vendor_prefixed_time_zone_is_a_note_not_a_line_on_stderr(cli, tmp_pat
     import warnings
 
     tzid = "/freeassociation.sourceforge.net/Tzfile/Europe/Berlin"
-    data = (
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:1@x\r\n"
-        f"DTSTART;TZID={tzid}:20261203T100000\r\nSUMMARY:Call\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
-    ).encode()
+    data = _call_in_zone(tzid)
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         result = convert(data)
@@ -363,10 +360,7 @@ def test_every_calendar_with_a_vendor_prefixed_zone_gets_the_note_not_only_the_f
     # icalendar warns of its guess only the first time a process reads that TZID (it keeps the zone):
     # a batch, or a server, gave the note to the first calendar only.
     tzid = "/mozilla.org/20070129_1/Asia/Tokyo"
-    data = (
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:1@x\r\n"
-        f"DTSTART;TZID={tzid}:20261203T100000\r\nSUMMARY:Call\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
-    ).encode()
+    data = _call_in_zone(tzid)
     note = f"read without a vendor's prefix, as icalendar guesses: '{tzid}' as 'Asia/Tokyo'"
     for _ in range(2):
         assert any(n.startswith(note) for n in convert(data).notes)
@@ -397,10 +391,7 @@ def test_a_calendar_of_many_made_up_zones_gets_one_note():
     ],
 )
 def test_hostile_time_zones_do_not_stop_the_calendar(zone):
-    data = (
-        f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n{zone}BEGIN:VEVENT\r\nUID:1@x\r\n"
-        "DTSTART;TZID=Mars/Oly,mpus:20261203T100000\r\nSUMMARY:Call\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
-    ).encode()
+    data = _call_in_zone("Mars/Oly,mpus", zones=zone)
     assert b"SUMMARY:Call" in convert(data).data
 
 
@@ -422,8 +413,7 @@ def test_a_time_zone_name_of_hundreds_of_parts_is_refused_in_words_a_user_can_ac
     # zoneinfo looks a TZID up through Python's import system, a package per part: 400 parts ran
     # the stack out, and the error said only "maximum recursion depth exceeded".
     tzid = "/".join(["a"] * 400)
-    data = (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:1@x\r\n"
-            f"DTSTART;TZID={tzid}:20261203T100000\r\nSUMMARY:Call\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n").encode()
+    data = _call_in_zone(tzid)
     with pytest.raises(CorruptInput, match="time zone name of hundreds of parts") as refused:
         convert(data)
     assert refused.value.code == "input.corrupt"
