@@ -222,6 +222,74 @@ def test_a_business_card_logo_is_shrunk_like_a_photo():
     assert any("the logo was re-encoded" in n for n in result.notes)
 
 
+def card_picture(result, name: bytes = b"PHOTO") -> tuple[bytes, bytes]:
+    """The TYPE and the decoded bytes of a normalised card's picture."""
+    line = next(x for x in lines_of(result.data.replace(b"\r\n ", b"")) if x.startswith(name + b";"))
+    params, value = line.split(b":", 1)
+    return params.split(b"TYPE=")[1], base64.b64decode(value)
+
+
+def card_with(name: str, picture: bytes, kind: str) -> bytes:
+    b64 = base64.b64encode(picture).decode()
+    return (f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Acme Sales\r\nORG:Acme\r\n{name};ENCODING=b;TYPE={kind}:{b64}\r\n"
+            "END:VCARD\r\n").encode()
+
+
+def test_a_flat_colour_logo_stays_on_the_card_as_a_gif():
+    # A company's logo is a few flat colours: the picture converter sends that best as a GIF, and
+    # the card dropped the GIF while its note said the logo had been re-encoded.
+    logo = Image.new("RGB", (300, 200), (10, 90, 200))
+    logo.paste((255, 255, 255), (50, 50, 250, 150))
+    buf = io.BytesIO()
+    logo.save(buf, "PNG")
+    result = convert(card_with("LOGO", buf.getvalue(), "PNG"), budget=100_000)
+    kind, data = card_picture(result, b"LOGO")
+    assert kind == b"GIF"
+    sent = Image.open(io.BytesIO(data))
+    assert sent.format == "GIF" and sent.size == (300, 200)
+    assert sent.convert("RGB").getpixel((10, 10)) == (10, 90, 200)
+    assert sent.convert("RGB").getpixel((150, 100)) == (255, 255, 255)
+    assert any("the logo was re-encoded" in n and "GIF" in n for n in result.notes)
+
+
+def test_a_gif_photo_that_fits_goes_on_the_card_as_it_is():
+    gif = (MEDIA / "still.gif").read_bytes()
+    result = convert(card_with("PHOTO", gif, "GIF"), budget=100_000)
+    assert card_picture(result) == (b"GIF", gif)
+    assert not any("photo" in n for n in result.notes)
+
+
+def test_an_animated_photo_goes_on_the_card_as_one_still_frame():
+    result = convert(card_with("PHOTO", (MEDIA / "animated.gif").read_bytes(), "GIF"), budget=100_000)
+    kind, data = card_picture(result)
+    sent = Image.open(io.BytesIO(data))
+    assert sent.format == kind.decode() and getattr(sent, "n_frames", 1) == 1
+
+
+def test_a_card_photo_is_no_larger_than_a_phone_keeps_it():
+    # Android's contacts keep a photo at most 720 px on its long side (ContactsProvider's
+    # PhotoProcessor); more pixels only take room from the rest of the message.
+    with Image.open(MEDIA / "photo.jpg") as im:
+        big = im.resize((1800, 1200), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    big.save(buf, "JPEG", quality=95)
+    result = convert(card_with("PHOTO", buf.getvalue(), "JPEG"), budget=1_000_000)
+    kind, data = card_picture(result)
+    assert kind == b"JPEG"
+    assert Image.open(io.BytesIO(data)).size == (720, 480)
+    assert any("the photo was re-encoded" in n and "720x480" in n for n in result.notes)
+
+
+def test_a_photo_in_a_tight_card_shrinks_towards_a_thumbnail_before_it_is_dropped():
+    # The 1963 bytes this budget leaves the photo hold no 320 px one; Android lists contacts with a
+    # 96 px thumbnail.
+    photo = (MEDIA / "photo.jpg").read_bytes()
+    result = convert(card_with("PHOTO", photo, "JPEG"), budget=2800)
+    assert result.bytes <= 2800
+    kind, data = card_picture(result)
+    assert kind == b"JPEG" and 96 <= max(Image.open(io.BytesIO(data)).size) < 320
+
+
 def test_a_photo_that_cannot_fit_is_dropped_not_sent_oversized():
     result = convert(card_with_photo(noisy_jpeg(400, 300, 90)), budget=1200)
     assert result.bytes <= 1200 and b"PHOTO" not in result.data

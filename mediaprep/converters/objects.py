@@ -1,8 +1,9 @@
 """Contact cards, calendars and PDFs: validated, normalised, and made to fit.
 
 - vCard: every card gets an FN (built from N, else ORG); output is vCard 3.0, UTF-8, CRLF, folded
-  at 75 octets; an embedded photo is shrunk with the image converter, or dropped, to meet the budget;
-  a photo given as a URL is dropped (the phone would fetch it from wherever it points).
+  at 75 octets; an embedded photo is fitted with the image converter (to what a phone keeps of it),
+  or dropped, to meet the budget; a photo given as a URL is dropped (the phone would fetch it from
+  wherever it points).
 - iCalendar: at least one VEVENT with DTSTART; a missing UID is added (derived from the event, so
   the same input always gets the same UID); VERSION and PRODID are added when missing; time zones
   are kept; recurrences are never expanded.
@@ -26,14 +27,30 @@ from ..inspection.objects import (
     parse_vcards,
     pdf_facts,
 )
+from ..inspection.sniff import KIND_BY_MIME
+from ..profiles import ImageTarget, MediaRule, Profile, Targets
 from ..settings import Settings
 from ..tools import run
+from . import Converted
 
 VCARD_OUTPUT_VERSION = "3.0"
 # The pictures a card may embed: a person's photo, a company's logo.
 PICTURES = ("photo", "logo")
 # Below this a contact photo is a smudge; drop it instead.
 MIN_PHOTO_BYTES = 1500
+# What a phone keeps of a card's picture: Android's contacts store it at most 720 px on its long side
+# (480 on phones under 640 MiB) and list it as a 96 px thumbnail (ContactsProvider's PhotoProcessor);
+# pixels beyond that only take room from the rest of the message. Only the first frame of an
+# animation is kept there, so an animation goes as its still.
+CARD_PICTURE = Profile(
+    name="vcard-picture", title="A picture inside a vCard", kind="provider", source="Android ContactsProvider",
+    media={"image": MediaRule(
+        accept=("image/jpeg", "image/gif"),
+        convert=tuple(m for m, k in KIND_BY_MIME.items() if k == "image" and m not in ("image/jpeg", "image/gif")),
+    )},
+    targets=Targets(image=ImageTarget(max_long_side=720, min_long_side=96, keep_gif=False, stretch_elongated=False)),
+)
+CARD_PICTURE_TYPES = {"image/jpeg": "JPEG", "image/gif": "GIF"}
 
 
 def normalise_vcard(data: bytes, budget: int, settings: Settings) -> tuple[bytes, list[str]]:
@@ -60,9 +77,9 @@ def normalise_vcard(data: bytes, budget: int, settings: Settings) -> tuple[bytes
             fitted = _fit_picture(picture, name, share, settings, notes)
             if fitted is not None:
                 line = card.add(name)
-                line.value = fitted
+                line.value = fitted.data
                 line.encoding_param = "b"
-                line.type_param = "JPEG"
+                line.type_param = CARD_PICTURE_TYPES[fitted.mime]
         text = _serialise(cards)
     _reads_back(text)
     if len(text) > budget:
@@ -150,20 +167,22 @@ def _take_picture(card: Any, name: str, notes: list[str]) -> bytes | None:
     return picture
 
 
-def _fit_picture(picture: bytes, name: str, room: int, settings: Settings, notes: list[str]) -> bytes | None:
+def _fit_picture(picture: bytes, name: str, room: int, settings: Settings, notes: list[str]) -> Converted | None:
+    """The picture as a JPEG or GIF of at most ``room`` bytes, or None (dropped, and noted)."""
     from . import convert
 
     if room < MIN_PHOTO_BYTES:
         notes.append(f"the {name} was dropped: only {max(room, 0)} bytes were left for it")
         return None
     try:
-        fitted = convert(picture, budget=room, settings=settings)
+        fitted = convert(picture, profile=CARD_PICTURE, budget=room, settings=settings)
     except MediaprepError as exc:
         notes.append(f"the {name} was dropped: {exc.message}")
         return None
-    if not fitted.passed_through or fitted.mime != "image/jpeg":
-        notes.append(f"the {name} was re-encoded to {fitted.bytes} bytes ({fitted.width}x{fitted.height})")
-    return fitted.data if fitted.mime == "image/jpeg" else None
+    if not fitted.passed_through:
+        notes.append(f"the {name} was re-encoded to {fitted.bytes} bytes ({fitted.width}x{fitted.height}, "
+                     f"{CARD_PICTURE_TYPES[fitted.mime]})")
+    return fitted
 
 
 def _serialise(cards: list[Any]) -> bytes:
