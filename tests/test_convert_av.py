@@ -1325,6 +1325,35 @@ def test_a_portrait_clip_that_fits_and_plays_everywhere_is_copied(tmp_path, prob
     assert result.encodes == 0 and (result.width, result.height) == (720, 1280)
 
 
+FITTING_CLIPS_ENCODED = {  # a clip that fits Sinch's budget, yet cannot go as it is: why, in the note's words
+    "high.mp4": (("-c:v", "libx264", "-profile:v", "high", "-pix_fmt", "yuv420p"), "its H.264 is High"),
+    "vp8.webm": (("-c:v", "libvpx", "-b:v", "200k"), "it is video/webm"),
+    "mp3-sound.mp4": (("-c:v", "libx264", "-profile:v", "main", "-pix_fmt", "yuv420p", "-c:a", "libmp3lame"),
+                      "its sound is mp3"),
+}
+
+
+@pytest.mark.parametrize("name", FITTING_CLIPS_ENCODED)
+def test_a_clip_that_fits_but_is_encoded_says_why(tmp_path, name):
+    # The user sees a clip well under the budget come back encoded, and asks why it was not copied.
+    args, why = FITTING_CLIPS_ENCODED[name]
+    clip = make(tmp_path, name, "-f", "lavfi", "-i", "testsrc2=s=320x240:d=1", "-f", "lavfi", "-i", "sine=d=1",
+                *args)
+    result = convert(clip, profile="sinch")
+    assert clip.stat().st_size < result.budget and result.encodes > 0
+    assert any(n.startswith("encoded although the clip fits: ") and why in n for n in result.notes), result.notes
+
+
+def test_the_reasons_to_encode_a_fitting_clip_are_told_only_when_it_fits():
+    turned = convert(MEDIA / "portrait.mov", profile="sinch")
+    assert "encoded although the clip fits: it is turned by its metadata, and the turn must be in the pixels" in (
+        turned.notes)
+    tight = convert(MEDIA / "portrait.mov", budget=40000)  # over this budget: encoded to fit, nothing to explain
+    assert not any("although" in n for n in tight.notes)
+    copied = convert(MEDIA / "clip.mp4", profile="sinch")
+    assert copied.encodes == 0 and not any("although" in n for n in copied.notes)
+
+
 def test_a_clip_stored_in_stretched_pixels_goes_out_in_square_ones_of_the_shape_it_is_shown(tmp_path, cli):
     # HDV and some editors store 16:9 in pixels 4/3 wide (HDV's 1440x1080 went out 960x720 flagged
     # 16:9: squeezed to 4:3 on handsets that ignore the flag). This one plays everywhere and fits,

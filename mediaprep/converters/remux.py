@@ -32,37 +32,64 @@ OUTPUT_MIMES = TARGET_MIMES["video"]
 SOUND_MIMES = TARGET_MIMES["audio"]
 
 
-def can_copy(facts: MediaFacts, mime: str, fmt: str, target: VideoTarget, size: int, budget: int) -> bool:
-    """Whether the clip's streams may go out as they are (the caller also checks the copy's size)."""
-    if fmt not in OUTPUT_MIMES or mime not in SOURCE_MIMES or size > budget * 1.02:
-        return False  # 2 %: what dropping the source's metadata can save
-    if facts.hdr:
-        return False  # tone mapping to SDR is an encode
+def why_not_copied(facts: MediaFacts, mime: str, fmt: str, target: VideoTarget) -> str | None:
+    """Why the clip's streams may not go out as they are, in a note's words; None where they may
+    (the caller checks the size)."""
     width, height = facts.width or 0, facts.height or 0
-    if facts.pixel_aspect != 1 or facts.interlaced:
-        return False  # stretched pixels or fields: only an encode makes whole, square-pixelled frames
-    if facts.rotation or width % 2 or height % 2 or not width or not height:
-        return False  # rotation must be in the pixels, which only an encode does
-    if (facts.fps or 0) > target.max_fps + 0.5 or not _sound_plays(facts, fmt, target):
-        return False
+    if fmt not in OUTPUT_MIMES or mime not in SOURCE_MIMES:
+        return f"it is {mime}, and only mp4, QuickTime and 3gp streams are copied as they are"
+    if facts.hdr:
+        return "it is HDR, and tone mapping it for the screens that are not is an encode"
+    if facts.pixel_aspect != 1:
+        return "its pixels are not square, and a copy keeps them stretched"
+    if facts.interlaced:
+        return "it is interlaced, and a copy keeps its fields"
+    if facts.rotation:
+        return "it is turned by its metadata, and the turn must be in the pixels"
+    if width % 2 or height % 2 or not width or not height:
+        return f"its frame, {width}x{height}, has an odd side"
+    if (facts.fps or 0) > target.max_fps + 0.5:
+        return f"it runs at {facts.fps:g} fps, over the profile's {target.max_fps}"
+    if (sound := _why_sound_not_copied(facts, fmt, target)) is not None:
+        return sound
+    video = f"{facts.video_codec} {facts.video_profile or ''}".rstrip()
     if fmt == "3gp" and target.codec == "h263":
-        return facts.video_codec == "h263" and (width, height) in H263_SIZES and height <= target.max_height
-    h264 = facts.video_codec == "h264" and facts.pix_fmt == "yuv420p"
+        if facts.video_codec == "h263" and (width, height) in H263_SIZES and height <= target.max_height:
+            return None
+        sizes = ", ".join(f"{w}x{h}" for w, h in H263_SIZES if h <= target.max_height)
+        return f"the profile's handsets play H.263 at {sizes}, not {video} at {width}x{height}"
+    if facts.video_codec != "h264":
+        return f"its video is {video}, not H.264"
+    if facts.pix_fmt != "yuv420p":
+        return f"its pictures are {facts.pix_fmt}, not yuv420p (4:2:0 in the range phones read)"
     if fmt == "3gp":  # the frame's height is the profile's lines, as the encode path has it
-        return h264 and facts.video_profile in BASELINE and height <= target.max_height
-    return (h264 and facts.video_profile in PLAYABLE_PROFILES
-            and min(width, height) <= target.max_height and max(width, height) <= target.max_long_side)
+        if facts.video_profile not in BASELINE:
+            return f"its H.264 is {facts.video_profile}, and a 3gp's handsets play baseline"
+        if height > target.max_height:
+            return f"its frame is {height} lines high, over the profile's {target.max_height}"
+        return None
+    if facts.video_profile not in PLAYABLE_PROFILES:
+        return f"its H.264 is {facts.video_profile}, and phones play baseline and main"
+    if min(width, height) > target.max_height or max(width, height) > target.max_long_side:
+        return f"its frame, {width}x{height}, is over the profile's {target.max_long_side}x{target.max_height}"
+    return None
 
 
-def _sound_plays(facts: MediaFacts, fmt: str, target: VideoTarget) -> bool:
+def _why_sound_not_copied(facts: MediaFacts, fmt: str, target: VideoTarget) -> str | None:
     if facts.audio_codec is None:
-        return True
+        return None
     if fmt == "3gp" and facts.audio_codec == "amr_nb":
-        return True
+        return None
+    if fmt == "3gp" and target.codec == "h263":
+        return f"its sound is {facts.audio_codec}, and the oldest handsets, which play H.263, take only AMR-NB"
     # Not surround, not studio rates.
-    aac = (facts.audio_codec == "aac" and facts.audio_profile == "LC"
-           and (facts.channels or 0) <= 2 and (facts.sample_rate or 0) <= 48000)
-    return aac and not (fmt == "3gp" and target.codec == "h263")  # the oldest handsets: AMR only
+    if not (facts.audio_codec == "aac" and facts.audio_profile == "LC"
+            and (facts.channels or 0) <= 2 and (facts.sample_rate or 0) <= 48000):
+        sound = f"{facts.audio_codec} {facts.audio_profile or ''}".rstrip()
+        channels = {1: "mono", 2: "stereo"}.get(facts.channels or 0, f"{facts.channels} channels")
+        return (f"its sound is {sound}, {channels} at {facts.sample_rate} Hz: phones play AAC-LC, mono or "
+                "stereo, at up to 48 kHz")
+    return None
 
 
 def copy_streams(

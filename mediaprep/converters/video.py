@@ -41,7 +41,7 @@ from .av import (
     why_copied,
 )
 from .h263 import H263_SIZES, first_quantiser, next_quantiser
-from .remux import OUTPUT_MIMES, can_copy, copy_streams
+from .remux import OUTPUT_MIMES, copy_streams, why_not_copied
 
 # What ffmpeg's AAC encoder (mono) needs to keep a low-rate source's whole band (white noise, band
 # within 20 dB): an 8 kHz source's 4 kHz from 20 kbit/s, 12 kHz's 6 kHz from 24, 16 kHz's 8 kHz
@@ -92,8 +92,12 @@ def convert_video(
         trimmed = duration < (facts.duration or 0) - 0.05
         notes = [f"trimmed to {duration:.1f} s as asked"] if trimmed else []
         notes += tracks_left_out(facts)
-        for copy_fmt in [] if trimmed else copy_formats:
-            if not can_copy(facts, mime, copy_fmt, target, src.stat().st_size, budget):
+        # 2 %: what dropping the source's metadata can save.
+        fits = not trimmed and src.stat().st_size <= budget * 1.02
+        refusals = []
+        for copy_fmt in copy_formats if fits else []:
+            if (why := why_not_copied(facts, mime, copy_fmt, target)) is not None:
+                refusals.append(why)
                 continue
             copied = copy_streams(src, mime, facts, tmp / f"copy.{copy_fmt}", copy_fmt, settings,
                                   deadline=deadline, on_progress=on_progress)
@@ -102,6 +106,8 @@ def convert_video(
                         f"{why_copied(copy_fmt, taken_as, fmt)}); its metadata is left out")
                 return AvResult(copied, OUTPUT_MIMES[copy_fmt], "video", facts.width, facts.height, duration,
                                 0, (note, *notes))
+        if refusals and len(refusals) == len(copy_formats):  # it fits, yet is encoded: the user is told why
+            notes.append(f"encoded although the clip fits: {refusals[0]}")
         total_kbps = (budget - FIXED_BYTES) * 8 * (1 - CONTAINER_SHARE) / duration / 1000
         # The audio's share shrinks with the budget: speech survives 16-24 kbit/s mono.
         a_kbps: float = 0 if not facts.has_audio else max(audio_floor, min(48, round(total_kbps * 0.15)))
