@@ -81,6 +81,11 @@ def convert_image(
                          frames=frames, notes=(cut,), **base)
 
     notes: list[str] = []
+    longest = target.long_side_for(im.size)
+    if (mime in AS_IT_IS and mime in accepts and verdict != "convert" and len(data) <= budget
+            and max(im.size) > longest):  # it fits, yet comes back smaller: the user is told why
+        notes.append(f"re-encoded although the file fits: it is {max(im.size)} px on its long side, past the "
+                     f"profile's {longest}")
     dropped = im.info.get(DROPPED, frozenset())
     if dropped & png_metadata.TEXT:
         notes.append("the PNG's text metadata inflates past what is safe to read (1 MB a chunk); it was dropped unread")
