@@ -1316,6 +1316,18 @@ def test_a_frame_wider_than_16_9_keeps_within_the_long_side_too(tmp_path):
     assert load_profile("sinch").targets.video.max_long_side == 1280
 
 
+def test_an_mp3_that_fits_but_is_encoded_says_why(tmp_path):
+    loud = make(tmp_path, "loud.mp3", "-f", "lavfi", "-i", "sine=f=440:d=4", "-ac", "2", "-b:a", "192k")
+    narrow = make(tmp_path, "narrow.mp3", "-f", "lavfi", "-i", "sine=f=440:d=4", "-ar", "8000", "-b:a", "16k")
+    for mp3, why in ((loud, "it is 192 kbit/s, over the profile's 96"),
+                     (narrow, "it is sampled at 8000 Hz, which not every phone decodes in an mp3")):
+        result = convert(mp3, profile="sinch")
+        assert mp3.stat().st_size < result.budget and result.encodes > 0
+        assert f"encoded although the sound fits: {why}" in result.notes, result.notes
+    # Another codec than the one sent goes without saying.
+    assert not any("although" in n for n in convert(MEDIA / "speech.wav", profile="sinch").notes)
+
+
 @pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
 def test_a_portrait_clip_that_fits_and_plays_everywhere_is_copied(tmp_path, probe):
     clip = make(tmp_path, "portrait-main.mp4", "-f", "lavfi", "-i", "testsrc2=s=720x1280:d=2", "-f", "lavfi", "-i",

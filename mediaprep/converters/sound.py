@@ -73,13 +73,17 @@ def convert_audio(
         trimmed = duration < (facts.duration or 0) - 0.05
         notes = [f"trimmed to {duration:.1f} s as asked"] if trimmed else []
         notes += tracks_left_out(facts)
-        if not trimmed and _can_copy_sound(facts, fmt, target, src.stat().st_size, budget):
-            copied = copy_sound(src, mime, facts, tmp / f"copy.{fmt}", fmt, settings, deadline=deadline,
-                                on_progress=on_progress)
-            if copied is not None and len(copied) <= budget:
-                note = (f"copied as it was, not re-encoded (the sound already fits and "
-                        f"{why_copied(fmt, taken_as, target.format)}); nothing but the sound is kept")
-                return AvResult(copied, SOUND_MIMES[fmt], "audio", None, None, duration, 0, (note, *notes))
+        if not trimmed and _sound_fits(facts, src.stat().st_size, budget):
+            why = _why_sound_not_copied(facts, fmt, target)
+            if why is None:
+                copied = copy_sound(src, mime, facts, tmp / f"copy.{fmt}", fmt, settings, deadline=deadline,
+                                    on_progress=on_progress)
+                if copied is not None and len(copied) <= budget:
+                    note = (f"copied as it was, not re-encoded (the sound already fits and "
+                            f"{why_copied(fmt, taken_as, target.format)}); nothing but the sound is kept")
+                    return AvResult(copied, SOUND_MIMES[fmt], "audio", None, None, duration, 0, (note, *notes))
+            elif why:  # it fits and is encoded all the same: the user is told why
+                notes.append(f"encoded although the sound fits: {why}")
         if fmt == "amr" and not has_encoder("libopencore_amrnb", settings):
             if asked or target.format == "amr":
                 raise no_amr_encoder(settings)
@@ -137,20 +141,33 @@ def convert_audio(
             kbps = lower[-1]
 
 
-def _can_copy_sound(facts: MediaFacts, fmt: str, target: AudioTarget, size: int, budget: int) -> bool:
-    """Whether the sound's coded frames may go out as they are (the caller also checks the copy's size)."""
+def _sound_fits(facts: MediaFacts, size: int, budget: int) -> bool:
     # What is copied is the sound alone: a cover picture can make the file many times larger.
     sound = (facts.audio_bit_rate or facts.bit_rate or 0) * (facts.duration or 0) / 8
-    if facts.has_video or min(size, sound or size) > budget * 1.02:  # 2 %: what dropping tags can save
-        return False
+    return not facts.has_video and min(size, sound or size) <= budget * 1.02  # 2 %: what dropping tags can save
+
+
+def _why_sound_not_copied(facts: MediaFacts, fmt: str, target: AudioTarget) -> str | None:
+    """Why the sound's coded frames may not go out as they are: words for a note, "" where the
+    reason goes without saying (another codec than the one sent), None where they may (the caller
+    checks the size)."""
     if fmt == "amr":  # AMR-NB is narrowband mono by definition; AMR-WB is another codec
-        return facts.audio_codec == "amr_nb"
-    kbps = _lossy_kbps(facts)
+        return None if facts.audio_codec == "amr_nb" else ""
+    if fmt != "mp3" or facts.audio_codec != "mp3":
+        return ""
     # Not MPEG-2.5's 8-12 kHz, which not every phone decodes; not over what the profile would spend.
     # Where the file's rate is all there is, its tags and header frame count in it (a 64 kbit/s mp3
     # of 1.2 s measured 64.4), which the copy leaves out: a few per cent over is the profile's rate.
-    return (fmt == "mp3" and facts.audio_codec == "mp3" and facts.sample_rate in MP3_RATES
-            and (facts.channels or 0) in (1, 2) and kbps is not None and kbps <= target.max_kbps * RATE_SLACK)
+    if facts.sample_rate not in MP3_RATES:
+        return f"it is sampled at {facts.sample_rate} Hz, which not every phone decodes in an mp3"
+    if (facts.channels or 0) not in (1, 2):
+        return f"it has {facts.channels} channels, and phones play mono or stereo"
+    kbps = _lossy_kbps(facts)
+    if kbps is None:
+        return ""
+    if kbps > target.max_kbps * RATE_SLACK:
+        return f"it is {kbps:.0f} kbit/s, over the profile's {target.max_kbps}"
+    return None
 
 
 # What an mp3 carries whatever its length: the Info frame, the encoder's delay and padding (330
