@@ -40,8 +40,8 @@ PICTURES = ("photo", "logo")
 MIN_PHOTO_BYTES = 1500
 # What a phone keeps of a card's picture: Android's contacts store it at most 720 px on its long side
 # (480 on phones under 640 MiB) and list it as a 96 px thumbnail (ContactsProvider's PhotoProcessor);
-# pixels beyond that only take room from the rest of the message. Only the first frame of an
-# animation is kept there, so an animation goes as its still.
+# pixels beyond that only take room from the rest of the message. A contact's picture does not move:
+# an animation goes as one still.
 CARD_PICTURE = Profile(
     name="vcard-picture", title="A picture inside a vCard", kind="provider", source="Android ContactsProvider",
     media={"image": MediaRule(

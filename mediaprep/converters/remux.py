@@ -39,7 +39,7 @@ def why_not_copied(facts: MediaFacts, mime: str, fmt: str, target: VideoTarget) 
     if fmt not in OUTPUT_MIMES or mime not in SOURCE_MIMES:
         return f"it is {mime}, and only mp4, QuickTime and 3gp streams are copied as they are"
     if facts.hdr:
-        return "it is HDR, and tone mapping it for the screens that are not is an encode"
+        return "it is HDR, and turning it into SDR for the screens most phones have is an encode"
     if facts.pixel_aspect != 1:
         return "its pixels are not square, and a copy keeps them stretched"
     if facts.interlaced:
@@ -50,7 +50,7 @@ def why_not_copied(facts: MediaFacts, mime: str, fmt: str, target: VideoTarget) 
         return f"its frame, {width}x{height}, has an odd side"
     if (facts.fps or 0) > target.max_fps + 0.5:
         return f"it runs at {facts.fps:g} fps, over the profile's {target.max_fps}"
-    if (sound := _why_sound_not_copied(facts, fmt, target)) is not None:
+    if (sound := _sound_refusal(facts, fmt, target)) is not None:
         return sound
     video = f"{facts.video_codec} {facts.video_profile or ''}".rstrip()
     if fmt == "3gp" and target.codec == "h263":
@@ -75,7 +75,7 @@ def why_not_copied(facts: MediaFacts, mime: str, fmt: str, target: VideoTarget) 
     return None
 
 
-def _why_sound_not_copied(facts: MediaFacts, fmt: str, target: VideoTarget) -> str | None:
+def _sound_refusal(facts: MediaFacts, fmt: str, target: VideoTarget) -> str | None:
     if facts.audio_codec is None:
         return None
     if fmt == "3gp" and facts.audio_codec == "amr_nb":
