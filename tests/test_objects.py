@@ -290,6 +290,22 @@ def test_a_photo_in_a_tight_card_shrinks_towards_a_thumbnail_before_it_is_droppe
     assert kind == b"JPEG" and 96 <= max(Image.open(io.BytesIO(data)).size) < 320
 
 
+def test_a_photo_after_a_photo_link_is_kept():
+    # A card from an export that merges accounts: the link first, the picture after it. Only the
+    # first PHOTO was read, so the picture was lost with the link.
+    photo = (MEDIA / "photo.jpg").read_bytes()
+    b64 = base64.b64encode(photo).decode()
+    card = (f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Two Photos\r\nPHOTO;VALUE=uri:https://example.com/a.jpg\r\n"
+            f"PHOTO;ENCODING=b;TYPE=JPEG:{b64}\r\nPHOTO;ENCODING=b;TYPE=GIF:"
+            f"{base64.b64encode((MEDIA / 'still.gif').read_bytes()).decode()}\r\nEND:VCARD\r\n").encode()
+    assert inspect(card).object.photo_bytes == len(photo)
+    result = convert(card, budget=200_000)
+    assert card_picture(result) == (b"JPEG", photo)  # fits as it is: byte for byte
+    assert sum(line.startswith(b"PHOTO") for line in lines_of(result.data.replace(b"\r\n ", b""))) == 1
+    assert any("link was dropped" in n for n in result.notes)
+    assert "the card embeds 2 photos; the first is kept, as a phone shows one" in result.notes
+
+
 def test_a_photo_that_cannot_fit_is_dropped_not_sent_oversized():
     result = convert(card_with_photo(noisy_jpeg(400, 300, 90)), budget=1200)
     assert result.bytes <= 1200 and b"PHOTO" not in result.data

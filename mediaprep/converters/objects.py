@@ -20,7 +20,7 @@ from ..errors import CannotFit, CorruptInput, EncryptedInput, MediaprepError, No
 from ..inspection.objects import (
     ZONES_JUDGED,
     ZONES_NAMED,
-    data_uri_bytes,
+    embedded_picture,
     known_zone,
     missing_zones,
     parse_calendar,
@@ -151,20 +151,22 @@ def _set_version(card: Any) -> None:
 
 
 def _take_picture(card: Any, name: str, notes: list[str]) -> bytes | None:
-    lines = card.contents.pop(name, [])
-    if not lines:
-        return None
-    value = lines[0].value
-    if isinstance(value, bytes):
-        return value
-    try:
-        picture = data_uri_bytes(str(value))
-    except ValueError:
-        notes.append(f"the {name}'s data URI does not decode; it was dropped")
-        return None
-    if picture is None:
-        notes.append(f"a {name} given as a link was dropped (the phone would fetch it from anywhere)")
-    return picture
+    """The first picture the card embeds under ``name``; every line of it leaves the card. A link
+    first and the picture after it (an export that merges accounts) lost the picture."""
+    pictures = []
+    for line in card.contents.pop(name, []):
+        try:
+            picture = embedded_picture(line.value)
+        except ValueError:
+            notes.append(f"the {name}'s data URI does not decode; it was dropped")
+            continue
+        if picture is None:
+            notes.append(f"a {name} given as a link was dropped (the phone would fetch it from anywhere)")
+        else:
+            pictures.append(picture)
+    if len(pictures) > 1:
+        notes.append(f"the card embeds {len(pictures)} {name}s; the first is kept, as a phone shows one")
+    return pictures[0] if pictures else None
 
 
 def _fit_picture(picture: bytes, name: str, room: int, settings: Settings, notes: list[str]) -> Converted | None:

@@ -159,16 +159,23 @@ def _value(card: Any, name: str) -> Any:
 
 
 def _photo_payload(card: Any) -> bytes | None:
-    lines = card.contents.get("photo") or []
-    if not lines:
-        return None
-    value = lines[0].value
+    """The first photo the card embeds (a link before it is passed over, as convert passes it over)."""
+    for line in card.contents.get("photo") or []:
+        try:
+            picture = embedded_picture(line.value)
+        except ValueError:
+            continue
+        if picture is not None:
+            return picture
+    return None
+
+
+def embedded_picture(value: Any) -> bytes | None:
+    """The bytes a PHOTO or LOGO value embeds (base64, or a data: URI); None for a link. Raises
+    ValueError when a data: URI does not decode."""
     if isinstance(value, bytes):
         return value
-    try:
-        return data_uri_bytes(str(value))
-    except ValueError:
-        return None
+    return data_uri_bytes(str(value))
 
 
 def data_uri_bytes(text: str) -> bytes | None:
