@@ -291,8 +291,8 @@ def test_a_photo_in_a_tight_card_shrinks_towards_a_thumbnail_before_it_is_droppe
 
 
 def test_a_photo_after_a_photo_link_is_kept():
-    # A card from an export that merges accounts: the link first, the picture after it. Only the
-    # first PHOTO was read, so the picture was lost with the link.
+    # vCard 3.0 allows several PHOTO lines: here a link first, the picture after it. Only the first
+    # PHOTO was read, so the picture was lost with the link.
     photo = (MEDIA / "photo.jpg").read_bytes()
     b64 = base64.b64encode(photo).decode()
     card = (f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Two Photos\r\nPHOTO;VALUE=uri:https://example.com/a.jpg\r\n"

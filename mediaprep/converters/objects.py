@@ -151,8 +151,8 @@ def _set_version(card: Any) -> None:
 
 
 def _take_picture(card: Any, name: str, notes: list[str]) -> bytes | None:
-    """The first picture the card embeds under ``name``; every line of it leaves the card. A link
-    first and the picture after it (an export that merges accounts) lost the picture."""
+    """The first picture the card embeds under ``name``; every line of it leaves the card. Every
+    line is read: a link may come before the picture."""
     pictures = []
     for line in card.contents.pop(name, []):
         try:
