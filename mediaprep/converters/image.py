@@ -82,8 +82,8 @@ def convert_image(
 
     notes: list[str] = []
     longest = target.long_side_for(im.size)
-    if (mime in AS_IT_IS and mime in accepts and verdict != "convert" and len(data) <= budget
-            and max(im.size) > longest):  # it fits, yet comes back smaller: the user is told why
+    if _taken_as_it_is(mime, verdict, accepts) and len(data) <= budget and max(im.size) > longest:
+        # It fits, yet comes back smaller: the user is told why.
         notes.append(f"re-encoded although the file fits: it is {max(im.size)} px on its long side, past the "
                      f"profile's {longest}")
     dropped = im.info.get(DROPPED, frozenset())
@@ -196,6 +196,11 @@ def _drawn_wins(
     return None
 
 
+def _taken_as_it_is(mime: str, verdict: str | None, accepts: frozenset[str]) -> bool:
+    """Whether the profile takes pictures of this type as they are (the file must still pass _as_it_is)."""
+    return mime in AS_IT_IS and mime in accepts and verdict != "convert"
+
+
 def _as_it_is(
     data: bytes,
     mime: str,
@@ -211,7 +216,7 @@ def _as_it_is(
     its metadata cut out, or nothing (None). Only what the profile takes as it is, small enough,
     clean, and whole.
     """
-    if mime not in AS_IT_IS or mime not in accepts or verdict == "convert":
+    if not _taken_as_it_is(mime, verdict, accepts):
         return None
     if max(im.size) > target.long_side_for(im.size) or frames > frame_limit(im, settings):
         return None

@@ -20,7 +20,7 @@ from ..errors import CannotFit, CorruptInput, EncryptedInput, MediaprepError, No
 from ..inspection.objects import (
     ZONES_JUDGED,
     ZONES_NAMED,
-    embedded_picture,
+    embedded_pictures,
     known_zone,
     missing_zones,
     parse_calendar,
@@ -151,19 +151,8 @@ def _set_version(card: Any) -> None:
 
 
 def _take_picture(card: Any, name: str, notes: list[str]) -> bytes | None:
-    """The first picture the card embeds under ``name``; every line of it leaves the card. Every
-    line is read: a link may come before the picture."""
-    pictures = []
-    for line in card.contents.pop(name, []):
-        try:
-            picture = embedded_picture(line.value)
-        except ValueError:
-            notes.append(f"the {name}'s data URI does not decode; it was dropped")
-            continue
-        if picture is None:
-            notes.append(f"a {name} given as a link was dropped (the phone would fetch it from anywhere)")
-        else:
-            pictures.append(picture)
+    """The first picture the card embeds under ``name``; every line of it leaves the card."""
+    pictures = embedded_pictures(card.contents.pop(name, []), name, notes)
     if len(pictures) > 1:
         notes.append(f"the card embeds {len(pictures)} {name}s; the first is kept, as a phone shows one")
     return pictures[0] if pictures else None

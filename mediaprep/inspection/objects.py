@@ -159,23 +159,27 @@ def _value(card: Any, name: str) -> Any:
 
 
 def _photo_payload(card: Any) -> bytes | None:
-    """The first photo the card embeds (a link before it is passed over, as convert passes it over)."""
-    for line in card.contents.get("photo") or []:
+    """The first photo the card embeds, as convert takes it."""
+    return next(iter(embedded_pictures(card.contents.get("photo") or [], "photo", [])), None)
+
+
+def embedded_pictures(lines: list[Any], name: str, notes: list[str]) -> list[bytes]:
+    """The pictures a card's PHOTO or LOGO lines embed (base64, or a data: URI), in order; a link,
+    or a data: URI that does not decode, is passed over with a note. Every line is read: a link
+    may come before the picture."""
+    pictures = []
+    for line in lines:
+        value = line.value
         try:
-            picture = embedded_picture(line.value)
+            picture = value if isinstance(value, bytes) else data_uri_bytes(str(value))
         except ValueError:
+            notes.append(f"the {name}'s data URI does not decode; it was dropped")
             continue
-        if picture is not None:
-            return picture
-    return None
-
-
-def embedded_picture(value: Any) -> bytes | None:
-    """The bytes a PHOTO or LOGO value embeds (base64, or a data: URI); None for a link. Raises
-    ValueError when a data: URI does not decode."""
-    if isinstance(value, bytes):
-        return value
-    return data_uri_bytes(str(value))
+        if picture is None:
+            notes.append(f"a {name} given as a link was dropped (the phone would fetch it from anywhere)")
+        else:
+            pictures.append(picture)
+    return pictures
 
 
 def data_uri_bytes(text: str) -> bytes | None:
