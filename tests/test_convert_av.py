@@ -647,7 +647,11 @@ def test_a_lossless_sound_gets_what_the_profile_allows_up_to_what_its_sample_rat
     result = convert(voicemail, profile="sinch")
     out = inspect(result.data).media
     assert out.sample_rate == 16000 and 56_000 <= out.bit_rate <= 64_000 * 1.05, out
-    assert any("the source is 8000 Hz" in note for note in result.notes)
+    # The notes said "mp3 mono 64 kbit/s, 16000 Hz" and "the source is 8000 Hz: a higher rate would
+    # not sound better", as if 16000 were not higher; which rate each note means is now said.
+    kbps = re.match(r"mp3 mono (\d+) kbit/s, 16000 Hz$", result.notes[0]).group(1)
+    assert f"the source is 8000 Hz: more than {kbps} kbit/s would not sound better" in result.notes
+    assert any(note.startswith("16000 Hz, not the source's 8000: ") for note in result.notes), result.notes
 
 
 def _stream_kinds(data: bytes, tmp_path: Path) -> list[str]:
