@@ -2054,3 +2054,12 @@ def test_an_animation_loses_colours_before_frames(budget, frames):
     assert result.mime == "image/gif" and result.frames == frames and result.bytes <= budget
     assert "colours reduced to 32" in result.notes
 
+
+def test_a_long_animation_is_held_smaller_before_frames_are_dropped_to_bound_memory(monkeypatch):
+    # Frames past MAX_HELD_PIXELS were dropped at once (a 783-frame screen recording lost every second
+    # frame), though the levels shrink the picture before they drop frames, and it fitted so.
+    monkeypatch.setattr("mediaprep.converters.gif.MAX_HELD_PIXELS", 24 * 320 * 180 // 2)
+    result = convert(panned_animation(24, (320, 180)), budget=1_000_000, profile="sinch")
+    assert result.mime == "image/gif" and result.frames == 24
+    assert max(result.width, result.height) < 320
+    assert "24 frames held at 226x127 to bound memory" in result.notes

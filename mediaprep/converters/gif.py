@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -31,7 +32,7 @@ COLOURS = (256, 128, 64, 32)
 FRAME_STEPS = (1, 2, 3)
 PALETTE_FRAMES = 8  # frames the shared palette is made from
 # Frames are held decoded (RGB, and their alpha where they have any) at the working size; past this
-# many pixels, frames are dropped first.
+# many pixels they are held smaller, down to half the size, and past it even so frames are dropped.
 MAX_HELD_PIXELS = 120_000_000
 OPAQUE, HALF_COVERED = 255, 128
 _Frame = tuple[Image.Image, "Image.Image | None"]  # flattened on white, and its alpha if not all opaque
@@ -50,12 +51,19 @@ def fit_animation(
     if n_frames > limit:
         return None, f"{n_frames} frames of {im.width}x{im.height}, over the {limit} frame limit for that size"
     notes: list[str] = []
-    work_long = min(max(im.size), target.long_side_for(im.size))
-    scale = work_long / max(im.size)
-    work_size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+    full_long = min(max(im.size), target.long_side_for(im.size))
     # An APNG's default image may be a still for viewers without APNG, not a frame of the animation.
     first = 1 if im.format == "PNG" and im.info.get("default_image") else 0
     animated = range(first, n_frames)
+    # Past MAX_HELD_PIXELS the frames are held smaller, down to the half size the levels reach with
+    # every frame kept, and only then are frames dropped: the levels' own order.
+    work_long = full_long
+    held = len(animated) * math.prod(_scaled(im.size, full_long))
+    if held > MAX_HELD_PIXELS:
+        work_long = math.ceil(full_long * max(0.5, math.sqrt(MAX_HELD_PIXELS / held)))
+        while work_long > full_long / 2 and len(animated) * math.prod(_scaled(im.size, work_long)) > MAX_HELD_PIXELS:
+            work_long -= 1
+    work_size = _scaled(im.size, work_long)
     pre_step = max(1, -(-len(animated) * work_size[0] * work_size[1] // MAX_HELD_PIXELS))
     try:
         frames, durations, partly = _load(im, animated, work_size, pre_step)
@@ -63,6 +71,8 @@ def fit_animation(
         raise _damaged_frame(exc) from None
     if seconds is not None:
         durations[-1] = min(durations[-1], int(seconds * 1000) - sum(durations[:-1]))
+    if work_long < full_long:
+        notes.append(f"{len(animated)} frames held at {work_size[0]}x{work_size[1]} to bound memory")
     if pre_step > 1:
         notes.append(f"kept 1 frame in {pre_step} of {len(animated)} to bound memory")
     if partly:
@@ -79,10 +89,15 @@ def fit_animation(
             made[level] = _encode(frames, durations, level, loop)
         return len(made[level]) <= budget
 
-    level = _first_that_fits(sizes, work_long, fits)
+    level = _first_that_fits(sizes, full_long, fits)
     if level is not None:
         return _result(made[level], level, frames, len(made), notes, pre_step), ""
     return None, f"no level down to {sizes[-1]} px, 32 colours and every 3rd frame fits in {budget} bytes"
+
+
+def _scaled(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    scale = long_side / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def _first_that_fits(
