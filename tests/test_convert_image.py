@@ -2063,3 +2063,15 @@ def test_a_long_animation_is_held_smaller_before_frames_are_dropped_to_bound_mem
     assert result.mime == "image/gif" and result.frames == 24
     assert max(result.width, result.height) < 320
     assert "24 frames held at 226x127 to bound memory" in result.notes
+
+
+def test_an_animation_of_an_odd_size_held_at_half_and_with_frames_dropped_still_fits(monkeypatch):
+    # Held at half of 321 px, the frames went to 160, under half the size, and the search found no
+    # size for keeping every frame or every 2nd: IndexError.
+    monkeypatch.setattr("mediaprep.converters.gif.MAX_HELD_PIXELS", 80_000)  # 6 frames at 161x91 are 87906
+    pictures = [Image.effect_noise((321, 181), 40 + i * 10).convert("P") for i in range(6)]
+    buf = io.BytesIO()
+    pictures[0].save(buf, "GIF", save_all=True, append_images=pictures[1:], duration=100, loop=0)
+    result = convert(buf.getvalue(), budget=30_000, profile="sinch")
+    assert result.mime == "image/gif" and result.frames > 1 and result.bytes <= 30_000
+    assert "6 frames held at 161x91 to bound memory" in result.notes

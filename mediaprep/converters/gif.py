@@ -61,7 +61,7 @@ def fit_animation(
     held = len(animated) * math.prod(_scaled(im.size, full_long))
     if held > MAX_HELD_PIXELS:
         work_long = math.ceil(full_long * max(0.5, math.sqrt(MAX_HELD_PIXELS / held)))
-        while work_long > full_long / 2 and len(animated) * math.prod(_scaled(im.size, work_long)) > MAX_HELD_PIXELS:
+        while work_long - 1 >= full_long / 2 and len(animated) * math.prod(_scaled(im.size, work_long)) > MAX_HELD_PIXELS:
             work_long -= 1
     work_size = _scaled(im.size, work_long)
     pre_step = max(1, -(-len(animated) * work_size[0] * work_size[1] // MAX_HELD_PIXELS))
