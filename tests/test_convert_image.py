@@ -2075,3 +2075,11 @@ def test_an_animation_of_an_odd_size_held_at_half_and_with_frames_dropped_still_
     result = convert(buf.getvalue(), budget=30_000, profile="sinch")
     assert result.mime == "image/gif" and result.frames > 1 and result.bytes <= 30_000
     assert "6 frames held at 161x91 to bound memory" in result.notes
+
+
+def test_an_animation_s_search_stops_at_its_encode_limit_on_a_level_that_fits(monkeypatch):
+    # Each encode of a long animation takes seconds; past the limit the search takes what it knows.
+    monkeypatch.setattr("mediaprep.converters.gif.MAX_ENCODES", 3)
+    result = convert(panned_animation(36, (480, 270)), budget=600_000, profile="sinch")
+    assert result.mime == "image/gif" and result.encodes == 3 and result.bytes <= 600_000
+    assert result.frames == 12  # the smallest level's, made second; one in two frames fits (above)

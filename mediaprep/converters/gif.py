@@ -30,6 +30,11 @@ BLANK_DETAIL = 1.0
 MEASURED_FRAMES = 64  # frames of a long animation looked at for the one that shows most
 COLOURS = (256, 128, 64, 32)
 FRAME_STEPS = (1, 2, 3)
+# Past this many encodes a level not yet made counts as over: the search still ends on one that fits
+# (the smallest, made second, at worst). Without it a 1600 px animation on a ladder down to 320 px,
+# fitting only with every 3rd frame, could take 11 (2, then 1 and 1 for the other frame steps, 4 to
+# bisect ten sizes, 3 colour counts), each a pass over every frame kept.
+MAX_ENCODES = 10
 PALETTE_FRAMES = 8  # frames the shared palette is made from
 # Frames are held decoded (RGB, and their alpha where they have any) at the working size; past this
 # many pixels they are held smaller, down to half the size, and past it even so frames are dropped.
@@ -86,6 +91,8 @@ def fit_animation(
 
     def fits(level: tuple[int, int, int]) -> bool:
         if level not in made:
+            if len(made) >= MAX_ENCODES:
+                return False
             made[level] = _encode(frames, durations, level, loop)
         return len(made[level]) <= budget
 
