@@ -652,6 +652,8 @@ def test_a_lossless_sound_gets_what_the_profile_allows_up_to_what_its_sample_rat
     kbps = re.match(r"mp3 mono (\d+) kbit/s, 16000 Hz$", result.notes[0]).group(1)
     assert f"the source is 8000 Hz: more than {kbps} kbit/s would not sound better" in result.notes
     assert any(note.startswith("16000 Hz, not the source's 8000: ") for note in result.notes), result.notes
+    odd = make(tmp_path, "odd.wav", "-f", "lavfi", "-i", "sine=f=440:d=2", "-ar", "20000")
+    assert "22050 Hz, not the source's 20000: mp3 has no such rate" in convert(odd, profile="sinch").notes
 
 
 def _stream_kinds(data: bytes, tmp_path: Path) -> list[str]:

@@ -135,8 +135,9 @@ def convert_audio(
                     said += [f"{facts.sample_rate} Hz"] if facts.sample_rate and facts.sample_rate < 44100 else []
                     notes.append(f"the source is {' and '.join(said)}: more than {kbps} kbit/s would not sound better")
                 if facts.sample_rate and rate > facts.sample_rate:
-                    notes.append(f"{rate} Hz, not the source's {facts.sample_rate}: not every phone decodes an mp3 "
-                                 "sampled at 8-12 kHz (MPEG-2.5)")
+                    why = ("not every phone decodes an mp3 sampled at 8-12 kHz (MPEG-2.5)" if facts.sample_rate < 16000
+                           else "mp3 has no such rate")
+                    notes.append(f"{rate} Hz, not the source's {facts.sample_rate}: {why}")
                 return AvResult(out.read_bytes(), "audio/mpeg", "audio", None, None, duration, encodes, tuple(notes))
             lower = [k for k in MP3_KBPS if k < kbps and k >= target.min_kbps]
             if not lower or encodes > MAX_RETRIES:
