@@ -1,3 +1,4 @@
+import functools
 import io
 import math
 import re
@@ -2028,6 +2029,7 @@ def test_a_picture_longer_than_a_jpeg_can_hold_is_brought_within_it(size, jpeg_o
         assert opened(result).size == (result.width, result.height)
 
 
+@functools.cache  # several seconds to build; three tests take the same one
 def panned_animation(frames: int, size: tuple[int, int]) -> bytes:
     """A GIF as one is made from a phone's video: the camera panning over the fixture photo, with
     sensor noise, each frame with its own 256 colours."""
