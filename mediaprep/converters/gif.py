@@ -23,7 +23,7 @@ from ..inspection.spans import without_spans
 from ..profiles import ImageTarget
 from ..settings import Settings
 from .jpeg import ladder
-from .picture import resize_long_side
+from .picture import resize_long_side, size_at_long_side
 
 # A frame whose neighbouring pixels differ by less than this (grey levels, on average) shows nothing.
 BLANK_DETAIL = 1.0
@@ -63,12 +63,12 @@ def fit_animation(
     # Past MAX_HELD_PIXELS the frames are held smaller, down to the half size the levels reach with
     # every frame kept, and only then are frames dropped: the levels' own order.
     work_long = full_long
-    held = len(animated) * math.prod(_scaled(im.size, full_long))
+    held = len(animated) * math.prod(size_at_long_side(im.size, full_long))
     if held > MAX_HELD_PIXELS:
         work_long = math.ceil(full_long * max(0.5, math.sqrt(MAX_HELD_PIXELS / held)))
-        while work_long - 1 >= full_long / 2 and len(animated) * math.prod(_scaled(im.size, work_long)) > MAX_HELD_PIXELS:
+        while work_long - 1 >= full_long / 2 and len(animated) * math.prod(size_at_long_side(im.size, work_long)) > MAX_HELD_PIXELS:
             work_long -= 1
-    work_size = _scaled(im.size, work_long)
+    work_size = size_at_long_side(im.size, work_long)
     pre_step = max(1, -(-len(animated) * work_size[0] * work_size[1] // MAX_HELD_PIXELS))
     try:
         frames, durations, partly = _load(im, animated, work_size, pre_step)
@@ -100,11 +100,6 @@ def fit_animation(
     if level is not None:
         return _result(made[level], level, frames, len(made), notes, pre_step), ""
     return None, f"no level down to {sizes[-1]} px, 32 colours and every 3rd frame fits in {budget} bytes"
-
-
-def _scaled(size: tuple[int, int], long_side: int) -> tuple[int, int]:
-    scale = long_side / max(size)
-    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def _first_that_fits(

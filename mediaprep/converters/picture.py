@@ -126,11 +126,17 @@ def _within_ceiling(im: Image.Image, settings: Settings) -> None:
                                 f"{settings.max_image_pixels / 1e6:.1f} MP ceiling (max_image_pixels)")
 
 
+def size_at_long_side(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """``size`` scaled to ``long_side`` on its long side, as resize_long_side makes it."""
+    w, h = size
+    scale = long_side / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
 def resize_long_side(im: Image.Image, long_side: int, *, halves: bool = False) -> Image.Image:
     """Lanczos to ``long_side``; with ``halves``, the top and bottom half on two threads."""
     w, h = im.size
-    scale = long_side / max(w, h)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    size = size_at_long_side(im.size, long_side)
     if not halves or size[1] < 2 * MIN_HALF_ROWS:
         return _resampled(im, size)
     # Pillow releases the GIL while it resamples, so the halves take about half the time on two
