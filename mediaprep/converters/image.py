@@ -82,9 +82,9 @@ def convert_image(
 
     notes: list[str] = []
     longest = target.long_side_for(im.size)
-    if _taken_as_it_is(mime, verdict, accepts) and len(data) <= budget and max(im.size) > longest:
+    if _taken_as_it_is(mime, verdict, accepts) and len(data) <= budget and source_long > longest:
         # It fits, yet comes back smaller: the user is told why.
-        notes.append(f"re-encoded although the file fits: it is {max(im.size)} px on its long side, past the "
+        notes.append(f"re-encoded although the file fits: it is {source_long} px on its long side, past the "
                      f"profile's {longest}")
     dropped = im.info.get(DROPPED, frozenset())
     if dropped & png_metadata.TEXT:
