@@ -158,6 +158,17 @@ def test_the_longest_duration_a_refusal_names_is_one_that_fits(fmt):
     assert trimmed.bytes <= 12000 and abs(inspect(trimmed.data).media.duration - longest) < 0.15
 
 
+@pytest.mark.parametrize("source, budget", [("clip.mp4", 3000), ("speech.wav", 300)])
+def test_a_budget_too_small_for_any_length_does_not_advise_trimming(source, budget):
+    # Where not even 0.1 s fits, the refusal said "the longest that fits is 0.0 s (pass max_duration
+    # to trim)", and max_duration must be above 0: advice no one can follow.
+    with pytest.raises(CannotFit) as e:
+        convert(MEDIA / source, budget=budget)
+    assert e.value.details["longest_seconds"] == 0.0
+    assert "max_duration" not in e.value.message and "0.0 s" not in e.value.message
+    assert "not even 0.1 s" in e.value.message and "raise the budget" in e.value.message
+
+
 def test_the_longest_sound_a_refusal_names_is_one_that_fits():
     # An mp3 carries about 330 bytes whatever its length (the Info frame, the encoder's delay and
     # padding), which a flat 4 % misses on a small budget: 1.4 s was named for 3000 bytes, and the

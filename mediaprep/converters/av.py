@@ -85,9 +85,16 @@ def too_long(budget: int, floor_kbps: float, duration: float, *, longest: float 
     longest = math.floor(longest * 10) / 10  # as it is said: a length passed back as it is must fit
     return CannotFit(
         f"{duration:.1f} s cannot fit in {budget} bytes at the floor of {floor_kbps:g} kbit/s; "
-        f"the longest that fits is {longest:.1f} s (pass max_duration to trim)",
+        + trim_advice(longest, f"the longest that fits is {longest:.1f} s"),
         longest_seconds=longest,
     )
+
+
+def trim_advice(longest: float, fits: str) -> str:
+    """What to do about a refusal whose longest fitting length is ``longest`` (``fits`` says it)."""
+    if longest < 0.1:  # max_duration cannot ask for less than that
+        return "not even 0.1 s of it would fit, so trimming cannot help: raise the budget"
+    return f"{fits} (pass max_duration to trim)"
 
 
 def first_sound(stream):

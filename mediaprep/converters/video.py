@@ -38,6 +38,7 @@ from .av import (
     sent_duration,
     too_long,
     tracks_left_out,
+    trim_advice,
     why_copied,
 )
 from .h263 import H263_SIZES, first_quantiser, next_quantiser
@@ -357,10 +358,10 @@ def _over_at_the_floor(budget: int, duration: float, size: int,
                        floor: str = "at the lowest video bitrate the profile allows") -> CannotFit:
     # The encoder could not get down to the floor it was given (busy pictures, H.263's rate
     # control): the bytes it did spend per second say how long a clip would fit, with a margin.
-    longest = duration * budget / size * LONGEST_MARGIN
+    longest = math.floor(duration * budget / size * LONGEST_MARGIN * 10) / 10  # to 0.1 s, as it is said
     return CannotFit(
-        f"the encode stays over {budget} bytes {floor} ({size} bytes for "
-        f"{duration:.1f} s); about {math.floor(longest * 10) / 10:.1f} s would fit (pass max_duration to trim)",
+        f"the encode stays over {budget} bytes {floor} ({size} bytes for {duration:.1f} s); "
+        + trim_advice(longest, f"about {longest:.1f} s would fit"),
         longest_seconds=longest,
     )
 
