@@ -298,11 +298,16 @@ class _Search:
 
 
 def ladder(longest: int, shortest: int, step: float = STEP) -> list[int]:
+    """Sizes from ``longest`` down by ``step``, ending at ``shortest`` itself: the floor is always
+    tried (the steps alone could stop up to a step above it, and a picture that fits only at the
+    floor was refused as fitting nowhere down to it)."""
     sizes = []
     s = float(longest)
     while round(s) >= shortest:
         sizes.append(round(s))
         s *= step
+    if sizes and sizes[-1] > shortest:
+        sizes.append(shortest)
     return sizes or [longest]
 
 
@@ -356,9 +361,16 @@ def fit_jpeg(source: Image.Image, budget: int, target: ImageTarget, effort: str 
             search.prefetch(*(sizes[j] for j in (i - 1, i + 1) if 0 <= j < len(sizes)))
             best = _climb(search, sizes, i)
     if best is None:
+        # What the floors cost, so the caller knows by how much to raise the budget. It is this decode's:
+        # the source is decoded for the budget, so at another budget it can differ by a few bytes.
+        floor_image = search.image_at(sizes[-1])
+        floor_bytes = len(search.encode(floor_image, target.min_quality, 2))  # made by the search already
         raise CannotFit(
             f"no JPEG of at least {target.min_long_side} px and quality {target.min_quality} fits in "
-            f"{budget} bytes; raise the budget or lower the profile's image floors"
+            f"{budget} bytes: at those floors ({floor_image.width}x{floor_image.height}, quality "
+            f"{target.min_quality}) it is {floor_bytes} bytes; raise the budget to a little over that or "
+            "lower the profile's image floors",
+            floor_bytes=floor_bytes,
         )
     if effort != "fast":
         for between in _half_steps(search, sizes, best, floor, longest):
