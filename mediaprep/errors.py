@@ -65,6 +65,8 @@ class MediaprepError(Exception):
         out: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.provider_code:
             out["provider_code"] = self.provider_code
+        if self.details:  # the figures a caller acts on (a refusal's longest length): not only in the words
+            out["details"] = self.details
         return out
 
     def __str__(self) -> str:

@@ -293,6 +293,19 @@ def test_convert_that_cannot_fit_leaves_nothing_behind(cli, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("source, budget, key", [("clip.mp4", "12000", "longest_seconds"),
+                                                  ("photo.jpg", "2000", "floor_bytes")])
+def test_a_refusal_in_json_carries_its_figures(cli, tmp_path, source, budget, key):
+    # The length that fits, or what the floors cost, were in the Python error's details and in the
+    # message's words only: a script reading --json had to parse the English to retry.
+    r = cli("convert", str(MEDIA / source), "-o", str(tmp_path / "out"), "--budget", budget, "--profile", "sinch",
+            "--json")
+    error = r.json()["error"]
+    assert r.code == 1 and error["code"] == "convert.cannot_fit"
+    figure = error["details"][key]
+    assert isinstance(figure, (int, float)) and figure > 0 and f"{figure}" in error["message"]
+
+
 @pytest.mark.parametrize("name, value", [("ENCODE_TIMEOUT", "nan"), ("TOOL_TIMEOUT", "inf"), ("URL_TIMEOUT", "-1"),
                                          ("S3_MAX_ATTEMPTS", "0"), ("S3_PRESIGN_SECONDS", "-5")])
 def test_a_setting_that_would_switch_a_limit_off_is_a_usage_error(cli, tmp_path, name, value):

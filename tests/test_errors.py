@@ -26,3 +26,6 @@ def test_error_dict_carries_code_message_and_provider_code():
     assert exc.to_dict() == {"code": "input.corrupt", "message": "slide 2 image is damaged", "provider_code": "E341"}
     assert errors.UnsupportedType("x").provider_code == "E629"
     assert str(exc) == "input.corrupt: slide 2 image is damaged"
+    # Figures the error carries go with it (a refusal's longest length, a timeout's reason).
+    timeout = errors.ToolTimeout("stopped", reason="stalled")
+    assert timeout.to_dict() == {"code": "tool.timeout", "message": "stopped", "details": {"reason": "stalled"}}
