@@ -556,6 +556,17 @@ def test_a_picture_that_fits_only_at_the_floor_is_sent_at_the_floor(effort):
     assert fitted.bytes <= 5000 and max(fitted.width, fitted.height) == 320
 
 
+def test_a_refusal_for_a_picture_under_the_floor_names_the_size_it_tried():
+    # A 200x150 picture is never scaled up to the 320 px floor, so it is tried at its own size;
+    # the refusal said "no JPEG of at least 320 px ... at those floors (200x150, quality 25)".
+    noise = Image.effect_noise((200, 150), 80).convert("RGB")
+    buf = io.BytesIO()
+    noise.save(buf, "PNG")
+    with pytest.raises(CannotFit) as e:
+        convert(buf.getvalue(), profile="sinch", budget=600)
+    assert "at least 200 px" in e.value.message and "320" not in e.value.message
+
+
 @pytest.mark.parametrize("effort", ["best", "fast"])
 def test_a_refusal_says_what_the_floors_cost_and_a_little_over_that_fits(effort):
     # As a clip's refusal names the longest length that fits, a picture's names the bytes its floors

@@ -366,7 +366,7 @@ def fit_jpeg(source: Image.Image, budget: int, target: ImageTarget, effort: str 
         floor_image = search.image_at(sizes[-1])
         floor_bytes = len(search.encode(floor_image, target.min_quality, 2))  # made by the search already
         raise CannotFit(
-            f"no JPEG of at least {target.min_long_side} px and quality {target.min_quality} fits in "
+            f"no JPEG of at least {floor} px and quality {target.min_quality} fits in "
             f"{budget} bytes: at those floors ({floor_image.width}x{floor_image.height}, quality "
             f"{target.min_quality}) it is {floor_bytes} bytes; raise the budget to a little over that or "
             "lower the profile's image floors",
