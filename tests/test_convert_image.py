@@ -2084,6 +2084,14 @@ def panned_animation(frames: int, size: tuple[int, int]) -> bytes:
     return buf.getvalue()
 
 
+def test_an_animation_that_fits_only_at_the_floor_size_stays_an_animation():
+    # The sizes tried stopped at the last step of 0.84 above Sinch's 320 px floor (339 px): at 280 kB
+    # the pan went as its first frame alone, with a note saying nothing fits "down to 339 px".
+    result = convert(panned_animation(36, (480, 270)), budget=280_000, profile="sinch")
+    assert result.mime == "image/gif" and result.frames == 12 and max(result.width, result.height) == 320
+    assert result.bytes <= 280_000
+
+
 @pytest.mark.parametrize(("budget", "frames"), [(400_000, 12), (600_000, 18)])
 def test_an_animation_loses_colours_before_frames(budget, frames):
     # 36 frames, 4.6 MB. A model of the bytes skipped levels it predicted to be over, and skipped
