@@ -364,7 +364,7 @@ def fit_jpeg(source: Image.Image, budget: int, target: ImageTarget, effort: str 
         # What the floors cost, so the caller knows by how much to raise the budget. It is this decode's:
         # the source is decoded for the budget, so at another budget it can differ by a few bytes.
         floor_image = search.image_at(sizes[-1])
-        floor_bytes = len(search.encode(floor_image, target.min_quality, 2))  # made by the search already
+        floor_bytes = len(search.encode(floor_image, target.min_quality, 2))  # cached where the search made it
         raise CannotFit(
             f"no JPEG of at least {floor} px and quality {target.min_quality} fits in "
             f"{budget} bytes: at those floors ({floor_image.width}x{floor_image.height}, quality "
