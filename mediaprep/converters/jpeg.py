@@ -297,16 +297,16 @@ class _Search:
         return cand.score
 
 
-def ladder(longest: int, shortest: int, step: float = STEP) -> list[int]:
-    """Sizes from ``longest`` down by ``step``, ending at ``shortest`` itself: the floor is always
-    tried (the steps alone could stop up to a step above it, and a picture that fits only at the
-    floor was refused as fitting nowhere down to it)."""
+def ladder(longest: int, shortest: int, step: float = STEP, *, to_floor: bool = True) -> list[int]:
+    """Sizes from ``longest`` down by ``step``; with ``to_floor``, ending at ``shortest`` itself, so
+    the floor is always tried (the steps alone could stop up to a step above it, and a picture that
+    fits only at the floor was refused as fitting nowhere down to it)."""
     sizes = []
     s = float(longest)
     while round(s) >= shortest:
         sizes.append(round(s))
         s *= step
-    if sizes and sizes[-1] > shortest:
+    if to_floor and sizes and sizes[-1] > shortest:
         sizes.append(shortest)
     return sizes or [longest]
 
@@ -349,10 +349,14 @@ def fit_jpeg(source: Image.Image, budget: int, target: ImageTarget, effort: str 
     # holds (legacy-30k's 640 px is what its handsets decode: an 800x600 PNG came out 733x550).
     longest = min(max(source.size), target.long_side_for(source.size))
     floor = min(target.min_long_side, longest)
-    sizes = ladder(longest, floor)
+    steps = ladder(longest, floor, to_floor=False)
+    # The floor comes after the steps, for when nothing fits above it or the climb goes down to it; the
+    # start is one of the steps. (Taken as a start, a floor close under the last step drew the climb
+    # into a dip it then stopped at: a diagram at 6000 bytes went 349 px wide instead of 388.)
+    sizes = steps + [floor] if steps[-1] > floor else steps
     with ThreadPoolExecutor(max_workers=1) as pool:
         search = _Search(source, budget, target, pool, scored=effort != "fast")
-        i = sizes.index(_start_size(search, sizes))
+        i = sizes.index(_start_size(search, steps))
         if effort == "fast":
             best = _first_that_fits(search, sizes, i)
         else:
