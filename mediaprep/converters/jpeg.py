@@ -349,11 +349,11 @@ def fit_jpeg(source: Image.Image, budget: int, target: ImageTarget, effort: str 
     # holds (legacy-30k's 640 px is what its handsets decode: an 800x600 PNG came out 733x550).
     longest = min(max(source.size), target.long_side_for(source.size))
     floor = min(target.min_long_side, longest)
+    sizes = ladder(longest, floor)
+    # The floor that ends the ladder is for when nothing fits above it or the climb goes down to it;
+    # the start is one of the steps. (Taken as a start, a floor close under the last step drew the
+    # climb into a dip it then stopped at: a diagram at 6000 bytes went 349 px wide instead of 388.)
     steps = ladder(longest, floor, to_floor=False)
-    # The floor comes after the steps, for when nothing fits above it or the climb goes down to it; the
-    # start is one of the steps. (Taken as a start, a floor close under the last step drew the climb
-    # into a dip it then stopped at: a diagram at 6000 bytes went 349 px wide instead of 388.)
-    sizes = steps + [floor] if steps[-1] > floor else steps
     with ThreadPoolExecutor(max_workers=1) as pool:
         search = _Search(source, budget, target, pool, scored=effort != "fast")
         i = sizes.index(_start_size(search, steps))
