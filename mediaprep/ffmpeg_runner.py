@@ -26,7 +26,7 @@ from typing import Any
 
 import ffmpeg
 
-from .errors import CorruptInput, ToolFailed, ToolMissing, ToolTimeout
+from .errors import CorruptInput, InputTooLarge, ToolFailed, ToolMissing, ToolTimeout
 from .settings import Settings
 from .tools import find_ffmpeg, tidied
 
@@ -114,6 +114,13 @@ def run_ffmpeg(
                 proc.stdout.close()
         if watch.raised is not None:  # raised on the run's last block, as ffmpeg ended
             raise watch.raised
+        errors.seek(0)
+        oversized = _OVER_MAX_PIXELS.search(errors.read().decode("utf-8", "replace"))
+        if oversized:
+            # The decoder drops such frames and carries on, so the output would be the clip cut.
+            width, height, limit = oversized.groups()
+            raise InputTooLarge(f"a frame inside the stream is {width}x{height}, over the {limit} pixel limit "
+                                "per frame (max_video_pixels); the header gave a smaller size")
         if quiet_or_corrupt and proc.returncode == 0:
             errors.seek(0)
             said = tidied(errors.read().decode("utf-8", "replace")).strip().splitlines()
@@ -131,6 +138,9 @@ def run_ffmpeg(
             raise ToolFailed(f"ffmpeg failed (exit {proc.returncode}): " + " | ".join(lines[-6:]))
     return watch.last
 
+
+# libavutil's check of a decoder's max_pixels option (av_image_check_size2).
+_OVER_MAX_PIXELS = re.compile(r"Picture size (\d+)x(\d+) exceeds specified max pixel count (\d+)")
 
 _MAX_TIMELIMIT = 2**31 - 1  # ffmpeg refuses a larger -timelimit (an int option)
 

@@ -65,6 +65,31 @@ def test_8k_is_scaled_down_and_a_frame_over_the_pixel_ceiling_is_refused(made):
     assert time.monotonic() - start < 5  # refused from the header, nothing decoded
 
 
+@pytest.fixture(scope="module")
+def grows_mid_stream(tmp_path_factory):
+    """An mp4 whose header says 320x240 and whose H.264 switches to 1280x960 after a second (a new
+    SPS in-band): the container and the first parameter sets pass the pixel ceiling; the frames do not."""
+    tmp = tmp_path_factory.mktemp("grows")
+    parts = [make(tmp, f"{size}.h264", "-f", "lavfi", "-i", f"testsrc=s={size}:r=10:d=1", "-pix_fmt", "yuv420p",
+                  "-c:v", "libx264", "-profile:v", "main", "-preset", "ultrafast", "-x264-params", "repeat-headers=1")
+             for size in ("320x240", "1280x960")]
+    joined = tmp / "joined.h264"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    return make(tmp, "grows.mp4", "-r", "10", "-f", "h264", "-i", str(joined), "-c", "copy")
+
+
+@pytest.mark.parametrize("budget", [400000, 20000], ids=["fits-as-it-is", "encoded"])
+def test_a_frame_size_that_grows_mid_stream_past_the_ceiling_is_refused(grows_mid_stream, budget, tmp_path):
+    assert (inspect(grows_mid_stream).media.width, inspect(grows_mid_stream).media.height) == (320, 240)
+    under = Settings(max_video_pixels=1_000_000)  # 320x240 passes; 1280x960 (1.2 MP) does not
+    with pytest.raises(InputTooLarge, match="1280x960, over the 1000000 pixel limit"):
+        convert(grows_mid_stream, profile="sinch", budget=budget, settings=under)
+    # Under the ceiling the whole clip goes, never the small frames alone (the decoder drops what is
+    # over max_pixels and carries on: without the check that was a clip cut silently in half).
+    whole = convert(grows_mid_stream, profile="sinch", budget=budget)
+    assert abs(inspect(whole.data).media.duration - 2.0) < 0.2
+
+
 def test_a_three_hour_file_is_refused_at_once_or_trimmed_when_asked(made):
     start = time.monotonic()
     with pytest.raises(CannotFit) as e:

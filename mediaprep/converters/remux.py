@@ -113,7 +113,8 @@ def copy_streams(
             return None
         # A copy does not decode, so damage would go out unseen: decode it once here, where any
         # error, or a frame the decoder had to patch up, sends the clip back to the encode path.
-        check = input_stream(out, "mov").output("-", f="null").global_args("-v", "error", "-xerror")
+        check = (input_stream(out, "mov", max_pixels=settings.max_video_pixels)
+                 .output("-", f="null").global_args("-v", "error", "-xerror"))
         run_ffmpeg(check, settings, deadline=deadline, quiet_or_corrupt=True)
     except MediaprepError:
         return None

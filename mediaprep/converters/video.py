@@ -435,6 +435,9 @@ def _even(x: float) -> int:
 
 def _input(job: _Job):
     decoder = {"c:v": job.alpha_decoder} if job.alpha_decoder else {}
+    # The header's frame size was checked against the ceiling; a stream can change its size later
+    # (a new H.264 SPS in-band), and then only the decoder sees it.
+    decoder["max_pixels"] = job.settings.max_video_pixels
     return input_stream(job.src, DEMUXER_BY_MIME[job.mime], **decoder)
 
 
