@@ -1592,6 +1592,39 @@ def test_an_animation_of_tiny_frames_on_a_huge_canvas_is_not_decoded_frame_by_fr
     assert small.mime == "image/gif" and small.frames > 1
 
 
+def a_frame_past_the_screen(screen: int, reach: int, frames: int = 3) -> bytes:
+    """An animated GIF on a screen x screen screen whose second frame, one pixel, is drawn at
+    (reach - 1, reach - 1): Pillow grows the canvas to reach x reach when it seeks to that frame."""
+    import struct
+
+    data = bytearray(dots_on_a_canvas(screen, frames))
+    at = data.index(b"," + struct.pack("<HHHH", 1 % screen, 0, 1, 1))
+    data[at + 1 : at + 5] = struct.pack("<HH", reach - 1, reach - 1)
+    return bytes(data)
+
+
+def test_a_gif_frame_that_grows_the_canvas_past_the_ceiling_is_a_bomb():
+    # 70 bytes: a 100x100 screen, then a frame at 8999,8999. Only the header was checked, and the
+    # canvas (81 MP, over the 64 MP ceiling, under Pillow's own 89 MP) was decoded: a 60 kB GIF made
+    # so was sent as it was to Sinch, after 5 s and 1 GB.
+    bomb = a_frame_past_the_screen(100, 9000)
+    with pytest.raises(DecompressionBomb, match="past its 100x100 screen, which makes it 9000x9000"):
+        convert(bomb, profile="sinch")
+    assert isinstance(inspect(bomb).error, DecompressionBomb)
+    # Under the ceiling it converts, never as it was: its screen is not the size it is drawn at.
+    grown = a_frame_past_the_screen(100, 400)
+    result = convert(grown, profile="sinch")
+    assert not result.passed_through and result.mime == "image/gif"
+
+
+def test_a_gif_frame_that_grows_the_canvas_counts_against_the_animation_s_pixels():
+    # 60 frames on a 100x100 screen, one reaching 1000x1000: each frame after it is drawn on 1 MP.
+    grows = a_frame_past_the_screen(100, 1000, frames=60)
+    result = convert(grows, profile="clicksend", settings=Settings(max_animation_pixels=20_000_000))
+    assert result.frames == 1
+    assert any("over the 20 frame limit for that size" in n for n in result.notes)
+
+
 def test_a_tiff_of_thousands_of_pages_is_not_counted_page_by_page(cli, tmp_path):
     # 20000 one-pixel pages in 2.5 MB: Pillow read every page's directory to count them (8 s in
     # inspect and again in convert; more pages, longer). Only the first page is used, so counting

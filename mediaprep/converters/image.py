@@ -12,6 +12,7 @@ from ..inspection import png_metadata, webp_chunks
 from ..inspection.image import (
     ANIMATIONS,
     DROPPED,
+    GROWN_CANVAS,
     WRONG_CHECKSUMS,
     damaged,
     frame_count,
@@ -222,6 +223,8 @@ def _as_it_is(
         return None
     if im.width * im.height > settings.max_image_pixels:
         return None  # a JPEG of one scan may be opened past the ceiling; it is proved whole by a full decode
+    if GROWN_CANVAS in im.info:
+        return None  # a GIF frame past the screen: viewers differ on whether to grow it or to clip the frame
     if mime == "image/gif":
         # Comments (GIMP's "Created with GIMP"), XMP (Photoshop's) and other application data are
         # cut out; re-encoding an animation to drop them changed its colours.

@@ -15,6 +15,7 @@ from ..errors import CorruptInput, DecompressionBomb, UnsupportedType
 from ..settings import Settings
 from ..warning_filters import Filter, held
 from . import png_metadata
+from .gif_frames import canvas_size
 from .jpeg_segments import scan_count, unreadable_coding
 
 PILLOW_FORMAT_BY_MIME = {
@@ -42,6 +43,8 @@ EXIF_ORIENTATION = 0x0112
 DROPPED = "mediaprep.dropped"
 # The ancillary chunk types dropped for a wrong CRC (png_metadata.wrong_checksums), for the same note.
 WRONG_CHECKSUMS = "mediaprep.wrong_checksums"
+# im.info: the size a GIF's canvas grows to where a later frame reaches past its screen (gif_frames).
+GROWN_CANVAS = "mediaprep.grown_canvas"
 
 # Sinch names E341 for a corrupted image; the check reports it with that code.
 CORRUPT_IMAGE_CODE = "E341"
@@ -142,6 +145,12 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
     if scans > settings.max_jpeg_scans:
         raise DecompressionBomb(f"the JPEG has {scans} scans (at most {settings.max_jpeg_scans}): each is a pass "
                                 "over the whole picture, a decode that would take minutes")
+    if fmt == "GIF" and (canvas := canvas_size(data)) > (0, 0) and canvas != im.size:
+        if canvas[0] * canvas[1] > settings.max_image_pixels:
+            raise DecompressionBomb(f"a frame of the GIF reaches past its {im.width}x{im.height} screen, which "
+                                    f"makes it {canvas[0]}x{canvas[1]} ({canvas[0] * canvas[1] / 1e6:.1f} MP), over "
+                                    f"the {settings.max_image_pixels / 1e6:.1f} MP ceiling (max_image_pixels)")
+        im.info[GROWN_CANVAS] = canvas
     pixels = im.width * im.height
     # A JPEG of one scan is decoded a band at a time, at 1/2, 1/4 or 1/8 scale where that covers the
     # size needed, so its memory follows the size decoded (held to the ceiling by picture.decode): a
@@ -260,8 +269,10 @@ def shown_picture(im: Image.Image) -> int:
 
 def frame_limit(im: Image.Image, settings: Settings) -> int:
     """How many frames of this animation may be decoded: max_frames, and fewer on a large canvas
-    (each frame is drawn on all of it), so that all of them stay within max_animation_pixels."""
-    return max(1, min(settings.max_frames, settings.max_animation_pixels // max(1, im.width * im.height)))
+    (each frame is drawn on all of it, as large as a GIF's frames make it), so that all of them stay
+    within max_animation_pixels."""
+    width, height = im.info.get(GROWN_CANVAS, im.size)
+    return max(1, min(settings.max_frames, settings.max_animation_pixels // max(1, width * height)))
 
 
 def _facts(im: Image.Image, mime: str, frames: int, max_frames: int) -> ImageFacts:
