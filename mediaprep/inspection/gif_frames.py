@@ -9,7 +9,8 @@ Layout: "GIF87a" or "GIF89a", the screen (width, height, flags, background, aspe
 colour table if the flags say so, then blocks: 0x21 an extension (a label, then data sub-blocks),
 0x2C a frame (x, y, width, height, flags, a local colour table if the flags say so, the LZW code
 size, then data sub-blocks), 0x3B the end. Sub-blocks are a length byte and that many bytes; a
-length of 0 ends them.
+length of 0 ends them. Pillow passes over any other byte between blocks, so this walk does too: a
+stray byte before a frame must not hide it.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ def canvas_size(data: bytes) -> tuple[int, int]:
             x, y, w, h = (int.from_bytes(data[j : j + 2], "little") for j in range(i + 1, i + 9, 2))
             width, height = max(width, x + w), max(height, y + h)
             i = _skip_sub_blocks(data, i + 10 + _colour_table(data[i + 9]) + 1)
+        elif kind == 0x3B:
+            break
         else:
-            break  # the end (0x3B), or bytes the decoder will judge
+            i += 1  # as Pillow does: a stray byte between blocks is passed over, and what follows is read
     return width, height
 
 
