@@ -115,27 +115,23 @@ def run_ffmpeg(
         if watch.raised is not None:  # raised on the run's last block, as ffmpeg ended
             raise watch.raised
         errors.seek(0)
-        oversized = _OVER_MAX_PIXELS.search(errors.read().decode("utf-8", "replace"))
-        if oversized:
-            # The decoder drops such frames and carries on, so the output would be the clip cut.
-            width, height, limit = oversized.groups()
-            raise InputTooLarge(f"a frame inside the stream is {width}x{height}, over the {limit} pixel limit "
-                                "per frame (max_video_pixels); the header gave a smaller size")
-        if quiet_or_corrupt and proc.returncode == 0:
-            errors.seek(0)
-            said = tidied(errors.read().decode("utf-8", "replace")).strip().splitlines()
-            if said:
-                raise CorruptInput(f"the media decodes with errors ({len(said)}), first: {said[0].strip()}")
-        if proc.returncode != 0:
-            errors.seek(0)
-            lines = tidied(errors.read().decode("utf-8", "replace")).strip().splitlines()
-            damaged = [line.strip() for line in lines if any(sign in line for sign in _UNDECODABLE)]
-            if damaged:
-                # exit 69: more than -max_error_rate (2/3) of the frames failed to decode
-                kinds = {_STREAM_KINDS[k] for k in _INPUT_STREAM.findall(" ".join(damaged))}
-                what = f"the {kinds.pop()} stream is damaged and" if len(kinds) == 1 else "the media"
-                raise CorruptInput(f"{what} cannot be decoded ({len(damaged)} errors), first: {damaged[0]}")
-            raise ToolFailed(f"ffmpeg failed (exit {proc.returncode}): " + " | ".join(lines[-6:]))
+        said = errors.read().decode("utf-8", "replace")
+    if oversized := _OVER_MAX_PIXELS.search(said):
+        # The decoder drops such frames and carries on, so the output would be the clip cut.
+        width, height, limit = oversized.groups()
+        raise InputTooLarge(f"a frame inside the stream is {width}x{height}, over the {limit} pixel limit "
+                            "per frame (max_video_pixels); the header gave a smaller size")
+    lines = tidied(said).strip().splitlines()
+    if quiet_or_corrupt and proc.returncode == 0 and lines:
+        raise CorruptInput(f"the media decodes with errors ({len(lines)}), first: {lines[0].strip()}")
+    if proc.returncode != 0:
+        damaged = [line.strip() for line in lines if any(sign in line for sign in _UNDECODABLE)]
+        if damaged:
+            # exit 69: more than -max_error_rate (2/3) of the frames failed to decode
+            kinds = {_STREAM_KINDS[k] for k in _INPUT_STREAM.findall(" ".join(damaged))}
+            what = f"the {kinds.pop()} stream is damaged and" if len(kinds) == 1 else "the media"
+            raise CorruptInput(f"{what} cannot be decoded ({len(damaged)} errors), first: {damaged[0]}")
+        raise ToolFailed(f"ffmpeg failed (exit {proc.returncode}): " + " | ".join(lines[-6:]))
     return watch.last
 
 

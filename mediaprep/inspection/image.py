@@ -145,7 +145,7 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
     if scans > settings.max_jpeg_scans:
         raise DecompressionBomb(f"the JPEG has {scans} scans (at most {settings.max_jpeg_scans}): each is a pass "
                                 "over the whole picture, a decode that would take minutes")
-    if fmt == "GIF" and (canvas := canvas_size(data)) > (0, 0) and canvas != im.size:
+    if fmt == "GIF" and (canvas := canvas_size(data)) != im.size:
         if canvas[0] * canvas[1] > settings.max_image_pixels:
             raise DecompressionBomb(f"a frame of the GIF reaches past its {im.width}x{im.height} screen, which "
                                     f"makes it {canvas[0]}x{canvas[1]} ({canvas[0] * canvas[1] / 1e6:.1f} MP), over "
