@@ -451,6 +451,53 @@ def test_the_last_quality_step_is_filled_in_quarters(tiles, budget):
     assert len(buf.getvalue()) > budget
 
 
+def test_encodes_where_no_in_memory_file_can_be_made_give_the_same_jpeg(monkeypatch):
+    # Encodes go to an anonymous in-memory file (so that Pillow lets go of the GIL); where the call
+    # is missing or a sandbox refuses it, they go to a Python buffer, with the same result.
+    import os
+
+    from mediaprep.converters import jpeg
+    from mediaprep.profiles import ImageTarget
+
+    source = tiled_photo(1)
+    usual = jpeg.fit_jpeg(source, 30000, ImageTarget())
+
+    def refused(*args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "memfd_create", refused)
+    assert jpeg._memory_file() is None
+    assert jpeg.fit_jpeg(source, 30000, ImageTarget()).data == usual.data
+
+
+@pytest.mark.parametrize("late", ["worker", "caller"])
+def test_the_search_makes_the_same_jpeg_whichever_of_its_threads_ends_first(monkeypatch, late):
+    # The climb searches the next smaller size on a worker thread while it searches its start; what
+    # either finds first must not steer the other (same bytes for the same input, same encodes).
+    import threading
+
+    from mediaprep.converters import jpeg
+    from mediaprep.profiles import ImageTarget
+
+    source = tiled_photo(1)
+    alone = jpeg.fit_jpeg(source, 30000, ImageTarget())
+    evaluate = jpeg._Search.evaluate
+    worker_sizes = []
+
+    def held_back(search, long_side, start=None):
+        on_worker = threading.current_thread() is not threading.main_thread()
+        if on_worker:
+            worker_sizes.append(long_side)
+        if on_worker == (late == "worker") and long_side not in search.results:
+            time.sleep(0.3)
+        return evaluate(search, long_side, start)
+
+    monkeypatch.setattr(jpeg._Search, "evaluate", held_back)
+    delayed = jpeg.fit_jpeg(source, 30000, ImageTarget())
+    assert worker_sizes  # the two threads did search at once
+    assert (delayed.data, delayed.quality, delayed.encodes) == (alone.data, alone.quality, alone.encodes)
+
+
 @pytest.mark.parametrize(
     ("tiles", "budget"),
     [
