@@ -18,7 +18,7 @@ encodes. Pillow releases the GIL while it resizes, and while it encodes into a
 file descriptor (each encode goes to an anonymous in-memory file), so two worker
 threads build the metric's reference, resize the sizes the search will visit
 next and search the climb's next smaller size while its start is searched (same
-pixels, ~8 % and then ~5 % less time on the benchmark photographs). Every encode has
+pixels, ~8 % and then 1-5 % less time on the benchmark photographs). Every encode has
 optimised Huffman tables: libjpeg's standard tables waste ~5 % at high quality
 and ~16 % at low quality, so a search on plain encodes misjudges which size can
 afford which quality. The chosen encode is made progressive (same pixels, ~2-8 %
@@ -146,7 +146,7 @@ _BUFFER_LOCK = threading.Lock()
 def _saved(im: Image.Image, options: dict) -> bytes:
     # Pillow holds the GIL while it encodes into a Python buffer and lets go of it while it encodes
     # into a file descriptor, so encodes into an anonymous in-memory file run in parallel with the
-    # search's other threads and with other conversions (two encodes on two threads: 1.9x).
+    # search's other threads and with other conversions (two encodes on two threads: ~1.8x).
     fd = _memory_file()
     if fd is None:
         buf = io.BytesIO()
