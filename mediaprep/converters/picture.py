@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageCms
 
 from ..errors import CorruptInput, DecompressionBomb
+from ..inspection import icc_tags
 from ..inspection.image import (
     MAX_PAGES_COUNTED,
     damaged,
@@ -186,7 +187,7 @@ def _to_srgb(im: Image.Image, icc: bytes | None, notes: list[str], codes: tuple[
             return im.convert("RGB")
         return im
     try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        source = _profile(icc)
         out_mode = "RGBA" if im.mode == "RGBA" else "RGB"
         if im.mode != "CMYK" and _sent_as_they_are(source):
             return im
@@ -209,7 +210,7 @@ def keeps_colours(im: Image.Image, codes: tuple[int, int] | None = None) -> bool
     if not icc or im.mode in ("1", "L", "LA"):
         return True
     try:
-        return _sent_as_they_are(ImageCms.ImageCmsProfile(io.BytesIO(icc)))
+        return _sent_as_they_are(_profile(icc))
     except (ImageCms.PyCMSError, OSError, ValueError):
         return False
 
@@ -227,7 +228,7 @@ def _grey_tones(icc: bytes) -> tuple[int, ...] | None:
     if icc[16:20] != b"GRAY":  # the header's colour space: a colour profile is parsed by _to_srgb alone
         return None
     try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        profile = _profile(icc)
         ramp = Image.frombytes("L", (256, 1), bytes(range(256)))
         shown = ImageCms.profileToProfile(ramp, profile, _SRGB, outputMode="RGB")
     except (ImageCms.PyCMSError, OSError, ValueError):
@@ -258,6 +259,11 @@ def _with_tones(im: Image.Image, tones: tuple[int, ...]) -> Image.Image:
     bands = len(im.getbands())
     table = list(tones) * (bands - 1) + (same if im.mode in ("LA", "RGBA") else list(tones))
     return im.point(table)
+
+
+def _profile(icc: bytes) -> ImageCms.ImageCmsProfile:
+    """The embedded profile as littlecms reads it, without its floating-point tags (icc_tags)."""
+    return ImageCms.ImageCmsProfile(io.BytesIO(icc_tags.without_float_tags(icc)))
 
 
 def _sent_as_they_are(profile: ImageCms.ImageCmsProfile) -> bool:
