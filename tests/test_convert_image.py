@@ -2013,6 +2013,22 @@ def test_a_profiles_floating_point_stages_are_never_run():
     assert without_float_tags(p3) == p3 and without_float_tags(staged[:200]) == staged[:200]
 
 
+def test_a_picture_whose_profile_has_floating_point_stages_is_not_sent_as_it_is():
+    # Sent as it is, the profile goes with it, for the handset's colour engine to run; re-encoded,
+    # its colours are converted to sRGB without those stages and the profile is left behind.
+    def tagged_jpeg(icc: bytes) -> bytes:
+        buf = io.BytesIO()
+        Image.new("RGB", (96, 64), (200, 60, 60)).save(buf, "JPEG", quality=90, icc_profile=icc)
+        return buf.getvalue()
+
+    p3 = display_p3_profile()
+    assert convert(tagged_jpeg(p3), profile="clicksend", budget=30000).passed_through  # the control
+    result = convert(tagged_jpeg(with_float_stages(p3, 3)), profile="clicksend", budget=30000)
+    assert not result.passed_through and opened(result).info.get("icc_profile") is None
+    r, g, b = mean_colour(result)
+    assert r > 210 and g < 55 and b < 58  # converted from P3, as the wide-gamut test's
+
+
 def _srgb_to_linear(codes: np.ndarray) -> np.ndarray:
     v = codes / 255
     return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)

@@ -8,7 +8,7 @@ from typing import Any
 from PIL import Image
 
 from ..errors import CannotFit, MediaprepError, NotAllowed
-from ..inspection import png_metadata, webp_chunks
+from ..inspection import icc_tags, png_metadata, webp_chunks
 from ..inspection.image import (
     ANIMATIONS,
     DROPPED,
@@ -225,6 +225,9 @@ def _as_it_is(
         return None  # a JPEG of one scan may be opened past the ceiling; it is proved whole by a full decode
     if GROWN_CANVAS in im.info:
         return None  # a GIF frame past the screen: viewers differ on whether to grow it or to clip the frame
+    icc = im.info.get("icc_profile")
+    if icc and icc_tags.without_float_tags(icc) != icc:
+        return None  # pipelines mediaprep does not run are not sent on for a handset to run (icc_tags)
     if mime == "image/gif":
         # Comments (GIMP's "Created with GIMP"), XMP (Photoshop's) and other application data are
         # cut out; re-encoding an animation to drop them changed its colours.
