@@ -470,31 +470,41 @@ def test_encodes_where_no_in_memory_file_can_be_made_give_the_same_jpeg(monkeypa
     assert jpeg.fit_jpeg(source, 30000, ImageTarget()).data == usual.data
 
 
-@pytest.mark.parametrize("late", ["worker", "caller"])
-def test_the_search_makes_the_same_jpeg_whichever_of_its_threads_ends_first(monkeypatch, late):
-    # The climb searches the next smaller size on a worker thread while it searches its start; what
-    # either finds first must not steer the other (same bytes for the same input, same encodes).
+@pytest.mark.parametrize("budget", [12000, 30000])  # a half step wins at 12000, not at 30000
+@pytest.mark.parametrize("late", ["worker", "caller", "finish"])
+def test_the_search_makes_the_same_jpeg_whichever_of_its_threads_ends_first(monkeypatch, late, budget):
+    # The climb searches the next smaller size on a worker thread while it searches its start, and the
+    # best so far is finished on the worker while the half steps are tried; what either thread finds
+    # first must not steer the other (same bytes for the same input, same encodes).
     import threading
 
     from mediaprep.converters import jpeg
     from mediaprep.profiles import ImageTarget
 
     source = tiled_photo(1)
-    alone = jpeg.fit_jpeg(source, 30000, ImageTarget())
-    evaluate = jpeg._Search.evaluate
-    worker_sizes = []
+    alone = jpeg.fit_jpeg(source, budget, ImageTarget())
+    evaluate, finished = jpeg._Search.evaluate, jpeg._finished
+    on_worker = []
 
     def held_back(search, long_side, start=None):
-        on_worker = threading.current_thread() is not threading.main_thread()
-        if on_worker:
-            worker_sizes.append(long_side)
-        if on_worker == (late == "worker") and long_side not in search.results:
+        worker = threading.current_thread() is not threading.main_thread()
+        if worker:
+            on_worker.append("evaluate")
+        if worker == (late == "worker") and late != "finish" and long_side not in search.results:
             time.sleep(0.3)
         return evaluate(search, long_side, start)
 
+    def finished_late(search, best):
+        if threading.current_thread() is not threading.main_thread():
+            on_worker.append("finish")
+            if late == "finish":
+                time.sleep(0.3)
+        return finished(search, best)
+
     monkeypatch.setattr(jpeg._Search, "evaluate", held_back)
-    delayed = jpeg.fit_jpeg(source, 30000, ImageTarget())
-    assert worker_sizes  # the two threads did search at once
+    monkeypatch.setattr(jpeg, "_finished", finished_late)
+    delayed = jpeg.fit_jpeg(source, budget, ImageTarget())
+    assert set(on_worker) == {"evaluate", "finish"}  # the two threads did work at once
     assert (delayed.data, delayed.quality, delayed.encodes) == (alone.data, alone.quality, alone.encodes)
 
 
