@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import CorruptInput
+from ..inspection.gif_frames import colour_table_size, skip_sub_blocks
 from ..inspection.image import CORRUPT_IMAGE_CODE, frame_limit, frame_times, shown_ms
 from ..inspection.spans import without_spans
 from ..profiles import ImageTarget
@@ -323,7 +324,7 @@ def without_metadata(data: bytes) -> bytes | None:
     """
     if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
         return None
-    pos = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)
+    pos = 13 + colour_table_size(data[10])
     dropped: list[tuple[int, int]] = []
     while pos < len(data):
         block = data[pos]
@@ -333,20 +334,13 @@ def without_metadata(data: bytes) -> bytes | None:
             label, start = data[pos + 1], pos
             if label not in (0xF9, 0xFE, 0xFF):  # plain text (0x01) is drawn; others are unknown
                 return None
-            pos = _skip_sub_blocks(data, pos + 2)
+            pos = skip_sub_blocks(data, pos + 2)
             if label == 0xFE or (label == 0xFF and data[start + 3 : start + 14] not in LOOP_EXTENSIONS):
                 dropped.append((start, pos))
         elif block == 0x2C and pos + 10 <= len(data):
             flags = data[pos + 9]
-            pos += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0) + 1  # descriptor, colours, LZW size
-            pos = _skip_sub_blocks(data, pos)
+            pos = skip_sub_blocks(data, pos + 10 + colour_table_size(flags) + 1)  # descriptor, colours, LZW size
         else:
             return None
     return None  # no trailer: cut short
 
-
-def _skip_sub_blocks(data: bytes, pos: int) -> int:
-    """The position after a chain of sub-blocks (a length byte, that many bytes; 0 ends it)."""
-    while pos < len(data) and data[pos]:
-        pos += data[pos] + 1
-    return pos + 1

@@ -396,8 +396,8 @@ def fit_jpeg(source: Image.Image, budget: int, target: ImageTarget, effort: str 
         if effort == "fast":
             best = _first_that_fits(search, sizes, i)
         else:
-            # The climb nearly always scores both neighbours of its start: their resizes (Lanczos,
-            # 20-60 ms each) run on a second core while the start size is encoded and scored.
+            # The climb searches both neighbours of its start on the workers while the start is
+            # searched here: their resizes (Lanczos, 20-60 ms each) are queued there first.
             search.prefetch(*(sizes[j] for j in (i - 1, i + 1) if 0 <= j < len(sizes)))
             best = _climb(search, sizes, i)
         if best is None:

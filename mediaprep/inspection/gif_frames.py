@@ -22,17 +22,17 @@ def canvas_size(data: bytes) -> tuple[int, int]:
     if len(data) < 13 or data[:6] not in (b"GIF87a", b"GIF89a"):
         return 0, 0
     width, height = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
-    i = 13 + _colour_table(data[10])
+    i = 13 + colour_table_size(data[10])
     while i < len(data):
         kind = data[i]
         if kind == 0x21:
-            i = _skip_sub_blocks(data, i + 2)
+            i = skip_sub_blocks(data, i + 2)
         elif kind == 0x2C:
             if i + 10 > len(data):
                 break
             x, y, w, h = (int.from_bytes(data[j : j + 2], "little") for j in range(i + 1, i + 9, 2))
             width, height = max(width, x + w), max(height, y + h)
-            i = _skip_sub_blocks(data, i + 10 + _colour_table(data[i + 9]) + 1)
+            i = skip_sub_blocks(data, i + 10 + colour_table_size(data[i + 9]) + 1)
         elif kind == 0x3B:
             break
         else:
@@ -40,11 +40,13 @@ def canvas_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
-def _colour_table(flags: int) -> int:
+def colour_table_size(flags: int) -> int:
+    """The bytes of the colour table a screen's or frame's flags call for."""
     return 3 << ((flags & 7) + 1) if flags & 0x80 else 0
 
 
-def _skip_sub_blocks(data: bytes, i: int) -> int:
+def skip_sub_blocks(data: bytes, i: int) -> int:
+    """The position after a chain of sub-blocks (a length byte, that many bytes; 0 ends it)."""
     while i < len(data) and data[i]:
         i += data[i] + 1
     return i + 1
