@@ -155,6 +155,40 @@ def test_a_png_made_transparent_by_a_colour_key_is_flattened_on_white_too(mode):
     assert result.mime == "image/jpeg" and "transparency flattened on white" in result.notes
     assert min(opened(result).convert("RGB").getpixel((5, 5))) > 240
 
+def _bmp32(pixels: Image.Image) -> bytes:
+    """An uncompressed 32-bit BMP (BI_RGB) with ``pixels``' alpha in its fourth byte, as Pillow
+    writes it."""
+    buf = io.BytesIO()
+    pixels.save(buf, "BMP")
+    data = buf.getvalue()
+    assert data[28:30] == (32).to_bytes(2, "little") and data[30:34] == bytes(4)  # 32 bits, BI_RGB
+    return data
+
+
+def test_a_32_bit_bmp_s_fourth_byte_is_read_as_alpha_where_it_holds_any():
+    # Read as unused, as the format names it, the transparent margins of a cut-out came out in
+    # the colour hidden under them (black here) instead of on white.
+    photo = Image.open(MEDIA / "photo.jpg").convert("RGBA").resize((200, 150))
+    canvas = Image.new("RGBA", (400, 300), (0, 0, 0, 0))
+    canvas.paste(photo, (100, 75))
+    data = _bmp32(canvas)
+    assert inspect(data).image.has_alpha
+    result = convert(data, budget=20000, profile="clicksend")
+    assert result.mime == "image/jpeg" and "transparency flattened on white" in result.notes
+    out = opened(result).convert("RGB")
+    assert min(out.getpixel((5, 5))) > 240
+    middle = out.getpixel((out.width // 2, out.height // 2))
+    assert mean_abs_diff(Image.new("RGB", (1, 1), middle), photo.convert("RGB").crop((100, 75, 101, 76))) < 40
+
+    # A writer that leaves the byte unused leaves it 0 in every pixel: those pictures are opaque.
+    unused = canvas.copy()
+    unused.putalpha(0)
+    blank = _bmp32(unused)
+    assert not inspect(blank).image.has_alpha
+    result = convert(blank, budget=20000, profile="clicksend")
+    assert not any("flattened" in n for n in result.notes)
+    assert max(opened(result).convert("RGB").getpixel((5, 5))) < 15
+
 
 def test_phone_photo_comes_out_upright_with_no_metadata():
     with Image.open(MEDIA / "phone-rotated.jpg") as source:

@@ -9,6 +9,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+import numpy as np
 from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
 from ..errors import CorruptInput, DecompressionBomb, UnsupportedType
@@ -141,6 +142,8 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
         im.info[WRONG_CHECKSUMS] = wrong
     if fmt == "TIFF":
         _refuse_raw(im)
+    if fmt == "BMP":
+        _read_fourth_byte_as_alpha(im, data)
     scans = scan_count(data) if fmt == "JPEG" else 0
     if scans > settings.max_jpeg_scans:
         raise DecompressionBomb(f"the JPEG has {scans} scans (at most {settings.max_jpeg_scans}): each is a pass "
@@ -206,6 +209,28 @@ def _reason(exc: BaseException) -> str:
     if isinstance(slip, _SLIPS):
         return f"its headers are damaged or cut short ({slip!r})"
     return str(exc) or type(exc).__name__
+
+
+def _read_fourth_byte_as_alpha(im: Image.Image, data: bytes) -> None:
+    """Read a 32-bit BMP's fourth byte as alpha where it holds any, as browsers do.
+
+    The format calls that byte unused in an uncompressed (BI_RGB) BMP, and Pillow reads it so.
+    But Pillow itself writes an RGBA picture's alpha there, as other writers do: read as opaque,
+    its transparent margins came out in the colour hidden under them (black, in a cut-out) instead
+    of flattened on white. Chromium and Firefox take the byte as alpha unless it is zero in every
+    pixel, which is what writers that really leave it unused leave.
+    """
+    tile = im.tile[0] if len(im.tile) == 1 else None
+    if im.info.get("compression") != 0 or tile is None or tile.codec_name != "raw" or tile.args[0] != "BGRX":
+        return
+    stride = tile.args[1]
+    end = min(len(data), tile.offset + stride * im.height)
+    pixels = np.frombuffer(data, np.uint8, count=max(0, end - tile.offset), offset=min(tile.offset, len(data)))
+    if not pixels[3::4].any():
+        return
+    # What Pillow's reader does for a BMP it knows to hold alpha (a 32-bit cursor's).
+    im.tile = [tile._replace(args=("BGRA", *tile.args[1:]))]
+    im._mode = "RGBA"
 
 
 DNG_VERSION, NEW_SUBFILE_TYPE = 50706, 254
