@@ -42,7 +42,7 @@ def test_an_animation_with_a_damaged_later_frame_is_e341(write_message, tmp_path
     assert codes(check(path, "sinch-xml")) == [("image.corrupt", "E341", 1)]
 
 
-
+def test_the_good_example_passes_both_sinch_apis():
     for profile in ("sinch", "sinch-xml"):
         report = check(MESSAGES / "ok-sinch.json", profile)
         assert report.ok and report.problems == (), report.problems
