@@ -163,6 +163,14 @@ def _check_slide_count(message: Message, profile: Profile, out: _Collector) -> N
             f"{len(slides)} slides, but {profile.name} takes at most {limit}: merge or drop "
             f"{len(slides) - limit} of them",
         )
+    media = sum(len(s.media) for s in slides)
+    limit = profile.message.max_media
+    if limit is not None and media > limit:
+        out.add(
+            "media.too_many",
+            f"{media} media files, but {profile.name} takes at most {limit} in one message: drop "
+            f"{media - limit} of them or send them in another message",
+        )
     if profile.message.require_media and not any(s.media for s in slides):
         out.add("media.missing", f"{profile.name} sends MMS with a media file: add an image")
 

@@ -562,7 +562,8 @@ def _profile_text(p: Profile) -> str:
     lines = [f"{p.name}: {p.title} ({p.kind}; source: {p.source})"]
     m = p.message
     lines.append(
-        f"  slides: {m.max_slides or 'no limit'}; message bytes: {m.max_bytes or 'no limit'} "
+        f"  slides: {m.max_slides or 'no limit'}; media files: {m.max_media or 'no limit'}; "
+        f"message bytes: {m.max_bytes or 'no limit'} "
         f"(base64 estimate); recipients per send: {m.max_recipients or 'no limit'}"
     )
     for kind, rule in (p.media or {}).items():

@@ -30,6 +30,9 @@ NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
 @dataclass(frozen=True)
 class MessageRules:
     max_slides: int | None = None
+    # Media files in the whole message, whatever slides hold them: an API that takes a list of
+    # media (Twilio's ten MediaUrl) rather than slides.
+    max_media: int | None = None
     max_bytes: int | None = None  # whole message, compared with the base64 estimate
     max_recipients: int | None = None
     # Flags default to the permissive value, so that combining with a profile

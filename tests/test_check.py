@@ -293,3 +293,18 @@ def test_a_converted_attachment_makes_a_message_that_fits_the_routes_cap(tmp_pat
     report = check({"recipients": ["+15550100"], "fallback_sms_text": "see the clip", "slides": [{"video": str(out)}]},
                    profile)
     assert "message.too_big" not in {p.code for p in report.problems}, report.problems
+
+
+def test_twilio_takes_ten_media_in_a_message_however_the_slides_hold_them(write_message):
+    # Twilio takes a list of up to ten MediaUrl, not slides: eleven files were not counted anywhere.
+    nine = [{"image": "media/photo.jpg"}, *({"contact": "media/contact.vcf"} for _ in range(8))]
+    ten = write_message({"recipients": ["+15005550006"], "text": "hi", "slides": [*nine, {"audio": "media/speech.mp3"}]})
+    assert "media.too_many" not in [p.code for p in check(ten, "twilio+att-long-code").problems]
+    last = {"audio": "media/speech.mp3", "calendar": "media/event.ics"}
+    eleven = write_message({"recipients": ["+15005550006"], "text": "hi", "slides": [*nine, last]}, "eleven.json")
+    too_many = [p for p in check(eleven, "twilio+att-long-code").problems if p.code == "media.too_many"]
+    assert len(too_many) == 1 and too_many[0].severity == "error"
+    assert "11 media files" in too_many[0].message and "at most 10" in too_many[0].message
+    # Sinch counts slides, not files: the same eleven on ten slides break its slide limit, not this rule.
+    sinch = [p.code for p in check(eleven, "sinch-xml").problems]
+    assert "slides.too_many" in sinch and "media.too_many" not in sinch

@@ -37,7 +37,7 @@ def value_at(profile, dotted: str):
 
 def test_all_profiles_load_and_the_required_ones_exist():
     names = {p.name for p in list_profiles()}
-    required = {"clicksend", "sinch", "sinch-xml", "infobip", "legacy-30k"}
+    required = {"clicksend", "sinch", "sinch-xml", "infobip", "twilio", "legacy-30k"}
     for carrier in ("att", "tmobile", "verizon"):
         required |= {f"{carrier}-long-code", f"{carrier}-toll-free", f"{carrier}-short-code"}
     assert required <= names
@@ -146,6 +146,8 @@ def test_combined_profile_takes_the_stricter_limit():
     legacy = load_profile("clicksend+legacy-30k")
     assert legacy.rule_for("image").max_bytes == 30_000
     assert legacy.targets.image.max_long_side == 640
+    twilio = load_profile("twilio+att-long-code")  # the carrier table is Twilio's own
+    assert (twilio.message.max_bytes, twilio.message.max_media) == (1_000_000, 10)
     tmobile = load_profile("sinch+tmobile-long-code")
     assert tmobile.message.max_bytes == 1_500_000
     assert tmobile.message.one_file_per_kind and not tmobile.message.require_media
