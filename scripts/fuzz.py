@@ -80,7 +80,7 @@ def one_case(kind: str, rng: random.Random) -> tuple[str, bytes, object]:
     if kind == "messages":
         source = rng.choice(sorted((ROOT / "fixtures" / "messages").glob("*.json")))
         text = json.dumps(mutated_message(json.loads(source.read_text()), rng))
-        profile = rng.choice(["clicksend", "sinch", "sinch-xml", "infobip", "legacy-30k"])
+        profile = rng.choice(["clicksend", "sinch", "sinch-xml", "infobip", "twilio+att-long-code", "legacy-30k"])
         return source.name, text.encode(), lambda: mediaprep.check(
             mediaprep.parse_message(text, base_dir=source.parent), profile)
     if kind == "cards":
