@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from mediaprep import Settings, convert, inspect
-from mediaprep.errors import EmptyInput, NotAFile, SourceNotFound, UnreadableInput, UsageError
+from mediaprep.errors import EmptyInput, MediaprepError, NotAFile, SourceNotFound, UnreadableInput, UsageError
 from mediaprep.tools import find_ffprobe
 
 from .conftest import BROKEN, MEDIA, make
@@ -360,6 +360,27 @@ def test_a_picture_its_decoder_refuses_says_the_decoders_reason():
     error = inspect(buf.getvalue()[14:]).error
     assert error.code == "input.corrupt" and "Not a BMP file" in error.message
 
+
+@pytest.mark.parametrize("compression, bits, code", [
+    (6, 32, "input.unsupported"),  # alpha bit fields (Windows CE)
+    (4, 24, "input.unsupported"),  # a JPEG inside, as printer drivers write
+    (0, 64, "input.unsupported"),
+    (99, 32, "input.corrupt"),  # no such compression: a damaged header
+    (0, 7, "input.corrupt"),
+])
+def test_a_bmp_layout_pillow_cannot_decode_is_unsupported_not_damaged(compression, bits, code):
+    # Called damaged (E341), a whole file of a layout the format has sent its sender looking for
+    # damage; the layouts the format has are input.unsupported, as for a JPEG of one.
+    pixels = bytes(4 * 2 * 4)
+    header = struct.pack("<IiiHHIIiiII", 40, 4, 2, 1, bits, compression, len(pixels), 2835, 2835, 0, 0)
+    masks = struct.pack("<IIII", 0xFF0000, 0xFF00, 0xFF, 0xFF000000)
+    offset = 14 + len(header) + len(masks)
+    data = b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + header + masks + pixels
+    info = inspect(data)
+    assert info.mime == "image/bmp" and info.error.code == code, info.error
+    with pytest.raises(MediaprepError) as raised:
+        convert(data, profile="clicksend")
+    assert raised.value.code == code
 
 def _tiff_of_compression(scheme: int) -> bytes:
     buf = io.BytesIO()

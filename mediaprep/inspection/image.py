@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -135,7 +136,11 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
                                   "(for example floating-point colour)") from None
         raise CorruptInput(f"cannot read {mime} image: {reason}", provider_code=CORRUPT_IMAGE_CODE) from None
     except (OSError, SyntaxError, ValueError, IndexError, TypeError, EOFError, struct.error) as exc:
-        raise CorruptInput(f"cannot read {mime} image: {_reason(exc)}", provider_code=CORRUPT_IMAGE_CODE) from None
+        reason = _reason(exc)
+        if fmt == "BMP" and _undecoded_bmp_layout(reason):
+            raise UnsupportedType(f"this BMP stores its pixels in a layout mediaprep cannot decode "
+                                  f"({reason})") from None
+        raise CorruptInput(f"cannot read {mime} image: {reason}", provider_code=CORRUPT_IMAGE_CODE) from None
     if dropped:
         im.info[DROPPED] = dropped
     if wrong:
@@ -193,6 +198,20 @@ def _opened(data: bytes, fmt: str) -> Image.Image:
         # As Image.open would, though the decoder read the headers: its first bytes are not this format's.
         raise UnidentifiedImageError("the decoder does not recognise it")
     return opened
+
+
+def _undecoded_bmp_layout(reason: str) -> bool:
+    """Whether Pillow's BMP reader refused a layout the format has but Pillow cannot decode: a
+    JPEG or PNG inside (4, 5: printer drivers), alpha bit fields (6: Windows CE), CMYK (11-13),
+    64 bits a pixel, or bit fields other than the usual masks. A value the format does not have
+    at all is a damaged header, as before."""
+    if reason.startswith("Unsupported BMP bitfields layout"):
+        return True
+    number = re.search(r"\((\d+)\)", reason)
+    value = int(number.group(1)) if number else None
+    if reason.startswith("Unsupported BMP compression"):
+        return value in (4, 5, 6, 11, 12, 13)
+    return reason.startswith("Unsupported BMP pixel depth") and value == 64
 
 
 # What a reader's own code raises when a header points past the data or names a value it has no
