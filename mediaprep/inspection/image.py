@@ -5,18 +5,16 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
-import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-import numpy as np
 from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
 from ..errors import CorruptInput, DecompressionBomb, UnsupportedType
 from ..settings import Settings
 from ..warning_filters import Filter, held
-from . import png_metadata
+from . import bmp_layouts, png_metadata
 from .gif_frames import canvas_size
 from .jpeg_segments import scan_count, unreadable_coding
 
@@ -137,7 +135,7 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
         raise CorruptInput(f"cannot read {mime} image: {reason}", provider_code=CORRUPT_IMAGE_CODE) from None
     except (OSError, SyntaxError, ValueError, IndexError, TypeError, EOFError, struct.error) as exc:
         reason = _reason(exc)
-        if fmt == "BMP" and _undecoded_bmp_layout(reason):
+        if fmt == "BMP" and bmp_layouts.undecoded(reason):
             raise UnsupportedType(f"this BMP stores its pixels in a layout mediaprep cannot decode "
                                   f"({reason})") from None
         raise CorruptInput(f"cannot read {mime} image: {reason}", provider_code=CORRUPT_IMAGE_CODE) from None
@@ -148,7 +146,7 @@ def open_image(data: bytes, mime: str, settings: Settings) -> Image.Image:
     if fmt == "TIFF":
         _refuse_raw(im)
     if fmt == "BMP":
-        _read_fourth_byte_as_alpha(im, data)
+        bmp_layouts.read_fourth_byte_as_alpha(im, data)
     scans = scan_count(data) if fmt == "JPEG" else 0
     if scans > settings.max_jpeg_scans:
         raise DecompressionBomb(f"the JPEG has {scans} scans (at most {settings.max_jpeg_scans}): each is a pass "
@@ -200,20 +198,6 @@ def _opened(data: bytes, fmt: str) -> Image.Image:
     return opened
 
 
-def _undecoded_bmp_layout(reason: str) -> bool:
-    """Whether Pillow's BMP reader refused a layout the format has but Pillow cannot decode: a
-    JPEG or PNG inside (4, 5: printer drivers), alpha bit fields (6: Windows CE), CMYK (11-13),
-    64 bits a pixel, or bit fields other than the usual masks. A value the format does not have
-    at all is a damaged header, as before."""
-    if reason.startswith("Unsupported BMP bitfields layout"):
-        return True
-    number = re.search(r"\((\d+)\)", reason)
-    value = int(number.group(1)) if number else None
-    if reason.startswith("Unsupported BMP compression"):
-        return value in (4, 5, 6, 11, 12, 13)
-    return reason.startswith("Unsupported BMP pixel depth") and value == 64
-
-
 # What a reader's own code raises when a header points past the data or names a value it has no
 # entry for: their words ("0", struct's buffer sizes) tell a user nothing.
 _SLIPS = (KeyError, IndexError, TypeError, EOFError, struct.error)
@@ -228,28 +212,6 @@ def _reason(exc: BaseException) -> str:
     if isinstance(slip, _SLIPS):
         return f"its headers are damaged or cut short ({slip!r})"
     return str(exc) or type(exc).__name__
-
-
-def _read_fourth_byte_as_alpha(im: Image.Image, data: bytes) -> None:
-    """Read a 32-bit BMP's fourth byte as alpha where it holds any, as browsers do.
-
-    The format calls that byte unused in an uncompressed (BI_RGB) BMP, and Pillow reads it so.
-    But Pillow itself writes an RGBA picture's alpha there, as other writers do: read as opaque,
-    its transparent margins came out in the colour hidden under them (black, in a cut-out) instead
-    of flattened on white. Chromium and Firefox take the byte as alpha unless it is zero in every
-    pixel, which is what writers that really leave it unused leave.
-    """
-    tile = im.tile[0] if len(im.tile) == 1 else None
-    if im.info.get("compression") != 0 or tile is None or tile.codec_name != "raw" or tile.args[0] != "BGRX":
-        return
-    stride = tile.args[1]
-    end = min(len(data), tile.offset + stride * im.height)
-    pixels = np.frombuffer(data, np.uint8, count=max(0, end - tile.offset), offset=min(tile.offset, len(data)))
-    if not pixels[3::4].any():
-        return
-    # What Pillow's reader does for a BMP it knows to hold alpha (a 32-bit cursor's).
-    im.tile = [tile._replace(args=("BGRA", *tile.args[1:]))]
-    im._mode = "RGBA"
 
 
 DNG_VERSION, NEW_SUBFILE_TYPE = 50706, 254
