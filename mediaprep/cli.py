@@ -570,7 +570,7 @@ def _profile_text(p: Profile) -> str:
         convert = f"; converted first: {', '.join(rule.convert)}" if rule.convert else ""
         lines.append(
             f"  {kind}: {', '.join(rule.accept) or 'nothing'} as is{convert}; "
-            f"max {rule.max_bytes or 'no limit'} bytes"
+            f"{f'at most {rule.max_bytes} bytes' if rule.max_bytes else 'no byte limit of its own'}"
         )
     for mix in p.slide_mixes:
         lines.append(f"  not on one slide: {'/'.join(mix.kinds)} with {'/'.join(mix.with_)} ({mix.problem})")

@@ -151,6 +151,10 @@ def test_profiles_list_and_show(cli):
     assert shown["message"]["max_bytes"] == 600_000
     assert shown["media"]["image"]["max_bytes"] == 250_000
     assert "slides: 1" in cli("profiles", "show", "clicksend").stdout
+    # A kind with a byte limit says it; one without says so in words ("max no limit bytes" before).
+    twilio = cli("profiles", "show", "twilio").stdout
+    assert "media files: 10" in twilio and "at most" not in twilio and "no byte limit of its own" in twilio
+    assert "at most 250000 bytes" in cli("profiles", "show", "clicksend").stdout
 
 
 def test_public_names_are_the_ones_the_readme_documents():
