@@ -23,8 +23,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 # What python:3.11-slim-bookworm has beyond debootstrap's minimal Debian 12: its Python (here Debian's),
 # pip and certificates, and the useradd that debian:bookworm-slim has.
 BASE = ["python3", "python3-pip", "ca-certificates", "passwd"]
-ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "PIP_BREAK_SYSTEM_PACKAGES": "1",
-       "DEBIAN_FRONTEND": "noninteractive"}
+ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+       "PIP_BREAK_SYSTEM_PACKAGES": "1", "DEBIAN_FRONTEND": "noninteractive"}
 
 
 def instructions(dockerfile: Path) -> list[tuple[str, str]]:
@@ -52,8 +52,8 @@ def in_root(root: Path, command: str, user: str = "root", workdir: str = "/", *,
     return done.stdout or ""
 
 
-def build(root: Path) -> tuple[str, list[str], str]:
-    """The image's user, its entrypoint and its working folder, after every step has run."""
+def build(root: Path) -> tuple[str, list[str]]:
+    """The image's user and its entrypoint, after every step has run."""
     in_root(root, f"apt-get update -qq && apt-get install -y -qq --no-install-recommends {' '.join(BASE)}")
     # The host's bundle: where a proxy signs the traffic, pip would refuse PyPI without it.
     shutil.copy("/etc/ssl/certs/ca-certificates.crt", root / "etc/ssl/certs/ca-certificates.crt")
@@ -81,7 +81,7 @@ def build(root: Path) -> tuple[str, list[str], str]:
             entrypoint = json.loads(args)
         elif op not in ("FROM", "CMD"):
             sys.exit(f"dockerfile_check: {op} is not an instruction it knows")
-    return user, entrypoint, workdir
+    return user, entrypoint
 
 
 def main() -> None:
@@ -89,7 +89,8 @@ def main() -> None:
     if root.exists() and any(root.iterdir()):
         # A build starts from the base each time: the Dockerfile's useradd fails on a second go.
         sys.exit(f"dockerfile_check: {root} is not empty; give a folder that does not exist yet")
-    subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(root), "http://deb.debian.org/debian"], check=True)
+    subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(root), "http://deb.debian.org/debian"],
+                   check=True)
     shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
     # A container has /proc and /dev of its own; the root borrows the host's while the check runs.
     mounted = []
@@ -105,10 +106,9 @@ def main() -> None:
 
 
 def check(root: Path) -> None:
-    user, entrypoint, _ = build(root)
+    user, entrypoint = build(root)
     # The fixtures where the image's user can read them and write beside them, as a mounted folder.
     work = root / "work"
-    shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(PROJECT / "fixtures/media", work / "media")
     in_root(root, f"chown -R {user} /work")
     command = " ".join(map(shlex.quote, entrypoint))
