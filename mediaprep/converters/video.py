@@ -16,7 +16,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import CannotFit, CorruptInput
@@ -88,122 +88,156 @@ def convert_video(
         facts = checked(facts or media_facts(src, mime, settings), settings)
         if not facts.has_video:
             raise CorruptInput("the file has no video stream; convert it as audio")
-        audio_floor = target.min_audio_kbps if facts.has_audio else 0
         duration = sent_duration(facts, max_duration)
         trimmed = duration < (facts.duration or 0) - 0.05
         notes = [f"trimmed to {duration:.1f} s as asked"] if trimmed else []
         notes += tracks_left_out(facts)
+        job = _Job(src, mime, facts, duration, settings, on_progress, deadline)
         # 2 %: what dropping the source's metadata can save.
-        fits = not trimmed and src.stat().st_size <= budget * 1.02
-        refusals = []
-        for copy_fmt in copy_formats if fits else []:
-            if (why := why_not_copied(facts, mime, copy_fmt, target)) is not None:
-                refusals.append(why)
-                continue
-            copied = copy_streams(src, mime, facts, tmp / f"copy.{copy_fmt}", copy_fmt, settings,
-                                  deadline=deadline, on_progress=on_progress)
-            if copied is not None and len(copied) <= budget:
+        if not trimmed and src.stat().st_size <= budget * 1.02:
+            copied, refusal = _copied(job, budget, target, copy_formats, tmp)
+            if copied is not None:
+                data, copy_fmt = copied
                 note = (f"copied as it was, not re-encoded (the clip already fits and "
                         f"{why_copied(copy_fmt, taken_as, fmt)}); its metadata is left out")
-                return AvResult(copied, OUTPUT_MIMES[copy_fmt], "video", facts.width, facts.height, duration,
-                                0, (note, *notes))
-        if refusals and len(refusals) == len(copy_formats):  # it fits, yet is encoded: the user is told why
-            notes.append(f"encoded although the clip fits: {refusals[0]}")
-        total_kbps = (budget - FIXED_BYTES) * 8 * (1 - CONTAINER_SHARE) / duration / 1000
-        # The audio's share shrinks with the budget: speech survives 16-24 kbit/s mono.
-        a_kbps: float = 0 if not facts.has_audio else max(audio_floor, min(48, round(total_kbps * 0.15)))
-        use_amr = fmt == "3gp" and facts.has_audio and has_encoder("libopencore_amrnb", settings)
+                return AvResult(data, OUTPUT_MIMES[copy_fmt], "video", facts.width, facts.height, duration, 0,
+                                (note, *notes))
+            if refusal is not None:  # it fits, yet is encoded: the user is told why
+                notes.append(f"encoded although the clip fits: {refusal}")
         h263 = fmt == "3gp" and target.codec == "h263"
-        if fmt == "3gp" and facts.has_audio and not use_amr:
-            # The issue's fallback, said aloud: the handsets a 3gp is made for may play it silent.
-            who = ("the oldest handsets, which play H.263, take only AMR-NB" if h263 else
-                   "older handsets may play only AMR-NB in a 3gp")
-            notes.append(f"the sound is AAC: {amr_missing(settings)}; {who}")
-        enough = covering_kbps(AAC_KBPS_COVERING_RATE, facts.sample_rate)
-        if use_amr:
-            a_kbps = _amr_mode(total_kbps, target)
-        elif enough is not None and max(audio_floor, enough) < a_kbps:
-            # A phone call's or a camera's 8 kHz sound: more bits hold no more of it; the picture uses them.
-            a_kbps = max(audio_floor, enough)
-            notes.append(f"the sound is {facts.sample_rate} Hz: {a_kbps} kbit/s holds all of it, the rest goes to "
-                         "the picture")
+        total_kbps = (budget - FIXED_BYTES) * 8 * (1 - CONTAINER_SHARE) / duration / 1000
+        a_kbps, use_amr = _sound_plan(facts, fmt, h263, total_kbps, target, settings, notes)
         layout = _Layout(budget, duration, _audio_estimate(a_kbps, duration, use_amr) if facts.has_audio else 0,
                          per_frame=9 if fmt == "3gp" else 18, aim=AIM[fmt])
         # The longest a refusal names is the one this plan would take, at the rate the floor is sent at.
         floor_fps = _geometry(facts, target.min_video_kbps, target, "h263" if h263 else fmt)[2]
+        audio_floor = target.min_audio_kbps if facts.has_audio else 0
         floor_kbps = target.min_video_kbps + (a_kbps if use_amr else audio_floor)
         if total_kbps - a_kbps < target.min_video_kbps:
             raise too_long(budget, floor_kbps, duration, longest=layout.longest(target.min_video_kbps, floor_fps))
-        v_kbps = layout.video_kbps(facts.fps or 30)
-        width, height, fps, pad = _geometry(facts, v_kbps, target, "h263" if h263 else fmt)
-        sized_for = v_kbps = layout.video_kbps(fps)
-        out = tmp / f"out.{fmt}"
-        passlog = tmp / "pass"
-        # The sound's own file keeps its start time (a raw .amr could not), for the second pass.
-        audio_file = (tmp / ("audio.3gp" if use_amr else "audio.m4a")) if facts.has_audio else None
-        sound_starts = 0.0
-        job = _Job(src, mime, facts, duration, settings, on_progress, deadline,
-                   tone_map=facts.hdr is not None and has_filter("zscale", settings),
-                   held=_held_seconds(facts, duration, src, mime, settings),
-                   alpha_decoder=_alpha_decoder(facts, settings))
+        width, height, fps, pad = _geometry(facts, layout.video_kbps(facts.fps or 30), target,
+                                            "h263" if h263 else fmt)
+        job = replace(job, tone_map=facts.hdr is not None and has_filter("zscale", settings),
+                      held=_held_seconds(facts, duration, src, mime, settings),
+                      alpha_decoder=_alpha_decoder(facts, settings))
         notes += _treatment_notes(job)
+        frame = _Frame(fmt, width, height, pad, fps)
         if h263:
-            return _fit_h263(job, layout, _Frame(fmt, width, height, pad, fps), out, a_kbps, use_amr, notes)
-        encodes = 0
-        analysed = None  # the frame size and rate the first-pass statistics describe
-        resized = False  # the analysis has already moved to a smaller frame
-        size = 0  # of the last encode
-        for _ in range(MAX_RETRIES + 1):
-            if v_kbps < target.min_video_kbps:
-                break
-            frame = _Frame(fmt, width, height, pad, fps)
-            if analysed != (width, height, fps):
-                # x264's second pass needs statistics of the same frames: a new size or rate, a new
-                # first pass. The first one also encodes the sound, once, so its size is known exactly.
-                first_audio = audio_file if audio_file is not None and not audio_file.exists() else None
-                analysis = _first_pass(job, frame, passlog, _capped(v_kbps, frame, target, facts), first_audio,
-                                       a_kbps, use_amr)
-                encodes += 1
-                # A picture that decodes to nothing leaves no statistics: say so here, not as the
-                # second pass's "can't open stats file".
-                check_decoded_frames(analysis, duration, fps, notes if encodes == 1 else None)
-                analysed = (width, height, fps)
-                if first_audio is not None:
-                    sound_starts = _check_sound(first_audio, "audio/3gpp" if use_amr else "audio/mp4", settings)
-                    layout.audio_bytes = first_audio.stat().st_size
-                    v_kbps = layout.video_kbps(fps)
-                if not resized and (_mean_qp(passlog) or 0) > STARVED_QP.get(fmt, math.inf):
-                    # Starved at this size: analyse a smaller frame once (never back up again).
-                    resized = True
-                    smaller = _geometry(facts, v_kbps * SMALLER_FRAME, target, fmt)
-                    if smaller[:2] != (width, height):
-                        width, height, fps, pad = smaller
-                        sized_for = v_kbps = layout.video_kbps(fps)
-                        continue
-            done = _second_pass(job, frame, out, passlog, _capped(v_kbps, frame, target, facts), audio_file,
-                                sound_starts)
+            return _fit_h263(job, layout, frame, tmp / f"out.{fmt}", a_kbps, use_amr, notes)
+        fitted = _fit_h264(job, layout, frame, target, tmp, a_kbps, use_amr, notes)
+        if fitted is None:  # the bitrate fell under the floor before anything fitted
+            raise too_long(budget, floor_kbps, duration, longest=layout.longest(target.min_video_kbps, floor_fps))
+        return fitted
+
+
+def _copied(job: _Job, budget: int, target: VideoTarget, copy_formats: list[str], tmp: Path,
+            ) -> tuple[tuple[bytes, str] | None, str | None]:
+    """The clip's streams copied as they are into the first of ``copy_formats`` that takes them and
+    fits: (bytes, format); else None, and why not where no format takes them as they are."""
+    refusals = []
+    for copy_fmt in copy_formats:
+        if (why := why_not_copied(job.facts, job.mime, copy_fmt, target)) is not None:
+            refusals.append(why)
+            continue
+        copied = copy_streams(job.src, job.mime, job.facts, tmp / f"copy.{copy_fmt}", copy_fmt, job.settings,
+                              deadline=job.deadline, on_progress=job.on_progress)
+        if copied is not None and len(copied) <= budget:
+            return (copied, copy_fmt), None
+    return None, refusals[0] if refusals and len(refusals) == len(copy_formats) else None
+
+
+def _sound_plan(facts: MediaFacts, fmt: str, h263: bool, total_kbps: float, target: VideoTarget,
+                settings: Settings, notes: list[str]) -> tuple[float, bool]:
+    """The sound's bitrate, and whether it is AMR-NB; ``notes`` gets what the user should know."""
+    if not facts.has_audio:
+        return 0, False
+    # The audio's share shrinks with the budget: speech survives 16-24 kbit/s mono.
+    a_kbps: float = max(target.min_audio_kbps, min(48, round(total_kbps * 0.15)))
+    use_amr = fmt == "3gp" and has_encoder("libopencore_amrnb", settings)
+    if fmt == "3gp" and not use_amr:
+        # The issue's fallback, said aloud: the handsets a 3gp is made for may play it silent.
+        who = ("the oldest handsets, which play H.263, take only AMR-NB" if h263 else
+               "older handsets may play only AMR-NB in a 3gp")
+        notes.append(f"the sound is AAC: {amr_missing(settings)}; {who}")
+    if use_amr:
+        return _amr_mode(total_kbps, target), True
+    enough = covering_kbps(AAC_KBPS_COVERING_RATE, facts.sample_rate)
+    if enough is not None and max(target.min_audio_kbps, enough) < a_kbps:
+        # A phone call's or a camera's 8 kHz sound: more bits hold no more of it; the picture uses them.
+        a_kbps = max(target.min_audio_kbps, enough)
+        notes.append(f"the sound is {facts.sample_rate} Hz: {a_kbps} kbit/s holds all of it, the rest goes to "
+                     "the picture")
+    return a_kbps, False
+
+
+def _fit_h264(job: _Job, layout: _Layout, frame: _Frame, target: VideoTarget, tmp: Path, a_kbps: float,
+              use_amr: bool, notes: list[str]) -> AvResult | None:
+    """Two passes at the bitrate the budget leaves, the size verified and the second pass (with a
+    new analysis where the frame changes) retried lower until it fits; None where the bitrate fell
+    under the profile's floor first."""
+    facts, settings, duration, fmt, budget = job.facts, job.settings, job.duration, frame.fmt, layout.budget
+    width, height, fps, pad = frame.width, frame.height, frame.fps, frame.pad
+    sized_for = v_kbps = layout.video_kbps(fps)
+    out = tmp / f"out.{fmt}"
+    passlog = tmp / "pass"
+    # The sound's own file keeps its start time (a raw .amr could not), for the second pass.
+    audio_file = (tmp / ("audio.3gp" if use_amr else "audio.m4a")) if facts.has_audio else None
+    sound_starts = 0.0
+    encodes = 0
+    analysed = None  # the frame size and rate the first-pass statistics describe
+    resized = False  # the analysis has already moved to a smaller frame
+    size = 0  # of the last encode
+    for _ in range(MAX_RETRIES + 1):
+        if v_kbps < target.min_video_kbps:
+            break
+        frame = _Frame(fmt, width, height, pad, fps)
+        if analysed != (width, height, fps):
+            # x264's second pass needs statistics of the same frames: a new size or rate, a new
+            # first pass. The first one also encodes the sound, once, so its size is known exactly.
+            first_audio = audio_file if audio_file is not None and not audio_file.exists() else None
+            analysis = _first_pass(job, frame, passlog, _capped(v_kbps, frame, target, facts), first_audio,
+                                   a_kbps, use_amr)
             encodes += 1
-            check_decoded_frames(done, duration, fps)
-            size = out.stat().st_size
-            if size <= budget:
-                used = _capped(v_kbps, frame, target, facts)
-                video = f"video {v_kbps:.0f} kbit/s" if used >= v_kbps else (
-                    f"video {used:.0f} kbit/s (all this frame size can use; the budget allowed more)")
-                return _result(job, out.read_bytes(), frame, video, a_kbps, encodes, notes)
-            # Over: scale the video by how far it missed what it was given, and aim a little lower.
-            given = layout.video_bytes(fps)
-            asked = v_kbps
-            v_kbps *= given / max(1, given + size - layout.budget * layout.aim) * 0.99
-            if v_kbps < 0.85 * sized_for:
-                # Far below what the frame size was chosen for: choose again (and analyse again).
-                width, height, fps, pad = _geometry(facts, v_kbps, target, fmt)
-                sized_for = v_kbps
-            if v_kbps < target.min_video_kbps and asked > target.min_video_kbps * 1.1:
-                # A far miss (busy, noisy pictures) still earns one try at the floor before giving up.
-                v_kbps = target.min_video_kbps
-        if size:
-            raise _over_at_the_floor(budget, duration, size)
-        raise too_long(budget, floor_kbps, duration, longest=layout.longest(target.min_video_kbps, floor_fps))
+            # A picture that decodes to nothing leaves no statistics: say so here, not as the
+            # second pass's "can't open stats file".
+            check_decoded_frames(analysis, duration, fps, notes if encodes == 1 else None)
+            analysed = (width, height, fps)
+            if first_audio is not None:
+                sound_starts = _check_sound(first_audio, "audio/3gpp" if use_amr else "audio/mp4", settings)
+                layout.audio_bytes = first_audio.stat().st_size
+                v_kbps = layout.video_kbps(fps)
+            if not resized and (_mean_qp(passlog) or 0) > STARVED_QP.get(fmt, math.inf):
+                # Starved at this size: analyse a smaller frame once (never back up again).
+                resized = True
+                smaller = _geometry(facts, v_kbps * SMALLER_FRAME, target, fmt)
+                if smaller[:2] != (width, height):
+                    width, height, fps, pad = smaller
+                    sized_for = v_kbps = layout.video_kbps(fps)
+                    continue
+        done = _second_pass(job, frame, out, passlog, _capped(v_kbps, frame, target, facts), audio_file,
+                            sound_starts)
+        encodes += 1
+        check_decoded_frames(done, duration, fps)
+        size = out.stat().st_size
+        if size <= budget:
+            used = _capped(v_kbps, frame, target, facts)
+            video = f"video {v_kbps:.0f} kbit/s" if used >= v_kbps else (
+                f"video {used:.0f} kbit/s (all this frame size can use; the budget allowed more)")
+            return _result(job, out.read_bytes(), frame, video, a_kbps, encodes, notes)
+        # Over: scale the video by how far it missed what it was given, and aim a little lower.
+        given = layout.video_bytes(fps)
+        asked = v_kbps
+        v_kbps *= given / max(1, given + size - layout.budget * layout.aim) * 0.99
+        if v_kbps < 0.85 * sized_for:
+            # Far below what the frame size was chosen for: choose again (and analyse again).
+            width, height, fps, pad = _geometry(facts, v_kbps, target, fmt)
+            sized_for = v_kbps
+        if v_kbps < target.min_video_kbps and asked > target.min_video_kbps * 1.1:
+            # A far miss (busy, noisy pictures) still earns one try at the floor before giving up.
+            v_kbps = target.min_video_kbps
+    if size:
+        raise _over_at_the_floor(budget, duration, size)
+    return None
 
 
 # Share of the budget aimed at. x264's second pass lands within about +-2 % of its bitrate (main,
