@@ -81,21 +81,7 @@ def convert_image(
         return Converted(data=as_is, mime=mime, passed_through=False, width=im.width, height=im.height,
                          frames=frames, notes=(cut,), **base)
 
-    notes: list[str] = []
-    longest = target.long_side_for(im.size)
-    if _taken_as_it_is(mime, verdict, accepts) and len(data) <= budget and source_long > longest:
-        # It fits, yet comes back smaller: the user is told why.
-        notes.append(f"re-encoded although the file fits: it is {source_long} px on its long side, past the "
-                     f"profile's {longest}")
-    dropped = im.info.get(DROPPED, frozenset())
-    if dropped & png_metadata.TEXT:
-        notes.append("the PNG's text metadata inflates past what is safe to read (1 MB a chunk); it was dropped unread")
-    if dropped & png_metadata.ICC:
-        notes.append("the PNG's ICC profile inflates past what is safe to read (1 MB); it was dropped unread and "
-                     "the colours taken as sRGB")
-    for kind in sorted(im.info.get(WRONG_CHECKSUMS, ())):
-        notes.append(f"the PNG's {kind.decode('latin-1')} chunk is damaged (its checksum is wrong); it was dropped, "
-                     "as libpng-based viewers do")
+    notes = _source_notes(data, mime, source_long, im, budget, target, verdict, accepts)
     picture = shown_picture(im)
     if within is not None:
         notes.append(f"trimmed to {max_seconds:g} s as asked: {within} of {frames} frames")
@@ -117,6 +103,37 @@ def convert_image(
                      "the first is one colour (a fade in, or a picture yet to be drawn)")
 
     notes += first_picture_notes(data, mime, frames)
+    return _still(data, mime, source_long, im, picture, budget, target, accepts, settings, codes, notes, base)
+
+
+def _source_notes(data: bytes, mime: str, source_long: int, im: Image.Image, budget: int, target: ImageTarget,
+                  verdict: str | None, accepts: frozenset[str]) -> list[str]:
+    """What the user should know about the source before it is converted: why a file that fits is
+    re-encoded, and which damaged or oversized PNG chunks were left out."""
+    notes: list[str] = []
+    longest = target.long_side_for(im.size)
+    if _taken_as_it_is(mime, verdict, accepts) and len(data) <= budget and source_long > longest:
+        # It fits, yet comes back smaller: the user is told why.
+        notes.append(f"re-encoded although the file fits: it is {source_long} px on its long side, past the "
+                     f"profile's {longest}")
+    dropped = im.info.get(DROPPED, frozenset())
+    if dropped & png_metadata.TEXT:
+        notes.append("the PNG's text metadata inflates past what is safe to read (1 MB a chunk); it was dropped unread")
+    if dropped & png_metadata.ICC:
+        notes.append("the PNG's ICC profile inflates past what is safe to read (1 MB); it was dropped unread and "
+                     "the colours taken as sRGB")
+    for kind in sorted(im.info.get(WRONG_CHECKSUMS, ())):
+        notes.append(f"the PNG's {kind.decode('latin-1')} chunk is damaged (its checksum is wrong); it was dropped, "
+                     "as libpng-based viewers do")
+    return notes
+
+
+def _still(data: bytes, mime: str, source_long: int, im: Image.Image, picture: int, budget: int,
+           target: ImageTarget, accepts: frozenset[str], settings: Settings, codes: tuple[int, int] | None,
+           notes: list[str], base: dict[str, Any]) -> Converted:
+    """One picture of the source (``picture``: its frame, page or picture sent) as a GIF where that
+    holds it losslessly or looks better, else as the best JPEG that fits (``source_long``: the
+    source's long side as first opened, for the scale reported)."""
     try:
         im.seek(picture)  # from here on the frame (page, picture) sent is the one loaded
     except Exception as exc:
