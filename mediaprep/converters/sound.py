@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CannotFit
@@ -88,61 +89,91 @@ def convert_audio(
             if asked or target.format == "amr":
                 raise no_amr_encoder(settings)
             fmt = target.format  # the source's own AMR, which the profile takes, is not a must
+        sound = _Sound(src, mime, facts, duration, settings, on_progress, deadline)
         if fmt == "amr":
-            modes = [m for m in AMR_MODES if m[1] * duration <= budget * (1 - CONTAINER_SHARE)]
-            if not modes:
-                raise too_long(budget, AMR_MODES[-1][1] * 8 / 1000, duration)
-            out = tmp / "out.amr"
-            for encodes, (mode, _) in enumerate(modes, 1):
-                stream = first_sound(input_stream(src, DEMUXER_BY_MIME[mime])).output(
-                    str(out), t=duration, ac=1, ar=8000, acodec="libopencore_amrnb", **{"b:a": f"{mode}k"}, f="amr",
-                    **UNSIGNED)
-                done = run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
-                fits = out.stat().st_size <= budget
-                check_decoded_seconds(done, duration, notes if fits else None)
-                if fits:
-                    return AvResult(out.read_bytes(), "audio/amr", "audio", None, None, duration, encodes,
-                                    tuple(notes + [f"AMR-NB {mode} kbit/s"]))
-            raise CannotFit(f"no AMR-NB mode fits {duration:.1f} s in {budget} bytes")
-        source_kbps = _lossy_kbps(facts)
-        factor = MP3_KBPS_PER_SOURCE_KBPS.get(facts.audio_codec or "", MP3_KBPS_PER_OTHER_KBPS)
-        matching = source_kbps * factor if source_kbps else None
-        kbps = _mp3_kbps(budget, duration, target, matching, facts.sample_rate)
-        held_back = kbps < _mp3_kbps(budget, duration, target)
-        out = tmp / "out.mp3"
-        encodes = 0
-        while True:
-            rate = 16000 if kbps <= 24 else (22050 if kbps <= 48 else 44100)
-            # Never above the source's own rate: resampling up adds bytes and no sound.
-            rate = min(rate, next((r for r in MP3_RATES if r >= (facts.sample_rate or 0)), rate))
-            sound = first_sound(input_stream(src, DEMUXER_BY_MIME[mime]))
-            if (facts.duration or 0) < SHORTEST_SOUND:
-                # A few samples (a recorder stopped at once) are all held in the resampler's delay, and
-                # the mp3 came out a header with no sound in it, which no player opens.
-                sound = sound.filter("apad", whole_dur=SHORTEST_SOUND)
-            stream = sound.output(
-                str(out), t=duration, ac=1, ar=rate, acodec="libmp3lame", **{"b:a": f"{kbps}k"},
-                map_metadata=-1, f="mp3", **MP3_UNSIGNED,
-            )
-            done = run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
-            encodes += 1
-            fits = out.stat().st_size <= budget
-            check_decoded_seconds(done, duration, notes if fits else None)
-            if fits:
-                notes.append(f"mp3 mono {kbps} kbit/s, {rate} Hz")
-                if held_back:
-                    said = [f"{source_kbps:.0f} kbit/s"] if source_kbps else []
-                    said += [f"{facts.sample_rate} Hz"] if facts.sample_rate and facts.sample_rate < 44100 else []
-                    notes.append(f"the source is {' and '.join(said)}: more than {kbps} kbit/s would not sound better")
-                if facts.sample_rate and rate > facts.sample_rate:
-                    why = ("not every phone decodes an mp3 sampled at 8-12 kHz (MPEG-2.5)" if facts.sample_rate < 16000
-                           else "mp3 has no such rate")
-                    notes.append(f"{rate} Hz, not the source's {facts.sample_rate}: {why}")
-                return AvResult(out.read_bytes(), "audio/mpeg", "audio", None, None, duration, encodes, tuple(notes))
-            lower = [k for k in MP3_KBPS if k < kbps and k >= target.min_kbps]
-            if not lower or encodes > MAX_RETRIES:
-                raise CannotFit(f"the mp3 is {out.stat().st_size} bytes at {kbps} kbit/s, over {budget}")
-            kbps = lower[-1]
+            return _fit_amr(sound, budget, tmp / "out.amr", notes)
+        return _fit_mp3(sound, budget, target, tmp / "out.mp3", notes)
+
+
+@dataclass(frozen=True)
+class _Sound:
+    """A sound being encoded: the file, what it is, the seconds sent, and the run's settings and limits."""
+
+    src: Path
+    mime: str
+    facts: MediaFacts
+    duration: float
+    settings: Settings
+    on_progress: Callable | None
+    deadline: float
+
+    def input(self):
+        return first_sound(input_stream(self.src, DEMUXER_BY_MIME[self.mime]))
+
+    def run(self, stream):
+        return run_ffmpeg(stream, self.settings, on_progress=self.on_progress, deadline=self.deadline)
+
+
+def _fit_amr(sound: _Sound, budget: int, out: Path, notes: list[str]) -> AvResult:
+    """The highest AMR-NB mode that fits."""
+    duration = sound.duration
+    modes = [m for m in AMR_MODES if m[1] * duration <= budget * (1 - CONTAINER_SHARE)]
+    if not modes:
+        raise too_long(budget, AMR_MODES[-1][1] * 8 / 1000, duration)
+    for encodes, (mode, _) in enumerate(modes, 1):
+        stream = sound.input().output(
+            str(out), t=duration, ac=1, ar=8000, acodec="libopencore_amrnb", **{"b:a": f"{mode}k"}, f="amr",
+            **UNSIGNED)
+        done = sound.run(stream)
+        fits = out.stat().st_size <= budget
+        check_decoded_seconds(done, duration, notes if fits else None)
+        if fits:
+            return AvResult(out.read_bytes(), "audio/amr", "audio", None, None, duration, encodes,
+                            tuple(notes + [f"AMR-NB {mode} kbit/s"]))
+    raise CannotFit(f"no AMR-NB mode fits {duration:.1f} s in {budget} bytes")
+
+
+def _fit_mp3(sound: _Sound, budget: int, target: AudioTarget, out: Path, notes: list[str]) -> AvResult:
+    """Mono mp3 at the bitrate the budget allows (no more than the source can use), lower until it fits."""
+    facts, duration = sound.facts, sound.duration
+    source_kbps = _lossy_kbps(facts)
+    factor = MP3_KBPS_PER_SOURCE_KBPS.get(facts.audio_codec or "", MP3_KBPS_PER_OTHER_KBPS)
+    matching = source_kbps * factor if source_kbps else None
+    kbps = _mp3_kbps(budget, duration, target, matching, facts.sample_rate)
+    held_back = kbps < _mp3_kbps(budget, duration, target)
+    encodes = 0
+    while True:
+        rate = 16000 if kbps <= 24 else (22050 if kbps <= 48 else 44100)
+        # Never above the source's own rate: resampling up adds bytes and no sound.
+        rate = min(rate, next((r for r in MP3_RATES if r >= (facts.sample_rate or 0)), rate))
+        stream = sound.input()
+        if (facts.duration or 0) < SHORTEST_SOUND:
+            # A few samples (a recorder stopped at once) are all held in the resampler's delay, and
+            # the mp3 came out a header with no sound in it, which no player opens.
+            stream = stream.filter("apad", whole_dur=SHORTEST_SOUND)
+        stream = stream.output(
+            str(out), t=duration, ac=1, ar=rate, acodec="libmp3lame", **{"b:a": f"{kbps}k"},
+            map_metadata=-1, f="mp3", **MP3_UNSIGNED,
+        )
+        done = sound.run(stream)
+        encodes += 1
+        fits = out.stat().st_size <= budget
+        check_decoded_seconds(done, duration, notes if fits else None)
+        if fits:
+            notes.append(f"mp3 mono {kbps} kbit/s, {rate} Hz")
+            if held_back:
+                said = [f"{source_kbps:.0f} kbit/s"] if source_kbps else []
+                said += [f"{facts.sample_rate} Hz"] if facts.sample_rate and facts.sample_rate < 44100 else []
+                notes.append(f"the source is {' and '.join(said)}: more than {kbps} kbit/s would not sound better")
+            if facts.sample_rate and rate > facts.sample_rate:
+                why = ("not every phone decodes an mp3 sampled at 8-12 kHz (MPEG-2.5)" if facts.sample_rate < 16000
+                       else "mp3 has no such rate")
+                notes.append(f"{rate} Hz, not the source's {facts.sample_rate}: {why}")
+            return AvResult(out.read_bytes(), "audio/mpeg", "audio", None, None, duration, encodes, tuple(notes))
+        lower = [k for k in MP3_KBPS if k < kbps and k >= target.min_kbps]
+        if not lower or encodes > MAX_RETRIES:
+            raise CannotFit(f"the mp3 is {out.stat().st_size} bytes at {kbps} kbit/s, over {budget}")
+        kbps = lower[-1]
 
 
 def _sound_fits(facts: MediaFacts, size: int, budget: int) -> bool:
