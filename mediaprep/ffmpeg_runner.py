@@ -88,51 +88,63 @@ def run_ffmpeg(
             )
         except FileNotFoundError as exc:
             raise ToolMissing(f"cannot start ffmpeg: {exc.strerror}") from exc
-        reader = threading.Thread(target=watch.read, args=(proc,), daemon=True)
-        reader.start()
-        try:
-            while proc.poll() is None:
-                if watch.raised is not None:
-                    raise watch.raised  # the caller's callback stops the work (its client has gone)
-                now = time.monotonic()
-                if now > end:
-                    _kill(proc)
-                    raise ToolTimeout(f"ffmpeg ran past its time limit ({end - started:.0f} s) and was stopped",
-                                      reason="deadline")
-                if now - watch.moved > settings.stall_timeout:
-                    _kill(proc)
-                    raise ToolTimeout(
-                        f"ffmpeg made no progress for {settings.stall_timeout:g} s (a damaged or hostile stream) "
-                        "and was stopped", reason="stalled")
-                time.sleep(0.02)
-        except BaseException:
-            _kill(proc)
-            raise
-        finally:
-            reader.join(timeout=2)
-            if proc.stdout is not None:
-                proc.stdout.close()
-        if watch.raised is not None:  # raised on the run's last block, as ffmpeg ended
-            raise watch.raised
+        _wait(proc, watch, started, end, settings.stall_timeout)
         errors.seek(0)
         said = errors.read().decode("utf-8", "replace")
+    _check_outcome(said, proc.returncode, quiet_or_corrupt)
+    return watch.last
+
+
+def _wait(proc: subprocess.Popen, watch: _Watch, started: float, end: float, stall_timeout: float) -> None:
+    """Until ffmpeg ends, its progress read on a thread; its whole group is killed at ``end``, after
+    ``stall_timeout`` seconds without progress, or when the caller's callback raises."""
+    reader = threading.Thread(target=watch.read, args=(proc,), daemon=True)
+    reader.start()
+    try:
+        while proc.poll() is None:
+            if watch.raised is not None:
+                raise watch.raised  # the caller's callback stops the work (its client has gone)
+            now = time.monotonic()
+            if now > end:
+                _kill(proc)
+                raise ToolTimeout(f"ffmpeg ran past its time limit ({end - started:.0f} s) and was stopped",
+                                  reason="deadline")
+            if now - watch.moved > stall_timeout:
+                _kill(proc)
+                raise ToolTimeout(
+                    f"ffmpeg made no progress for {stall_timeout:g} s (a damaged or hostile stream) "
+                    "and was stopped", reason="stalled")
+            time.sleep(0.02)
+    except BaseException:
+        _kill(proc)
+        raise
+    finally:
+        reader.join(timeout=2)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    if watch.raised is not None:  # raised on the run's last block, as ffmpeg ended
+        raise watch.raised
+
+
+def _check_outcome(said: str, returncode: int, quiet_or_corrupt: bool) -> None:
+    """The error a run's stderr and exit status mean, if any: a frame over the pixel limit, damaged
+    input, or ffmpeg's own failure with its last lines."""
     if oversized := _OVER_MAX_PIXELS.search(said):
         # The decoder drops such frames and carries on, so the output would be the clip cut.
         width, height, limit = oversized.groups()
         raise InputTooLarge(f"a frame inside the stream is {width}x{height}, over the {limit} pixel limit "
                             "per frame (max_video_pixels); the header gave a smaller size")
     lines = tidied(said).strip().splitlines()
-    if quiet_or_corrupt and proc.returncode == 0 and lines:
+    if quiet_or_corrupt and returncode == 0 and lines:
         raise CorruptInput(f"the media decodes with errors ({len(lines)}), first: {lines[0].strip()}")
-    if proc.returncode != 0:
+    if returncode != 0:
         damaged = [line.strip() for line in lines if any(sign in line for sign in _UNDECODABLE)]
         if damaged:
             # exit 69: more than -max_error_rate (2/3) of the frames failed to decode
             kinds = {_STREAM_KINDS[k] for k in _INPUT_STREAM.findall(" ".join(damaged))}
             what = f"the {kinds.pop()} stream is damaged and" if len(kinds) == 1 else "the media"
             raise CorruptInput(f"{what} cannot be decoded ({len(damaged)} errors), first: {damaged[0]}")
-        raise ToolFailed(f"ffmpeg failed (exit {proc.returncode}): " + " | ".join(lines[-6:]))
-    return watch.last
+        raise ToolFailed(f"ffmpeg failed (exit {returncode}): " + " | ".join(lines[-6:]))
 
 
 # libavutil's check of a decoder's max_pixels option (av_image_check_size2).
