@@ -39,7 +39,7 @@ PILLOW_PLUGIN_BY_FORMAT = {"WEBP": "WebPImagePlugin", "TIFF": "TiffImagePlugin",
 ANIMATIONS = frozenset({"image/gif", "image/webp", "image/png", "image/avif"})
 
 EXIF_ORIENTATION = 0x0112
-# In a PNG's info: the chunk types dropped unread (png_metadata); convert_image says so in a note.
+# In a PNG's info: the chunk types dropped unread (png_metadata); converters/image.py says so in a note.
 DROPPED = "mediaprep.dropped"
 # The ancillary chunk types dropped for a wrong CRC (png_metadata.wrong_checksums), for the same note.
 WRONG_CHECKSUMS = "mediaprep.wrong_checksums"
