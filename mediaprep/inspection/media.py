@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import CorruptInput, ToolFailed, UnsupportedType
@@ -320,27 +320,8 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
     if "Input #0" not in text:
         tail = "\n".join(tidied(text).strip().splitlines()[-3:])
         raise CorruptInput(f"cannot read media: {tail or 'ffmpeg failed'}")
-    video_line = audio_line = None
-    rotation = 0
-    alpha = False
-    tracks = {"Video": 0, "Audio": 0, "Subtitle": 0}
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        m = _STREAM.match(line)
-        if not m or "(attached pic)" in line:
-            continue
-        tracks[m.group(1)] += 1
-        if m.group(1) == "Video" and video_line is None:
-            video_line = (m.group(2), m.group(3))
-            for follow in lines[i + 1 : i + 8]:
-                if _STREAM.match(follow):
-                    break
-                r = _ROTATION.search(follow)
-                if r:
-                    rotation = _clockwise(float(r.group(1)))
-                alpha = alpha or bool(_ALPHA.match(follow))
-        elif m.group(1) == "Audio" and audio_line is None:
-            audio_line = (m.group(2), m.group(3))
+    streams = _streams(text)
+    video_line, audio_line, tracks = streams.video, streams.audio, streams.tracks
     if video_line is None and audio_line is None:
         raise CorruptInput("media has no audio or video stream")
     d = _DURATION.search(text)
@@ -363,7 +344,7 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
         width=int(size.group(1)) if size else None,
         height=int(size.group(2)) if size else None,
         fps=float(fps.group(1)) if fps else None,
-        rotation=rotation,
+        rotation=streams.rotation,
         sample_rate=int(hz.group(1)) if hz else None,
         channels=_CHANNELS.get(hz.group(2).strip()) if hz else None,
         bit_rate=int(b.group(1)) * 1000 if b else None,
@@ -377,12 +358,46 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
         color_matrix=matrix,
         pixel_aspect=_pixel_aspect(sar[0]) if sar else 1.0,
         interlaced=bool(video_line and _FIELDS.search(video_line[1])),
-        alpha=alpha,
+        alpha=streams.alpha,
         start=float(st.group(1)) if (st := _START.search(text)) else 0.0,
         picture_tracks=tracks["Video"],
         sound_tracks=tracks["Audio"],
         subtitle_tracks=tracks["Subtitle"],
     ), estimated
+
+
+@dataclass
+class _Streams:
+    """What ``ffmpeg -i`` lists of a file's streams: the first picture's and sound's (codec, rest of
+    the line), the picture's turn and alpha from its side data, and how many tracks of each kind."""
+
+    video: tuple[str, str] | None = None
+    audio: tuple[str, str] | None = None
+    rotation: int = 0
+    alpha: bool = False
+    tracks: dict[str, int] = field(default_factory=lambda: {"Video": 0, "Audio": 0, "Subtitle": 0})
+
+
+def _streams(text: str) -> _Streams:
+    found = _Streams()
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = _STREAM.match(line)
+        if not m or "(attached pic)" in line:
+            continue
+        found.tracks[m.group(1)] += 1
+        if m.group(1) == "Video" and found.video is None:
+            found.video = (m.group(2), m.group(3))
+            for follow in lines[i + 1 : i + 8]:
+                if _STREAM.match(follow):
+                    break
+                r = _ROTATION.search(follow)
+                if r:
+                    found.rotation = _clockwise(float(r.group(1)))
+                found.alpha = found.alpha or bool(_ALPHA.match(follow))
+        elif m.group(1) == "Audio" and found.audio is None:
+            found.audio = (m.group(2), m.group(3))
+    return found
 
 
 def _fields(text: str) -> list[str]:
