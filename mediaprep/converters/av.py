@@ -7,9 +7,12 @@ Sound goes to mp3 or AMR-NB in sound.py, video to mp4 or 3gp in video.py.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import CannotFit, CorruptInput, InputTooLarge
+from ..ffmpeg_runner import run_ffmpeg
 from ..inspection.media import MediaFacts
 from ..settings import Settings
 
@@ -30,6 +33,23 @@ class AvResult:
     duration: float
     encodes: int
     notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AvJob:
+    """One sound or clip being encoded: the file, what it is, the seconds sent, and what every one of
+    its ffmpeg runs shares (the settings, the progress callback, the one deadline)."""
+
+    src: Path
+    mime: str
+    facts: MediaFacts
+    duration: float
+    settings: Settings
+    on_progress: Callable | None
+    deadline: float
+
+    def run(self, stream) -> dict[str, str]:
+        return run_ffmpeg(stream, self.settings, on_progress=self.on_progress, deadline=self.deadline)
 
 
 def covering_kbps(table: tuple[tuple[int, int], ...], sample_rate: int | None) -> int | None:

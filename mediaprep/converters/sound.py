@@ -6,12 +6,11 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CannotFit
 from ..ffmpeg_abilities import has_encoder, no_amr_encoder
-from ..ffmpeg_runner import MP3_UNSIGNED, UNSIGNED, input_stream, run_ffmpeg
+from ..ffmpeg_runner import MP3_UNSIGNED, UNSIGNED, input_stream
 from ..inspection.media import DEMUXER_BY_MIME, MediaFacts, media_facts
 from ..profiles import AudioTarget
 from ..settings import Settings
@@ -19,6 +18,7 @@ from .av import (
     AMR_MODES,
     CONTAINER_SHARE,
     MAX_RETRIES,
+    AvJob,
     AvResult,
     check_decoded_seconds,
     checked,
@@ -89,39 +89,24 @@ def convert_audio(
             if asked or target.format == "amr":
                 raise no_amr_encoder(settings)
             fmt = target.format  # the source's own AMR, which the profile takes, is not a must
-        sound = _Sound(src, mime, facts, duration, settings, on_progress, deadline)
+        sound = AvJob(src, mime, facts, duration, settings, on_progress, deadline)
         if fmt == "amr":
             return _fit_amr(sound, budget, tmp / "out.amr", notes)
         return _fit_mp3(sound, budget, target, tmp / "out.mp3", notes)
 
 
-@dataclass(frozen=True)
-class _Sound:
-    """A sound being encoded: the file, what it is, the seconds sent, and the run's settings and limits."""
-
-    src: Path
-    mime: str
-    facts: MediaFacts
-    duration: float
-    settings: Settings
-    on_progress: Callable | None
-    deadline: float
-
-    def input(self):
-        return first_sound(input_stream(self.src, DEMUXER_BY_MIME[self.mime]))
-
-    def run(self, stream):
-        return run_ffmpeg(stream, self.settings, on_progress=self.on_progress, deadline=self.deadline)
+def _sound_input(sound: AvJob):
+    return first_sound(input_stream(sound.src, DEMUXER_BY_MIME[sound.mime]))
 
 
-def _fit_amr(sound: _Sound, budget: int, out: Path, notes: list[str]) -> AvResult:
+def _fit_amr(sound: AvJob, budget: int, out: Path, notes: list[str]) -> AvResult:
     """The highest AMR-NB mode that fits."""
     duration = sound.duration
     modes = [m for m in AMR_MODES if m[1] * duration <= budget * (1 - CONTAINER_SHARE)]
     if not modes:
         raise too_long(budget, AMR_MODES[-1][1] * 8 / 1000, duration)
     for encodes, (mode, _) in enumerate(modes, 1):
-        stream = sound.input().output(
+        stream = _sound_input(sound).output(
             str(out), t=duration, ac=1, ar=8000, acodec="libopencore_amrnb", **{"b:a": f"{mode}k"}, f="amr",
             **UNSIGNED)
         done = sound.run(stream)
@@ -133,7 +118,7 @@ def _fit_amr(sound: _Sound, budget: int, out: Path, notes: list[str]) -> AvResul
     raise CannotFit(f"no AMR-NB mode fits {duration:.1f} s in {budget} bytes")
 
 
-def _fit_mp3(sound: _Sound, budget: int, target: AudioTarget, out: Path, notes: list[str]) -> AvResult:
+def _fit_mp3(sound: AvJob, budget: int, target: AudioTarget, out: Path, notes: list[str]) -> AvResult:
     """Mono mp3 at the bitrate the budget allows (no more than the source can use), lower until it fits."""
     facts, duration = sound.facts, sound.duration
     source_kbps = _lossy_kbps(facts)
@@ -146,7 +131,7 @@ def _fit_mp3(sound: _Sound, budget: int, target: AudioTarget, out: Path, notes: 
         rate = 16000 if kbps <= 24 else (22050 if kbps <= 48 else 44100)
         # Never above the source's own rate: resampling up adds bytes and no sound.
         rate = min(rate, next((r for r in MP3_RATES if r >= (facts.sample_rate or 0)), rate))
-        stream = sound.input()
+        stream = _sound_input(sound)
         if (facts.duration or 0) < SHORTEST_SOUND:
             # A few samples (a recorder stopped at once) are all held in the resampler's delay, and
             # the mp3 came out a header with no sound in it, which no player opens.

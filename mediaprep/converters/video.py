@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import CannotFit, CorruptInput
 from ..ffmpeg_abilities import amr_missing, bitstream_filters_of, decoders_of, has_encoder, has_filter
-from ..ffmpeg_runner import UNSIGNED, input_stream, run_ffmpeg
+from ..ffmpeg_runner import UNSIGNED, input_stream
 from ..inspection.media import DEMUXER_BY_MIME, MediaFacts, media_facts, stream_ends
 from ..profiles import VideoTarget
 from ..settings import Settings
@@ -30,6 +30,7 @@ from .av import (
     AMR_MODES,
     CONTAINER_SHARE,
     MAX_RETRIES,
+    AvJob,
     AvResult,
     check_decoded_frames,
     checked,
@@ -304,14 +305,7 @@ def _source_bits_per_pixel(facts: MediaFacts) -> float:
 
 
 @dataclass(frozen=True)
-class _Job:
-    src: Path
-    mime: str
-    facts: MediaFacts
-    duration: float
-    settings: Settings
-    on_progress: Callable | None
-    deadline: float
+class _Job(AvJob):
     tone_map: bool = False  # HDR picture to SDR (BT.709) on the way
     held: float = 0.0  # seconds the picture's last frame is held (_held_seconds)
     alpha_decoder: str | None = None  # libvpx's, which reads a WebM's transparency (_alpha_decoder)
@@ -680,7 +674,7 @@ def _first_pass(job: _Job, frame: _Frame, passlog: Path, v_kbps: float, audio_fi
     if audio_file is not None:
         outputs.append(ffmpeg.output(_sound_in_step(inp), str(audio_file), f="3gp" if use_amr else "mp4",
                                      **_sound(a_kbps, use_amr), **common, **UNSIGNED))
-    return run_ffmpeg(ffmpeg.merge_outputs(*outputs), job.settings, on_progress=job.on_progress, deadline=job.deadline)
+    return job.run(ffmpeg.merge_outputs(*outputs))
 
 
 def _second_pass(job: _Job, frame: _Frame, out: Path, passlog: Path, v_kbps: float,
@@ -700,7 +694,7 @@ def _second_pass(job: _Job, frame: _Frame, out: Path, passlog: Path, v_kbps: flo
                            **_x264(frame, v_kbps, passlog, final=True), **_colour_tags(job), **audio_opts,
                            t=job.duration, map_metadata=-1,
                            **extra, **{"pass": 2}, **UNSIGNED, **_without_settings_line(job.settings))
-    return run_ffmpeg(stream, job.settings, on_progress=job.on_progress, deadline=job.deadline)
+    return job.run(stream)
 
 
 def _encode_h263(job: _Job, frame: _Frame, out: Path, quantiser: int, a_kbps: float,
@@ -715,4 +709,4 @@ def _encode_h263(job: _Job, frame: _Frame, out: Path, quantiser: int, a_kbps: fl
         audio_opts = _sound(a_kbps, use_amr)
     stream = ffmpeg.output(*streams, str(out), f="3gp", vcodec="h263", **{"q:v": quantiser},
                            **audio_opts, t=job.duration, map_metadata=-1, **UNSIGNED)
-    return run_ffmpeg(stream, job.settings, on_progress=job.on_progress, deadline=job.deadline)
+    return job.run(stream)
