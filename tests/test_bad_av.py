@@ -4,6 +4,7 @@ with no ffmpeg left running and nothing written."""
 import http.server
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -240,6 +241,24 @@ def _encoders_started_by(pid: int) -> list[int]:
     raise AssertionError("the encode never started")
 
 
+def _stuck(proc: subprocess.Popen, ffmpegs: list[int]) -> str:
+    """Where a command that did not end is: its threads' Python stacks, and its processes' states."""
+    states = []
+    for pid in (proc.pid, *ffmpegs, *children_of(proc.pid)):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            wchan = Path(f"/proc/{pid}/wchan").read_text()
+        except OSError:
+            stat, wchan = "gone", ""
+        states.append(f"pid {pid}: state {stat} {wchan}")
+    proc.send_signal(signal.SIGUSR1)
+    try:
+        _, err = proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired as e:
+        err = e.stderr or b""
+    return "\n".join(states) + "\n" + err.decode("utf-8", "replace")
+
+
 @pytest.mark.parametrize("signum", [15, 2], ids=["SIGTERM", "SIGINT"])
 def test_a_stopped_convert_stops_ffmpeg_and_leaves_nothing_behind(tmp_path, signum):
     # docker stop, systemd or a batch runner's timeout send SIGTERM; Ctrl-C sends SIGINT. Either way
@@ -252,7 +271,9 @@ def test_a_stopped_convert_stops_ffmpeg_and_leaves_nothing_behind(tmp_path, sign
     temp.mkdir()
     out.mkdir()
     # A background job inherits SIGINT ignored (as CI may run this); the command must take it as a user's ^C.
-    as_at_a_terminal = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    # SIGUSR1 makes it print every thread's stack: what it was doing, should it not end in time.
+    as_at_a_terminal = ("import faulthandler, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                        "faulthandler.register(signal.SIGUSR1, all_threads=True); "
                         "from mediaprep.cli import main; sys.exit(main(sys.argv[1:]))")
     proc = subprocess.Popen([sys.executable, "-c", as_at_a_terminal, "convert", str(clip), "-o", str(out / "x.mp4"),
                              "--budget", "1000000"], env={**os.environ, "TMPDIR": str(temp)},
@@ -261,9 +282,13 @@ def test_a_stopped_convert_stops_ffmpeg_and_leaves_nothing_behind(tmp_path, sign
         ffmpegs = _encoders_started_by(proc.pid)
         time.sleep(0.5)
         proc.send_signal(signum)
-        _, err = proc.communicate(timeout=20)
+        try:
+            _, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the command did not end within 20 s of the signal:\n" + _stuck(proc, ffmpegs))
     finally:
         proc.kill()
+        proc.wait()  # reaped: a zombie left here would fail the later tests that count children
     assert proc.returncode == 128 + signum
     assert b"Traceback" not in err and b"mediaprep: " in err
     assert not any(_alive(pid) for pid in ffmpegs)
