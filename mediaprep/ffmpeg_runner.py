@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import signal
 import subprocess
 import tempfile
 import threading
@@ -26,9 +25,9 @@ from typing import Any
 
 import ffmpeg
 
-from .errors import CorruptInput, InputTooLarge, ToolFailed, ToolMissing, ToolTimeout
+from .errors import CorruptInput, InputTooLarge, ToolFailed, ToolTimeout
 from .settings import Settings
-from .tools import find_ffmpeg, tidied
+from .tools import find_ffmpeg, kill_group, running, tidied
 
 Progress = Callable[[dict[str, str]], None]
 
@@ -82,13 +81,8 @@ def run_ffmpeg(
             *stream.get_args()]
     watch = _Watch(on_progress, started)
     with tempfile.TemporaryFile() as errors:
-        try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors, start_new_session=True
-            )
-        except FileNotFoundError as exc:
-            raise ToolMissing(f"cannot start ffmpeg: {exc.strerror}") from exc
-        _wait(proc, watch, started, end, settings.stall_timeout)
+        with running(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors) as proc:
+            _wait(proc, watch, started, end, settings.stall_timeout)
         errors.seek(0)
         said = errors.read().decode("utf-8", "replace")
     _check_outcome(said, proc.returncode, quiet_or_corrupt)
@@ -106,17 +100,15 @@ def _wait(proc: subprocess.Popen, watch: _Watch, started: float, end: float, sta
                 raise watch.raised  # the caller's callback stops the work (its client has gone)
             now = time.monotonic()
             if now > end:
-                _kill(proc)
                 raise ToolTimeout(f"ffmpeg ran past its time limit ({end - started:.0f} s) and was stopped",
                                   reason="deadline")
             if now - watch.moved > stall_timeout:
-                _kill(proc)
                 raise ToolTimeout(
                     f"ffmpeg made no progress for {stall_timeout:g} s (a damaged or hostile stream) "
                     "and was stopped", reason="stalled")
             time.sleep(0.02)
     except BaseException:
-        _kill(proc)
+        kill_group(proc)  # here, not only in running(): the reader's pipe ends only when ffmpeg does
         raise
     finally:
         reader.join(timeout=2)
@@ -198,14 +190,6 @@ class _Watch:
                 self.on_progress(dict(block))
             except BaseException as exc:  # raised again in the caller's thread, which stops the run
                 self.raised = exc
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
 
 
 def _check_path(path: Path) -> None:

@@ -1,8 +1,9 @@
 """Finding and running external tools (ffmpeg, ffprobe).
 
-Every external process goes through :func:`run`: no stdin, output collected
-by ``communicate`` (so a chatty stderr can never fill a pipe and deadlock),
-its own process group, and a timeout that kills the whole group.
+Every external process starts in :func:`running`: its own process group, killed whole when
+the work around it fails or is interrupted. :func:`run` adds no stdin, output collected by
+``communicate`` (so a chatty stderr can never fill a pipe and deadlock) and a timeout; ffmpeg's
+encodes have their own runner (mediaprep.ffmpeg_runner).
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import ToolFailed, ToolMissing, ToolTimeout
 from .settings import Settings
@@ -89,25 +94,85 @@ def _existing(path: str, what: str) -> str:
 
 def run(argv: list[str], *, timeout: float, input_bytes: bytes | None = None) -> Completed:
     """Run argv, return its output; raise ToolTimeout (whole group killed) or ToolMissing."""
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    except FileNotFoundError as exc:
-        raise ToolMissing(f"cannot start {argv[0]}: {exc.strerror}") from exc
-    try:
-        out, err = proc.communicate(input=input_bytes, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        raise ToolTimeout(f"{Path(argv[0]).name} took longer than {timeout:g} s and was stopped") from None
-    except BaseException:
-        _kill_group(proc)
-        raise
+    stdin = subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL
+    with running(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        try:
+            out, err = proc.communicate(input=input_bytes, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            proc.communicate()  # what it wrote before, so its pipes are closed
+            raise ToolTimeout(f"{Path(argv[0]).name} took longer than {timeout:g} s and was stopped") from None
     return Completed(proc.returncode, out, err)
+
+
+@contextmanager
+def running(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """``argv`` started in its own process group; the whole group is killed if the block raises anything
+    (a timeout, an error, Ctrl-C, or the CLI's SIGTERM). Raises ToolMissing if it cannot be started.
+
+    An interrupt that comes while the process starts is held until the process is known and then
+    delivered, inside the block: raised inside ``subprocess.Popen``, after the fork, it left the tool
+    running unwatched (1 in 150 SIGTERMs sent at random moments to a loop of short ffmpeg runs).
+    """
+    with _signals_held() as deliver:
+        try:
+            proc = subprocess.Popen(argv, start_new_session=True, **popen)
+        except FileNotFoundError as exc:
+            raise ToolMissing(f"cannot start {argv[0]}: {exc.strerror}") from exc
+        try:
+            deliver()
+            yield proc
+        except BaseException:
+            kill_group(proc)
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+            raise
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the process's whole group (a tool's own children too) and reap it."""
+    if proc.returncode is None:  # once reaped, its group id may belong to someone else
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+
+
+@contextmanager
+def _signals_held() -> Iterator[Callable[[], None]]:
+    """Holds the signals that raise in Python (Ctrl-C's KeyboardInterrupt, the CLI's SIGTERM and
+    SIGHUP) until the function it gives is called, or the block ends; then delivers them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None  # Python runs signal handlers in the main thread only: nothing to hold here
+        return
+    held: list[int] = []
+
+    def hold(signum: int, _frame: object) -> None:
+        held.append(signum)
+
+    previous = {}
+    for signum in _HELD:
+        handler = signal.getsignal(signum)
+        if callable(handler):  # the default (end the process) and "ignore" are left as they are
+            previous[signum] = signal.signal(signum, hold)
+
+    def deliver() -> None:
+        while previous:
+            signum, handler = previous.popitem()
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(held):
+            signal.raise_signal(signum)  # its own handler runs now and raises here
+        held.clear()
+
+    try:
+        yield deliver
+    finally:
+        deliver()
+
+
+_HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def run_checked(argv: list[str], *, timeout: float, input_bytes: bytes | None = None) -> Completed:
@@ -117,9 +182,3 @@ def run_checked(argv: list[str], *, timeout: float, input_bytes: bytes | None = 
     return done
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.communicate()

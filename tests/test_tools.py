@@ -67,3 +67,43 @@ def test_a_failed_ffmpeg_run_names_its_cause_not_the_encoders_closing_statistics
         with pytest.raises(ToolFailed) as e:
             run_ffmpeg(stream, settings)
     assert "stats" in str(e.value) and "kb/s" not in str(e.value)
+
+
+@pytest.mark.parametrize("runner", ["run", "run_ffmpeg"])
+def test_a_stop_signal_that_comes_while_a_tool_starts_still_stops_it(monkeypatch, runner):
+    # The CLI turns SIGTERM into an exit that unwinds and kills the tool's group. Such an exit raised
+    # inside subprocess.Popen, after the fork, lost the process: ffmpeg ran on unwatched (1 in 150
+    # SIGTERMs sent at random moments to a loop of short ffmpeg runs). The signal is sent here at
+    # that moment: the tool is started, and Popen has not yet returned it.
+    import signal
+    import subprocess
+
+    import ffmpeg
+
+    from mediaprep.ffmpeg_runner import run_ffmpeg
+
+    marker = "4242.5"
+    real_popen = subprocess.Popen
+
+    def popen_then_signal(*args, **kwargs):
+        proc = real_popen(*args, **kwargs)
+        signal.raise_signal(signal.SIGTERM)
+        return proc
+
+    def stop(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    monkeypatch.setattr(subprocess, "Popen", popen_then_signal)
+    try:
+        with pytest.raises(SystemExit):
+            if runner == "run":
+                run(["sleep", marker], timeout=600)
+            else:
+                busy = ffmpeg.input("testsrc2=s=64x64:r=5", f="lavfi", t=marker)
+                run_ffmpeg(ffmpeg.output(busy, "-", f="null"), Settings())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    time.sleep(0.2)
+    assert processes_with(marker) == []
+    assert signal.getsignal(signal.SIGTERM) is previous
