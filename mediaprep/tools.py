@@ -142,15 +142,15 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def _signals_held() -> Iterator[Callable[[], None]]:
-    """Holds the signals that raise in Python (Ctrl-C's KeyboardInterrupt, the CLI's SIGTERM and
-    SIGHUP) until the function it gives is called, or the block ends; then delivers them."""
+    """Holds the signals whose handlers are Python's (Ctrl-C's KeyboardInterrupt, the CLI's SIGTERM
+    and SIGHUP) until the function it gives is called, or the block ends; then runs those handlers."""
     if threading.current_thread() is not threading.main_thread():
         yield lambda: None  # Python runs signal handlers in the main thread only: nothing to hold here
         return
-    held: list[int] = []
+    held: dict[int, Any] = {}
 
-    def hold(signum: int, _frame: object) -> None:
-        held.append(signum)
+    def hold(signum: int, frame: Any) -> None:
+        held.setdefault(signum, frame)
 
     previous = {}
     for signum in _HELD:
@@ -159,12 +159,14 @@ def _signals_held() -> Iterator[Callable[[], None]]:
             previous[signum] = signal.signal(signum, hold)
 
     def deliver() -> None:
-        while previous:
-            signum, handler = previous.popitem()
+        handlers = dict(previous)
+        for signum, handler in handlers.items():
             signal.signal(signum, handler)
-        for signum in dict.fromkeys(held):
-            signal.raise_signal(signum)  # its own handler runs now and raises here
-        held.clear()
+        previous.clear()
+        # Called, not raised again: a wakeup fd (asyncio's signal handling) already had the signal once.
+        for signum, frame in list(held.items()):
+            del held[signum]
+            handlers[signum](signum, frame)
 
     try:
         yield deliver

@@ -1,4 +1,5 @@
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -107,3 +108,38 @@ def test_a_stop_signal_that_comes_while_a_tool_starts_still_stops_it(monkeypatch
     time.sleep(0.2)
     assert processes_with(marker) == []
     assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_a_signal_held_while_a_tool_starts_runs_its_handler_once_and_the_work_goes_on(monkeypatch):
+    # A host whose handler only takes note (asyncio's, which reads the signal from its wakeup fd)
+    # must see the signal once, and the tool's run must not be disturbed by it.
+    import signal
+    import subprocess
+
+    real_popen = subprocess.Popen
+    seen = []
+
+    def popen_then_signal(*args, **kwargs):
+        proc = real_popen(*args, **kwargs)
+        signal.raise_signal(signal.SIGTERM)
+        return proc
+
+    def note(signum, _frame):
+        seen.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, note)
+    woken, wakeup = socket.socketpair()
+    wakeup.setblocking(False)
+    previous_fd = signal.set_wakeup_fd(wakeup.fileno())
+    monkeypatch.setattr(subprocess, "Popen", popen_then_signal)
+    try:
+        done = run(["sh", "-c", "echo ok"], timeout=10)
+    finally:
+        handler = signal.signal(signal.SIGTERM, previous)
+        signal.set_wakeup_fd(previous_fd)
+    woken.setblocking(False)
+    with woken, wakeup:
+        assert woken.recv(16) == bytes([signal.SIGTERM])
+    assert done.stdout == b"ok\n" and done.returncode == 0
+    assert seen == [signal.SIGTERM]
+    assert handler is note  # its own handler, back in place
