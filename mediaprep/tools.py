@@ -8,6 +8,7 @@ encodes have their own runner (mediaprep.ffmpeg_runner).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ToolFailed, ToolMissing, ToolTimeout
+from .errors import ToolError, ToolFailed, ToolMissing, ToolTimeout
 from .settings import Settings
 
 
@@ -117,8 +118,8 @@ def running(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
     with _signals_held() as deliver:
         try:
             proc = subprocess.Popen(argv, start_new_session=True, **popen)
-        except FileNotFoundError as exc:
-            raise ToolMissing(f"cannot start {argv[0]}: {exc.strerror}") from exc
+        except OSError as exc:
+            raise _not_started(argv[0], exc) from exc
         try:
             deliver()
             yield proc
@@ -128,6 +129,15 @@ def running(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
                 if pipe is not None:
                     pipe.close()
             raise
+
+
+def _not_started(program: str, exc: OSError) -> ToolError:
+    # Not a program that runs here (gone, not executable, another machine's binary) is the set-up's
+    # to mend; anything else (no memory or processes left to fork) is the moment's.
+    if isinstance(exc, (FileNotFoundError, PermissionError)) or exc.errno == errno.ENOEXEC:
+        return ToolMissing(f"cannot start {program}: {exc.strerror} (a program built for this machine is "
+                           "needed; for ffmpeg, MEDIAPREP_FFMPEG names it, and `mediaprep doctor` shows which is used)")
+    return ToolFailed(f"cannot start {program}: {exc.strerror}")
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -9,6 +9,8 @@ from mediaprep import Settings
 from mediaprep.errors import ToolMissing, ToolTimeout
 from mediaprep.tools import find_ffmpeg, run
 
+from .conftest import MEDIA
+
 
 def processes_with(marker: str) -> list[int]:
     found = []
@@ -45,6 +47,26 @@ def test_ffmpeg_is_found_without_a_system_install():
 def test_a_configured_ffmpeg_that_does_not_exist_is_a_coded_error():
     with pytest.raises(ToolMissing):
         find_ffmpeg(Settings(ffmpeg="/nonexistent/ffmpeg"))
+
+
+def test_a_configured_ffmpeg_built_for_another_machine_is_a_coded_error_not_a_traceback(tmp_path):
+    # An arm64 build on x86_64 (or a download that is an error page) is executable but cannot run:
+    # the exec fails with ENOEXEC, which escaped as a bare OSError from every conversion and from doctor.
+    import subprocess
+    import sys
+
+    from mediaprep import convert
+
+    foreign = tmp_path / "ffmpeg"
+    foreign.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 4)
+    foreign.chmod(0o755)
+    with pytest.raises(ToolMissing) as e:
+        convert(MEDIA / "clip.mp4", budget=100000, settings=Settings(ffmpeg=str(foreign)))
+    assert "Exec format error" in str(e.value) and "MEDIAPREP_FFMPEG" in str(e.value)
+    doctor = subprocess.run([sys.executable, "-m", "mediaprep", "doctor"], check=False, capture_output=True, text=True,
+                            env={**os.environ, "MEDIAPREP_FFMPEG": str(foreign)}, timeout=60)
+    assert doctor.returncode == 2
+    assert "Traceback" not in doctor.stderr and "tool.missing" in doctor.stderr
 
 
 def test_a_failed_ffmpeg_run_names_its_cause_not_the_encoders_closing_statistics(tmp_path):
