@@ -63,8 +63,9 @@ def run_ffmpeg(
     too (a decoder that conceals damage says so and carries on with exit status 0).
     """
     exe = find_ffmpeg(settings)
-    for out in _outputs(stream):
-        if out not in ("-", "pipe:1", "pipe:") and not out.startswith("/"):
+    files = [out for out in _outputs(stream) if out not in ("-", "pipe:1", "pipe:")]
+    for out in files:
+        if not out.startswith("/"):
             raise ToolFailed(f"refusing to write to {out!r}: outputs must be absolute paths mediaprep made")
     started = time.monotonic()
     end = started + (timeout if timeout is not None else settings.encode_timeout)
@@ -86,6 +87,11 @@ def run_ffmpeg(
         errors.seek(0)
         said = errors.read().decode("utf-8", "replace")
     _check_outcome(said, proc.returncode, quiet_or_corrupt)
+    for out in files:
+        if not os.path.exists(out):
+            # Seen with a MEDIAPREP_FFMPEG that names another program (true, echo): it ends well and writes nothing.
+            raise ToolFailed(f"{exe} ended without an error but wrote no {Path(out).name}: is it ffmpeg? "
+                             "(`mediaprep doctor` shows the ffmpeg used and its version)")
     return watch.last
 
 
