@@ -147,8 +147,13 @@ def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -
     done = run(argv, timeout=settings.tool_timeout)
     if done.returncode != 0:
         raise CorruptInput(f"cannot read media: {done.stderr_tail(3) or 'ffprobe failed'}")
+    if not done.stdout.lstrip().startswith(b"{"):
+        # ffprobe that read a file prints a JSON object, whatever the file. Seen with a MEDIAPREP_FFPROBE
+        # naming another program (true, echo): the file was blamed as corrupt.
+        raise ToolFailed(f"{ffprobe} ended without an error but printed no JSON: is it ffprobe? "
+                         "(`mediaprep doctor` shows the ffprobe used)")
     try:
-        info = json.loads(done.stdout or b"{}")
+        info = json.loads(done.stdout)
     except ValueError:
         raise CorruptInput("ffprobe gave no readable answer for this file") from None
     streams = info.get("streams") or []
