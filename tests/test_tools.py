@@ -69,6 +69,32 @@ def test_a_configured_ffmpeg_built_for_another_machine_is_a_coded_error_not_a_tr
     assert "Traceback" not in doctor.stderr and "tool.missing" in doctor.stderr
 
 
+@pytest.mark.parametrize("source", ["clip.mp4", "speech.wav"])
+def test_a_configured_ffmpeg_that_is_another_program_is_a_coded_error(source):
+    # MEDIAPREP_FFMPEG naming a program that ends well and writes nothing (true, echo, a wrapper that
+    # lost its arguments): the missing output escaped as a FileNotFoundError with a traceback.
+    import shutil
+
+    from mediaprep import convert
+    from mediaprep.errors import ToolFailed
+
+    with pytest.raises(ToolFailed) as e:
+        convert(MEDIA / source, budget=100000, settings=Settings(ffmpeg=shutil.which("true")))
+    assert "is it ffmpeg?" in str(e.value)
+
+
+def test_a_configured_ffprobe_that_is_another_program_is_a_coded_error_not_the_files_fault():
+    # With a MEDIAPREP_FFPROBE that prints nothing (or not JSON), a good clip was called corrupt.
+    import shutil
+
+    from mediaprep import inspect
+    from mediaprep.errors import ToolFailed
+
+    for program in ("true", "echo"):
+        error = inspect(MEDIA / "clip.mp4", settings=Settings(ffprobe=shutil.which(program))).error
+        assert isinstance(error, ToolFailed) and "is it ffprobe?" in str(error)
+
+
 def test_a_failed_ffmpeg_run_names_its_cause_not_the_encoders_closing_statistics(tmp_path):
     # The second pass of a two-pass encode fed other frames than its analysis pass: x264 stops with
     # a one-line cause, and then prints a dozen lines of statistics at info level.
