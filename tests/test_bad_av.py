@@ -339,3 +339,41 @@ def test_a_quiet_run_that_reports_errors_is_corrupt_input(tmp_path):
     run_ffmpeg(quiet, Settings())  # exit status 0: by itself, not an error
     with pytest.raises(CorruptInput, match="decodes with errors"):
         run_ffmpeg(quiet, Settings(), quiet_or_corrupt=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a filesystem of 100 kB over the size asked for (a tmpfs: mounting needs root)."""
+    mounted = []
+
+    def of(size: int) -> Path:
+        folder = tmp_path / "small"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size + 100_000}", "tmpfs", str(folder)],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            pytest.skip(f"no small filesystem can be mounted here: {done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield of
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_a_temporary_folder_that_fills_during_the_encode_is_output_unwritable(tmp_path, monkeypatch, small_disk):
+    # The copy of the clip fits, the encode does not. ffmpeg's stderr is on the same disk, so it said
+    # nothing, and this was "tool.failed: ffmpeg failed (exit 1): " with no cause.
+    import tempfile
+
+    from mediaprep.errors import OutputUnwritable
+
+    clip = make(tmp_path, "clip.mp4", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25", "-t", "10",
+                "-c:v", "libx264", "-b:v", "800k")
+    temp = small_disk(clip.stat().st_size)
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    with pytest.raises(OutputUnwritable) as e:
+        convert(clip, budget=300000)
+    assert "no room left" in str(e.value) and "TMPDIR" in str(e.value)
+    assert list(temp.iterdir()) == []
+    assert children_of(os.getpid()) == []
