@@ -11,7 +11,7 @@ from .errors import MediaprepError
 from .inspection import Inspection, inspect
 from .message import Message, Slide, load_message, parse_message
 from .profiles import Profile, list_profiles, load_profile
-from .settings import Settings
+from .settings import Settings, unknown_variables
 from .storage import Stored, open_store
 from .storage.verify import UrlReport, verify_url
 
@@ -39,5 +39,6 @@ __all__ = [
     "load_profile",
     "open_store",
     "parse_message",
+    "unknown_variables",
     "verify_url",
 ]

@@ -30,7 +30,7 @@ from .inspection.image import MAX_PAGES_COUNTED
 from .inspection.media import MediaFacts
 from .message import load_message
 from .profiles import Profile, available, list_profiles, load_profile
-from .settings import Settings
+from .settings import Settings, unknown_variables
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -103,6 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     restore = _exit_cleanly_on(signal.SIGTERM, signal.SIGHUP)
     try:
         settings = Settings.from_env()
+        for name, meant in unknown_variables():
+            hint = f" (did you mean {meant}?)" if meant else ""
+            print(f"mediaprep: warning: {name} is not a setting, and is ignored{hint}", file=sys.stderr)
         return int(args.run(args, settings))
     except KeyboardInterrupt:
         print("mediaprep: interrupted", file=sys.stderr)

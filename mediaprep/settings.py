@@ -7,8 +7,10 @@ Nothing here is module-level mutable state: callers pass a Settings along.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -123,6 +125,19 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """MEDIAPREP_* variables that name no setting, each with the variable it may have meant (or None):
+    a misspelt one is otherwise ignored without a word (MEDIAPREP_STORAGE_DIR left the files in out/media)."""
+    env = os.environ if environ is None else environ
+    known = [f.name.upper() for f in fields(Settings)]
+    found = []
+    for name in sorted(env):
+        if name.startswith(_ENV_PREFIX) and name[len(_ENV_PREFIX):] not in known:
+            close = difflib.get_close_matches(name[len(_ENV_PREFIX):], known, n=1, cutoff=0.75)
+            found.append((name, _ENV_PREFIX + close[0] if close else None))
+    return found
 
 
 def resolved_settings(settings: object) -> Settings:

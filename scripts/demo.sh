@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The main job on the bundled fixtures, with the embedded defaults: no cloud account,
-# results written to the local folder out/ (MEDIAPREP_OUTPUT_DIR to change it).
+# results written to the local folder out/ (DEMO_OUT to change it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
-out=${MEDIAPREP_OUTPUT_DIR:-out}
+out=${DEMO_OUT:-out}
 mkdir -p "$out"
 
 echo "== inspect: every fixture, type from content =="

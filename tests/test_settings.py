@@ -56,3 +56,19 @@ def test_max_duration_must_be_a_number():
 
     with pytest.raises(UsageError, match="max_duration"):
         convert(b"x", max_duration="5")
+
+
+def test_a_misspelt_variable_is_named_with_the_one_it_may_have_meant(tmp_path):
+    # MEDIAPREP_STORAGE_DIR was ignored without a word, and the files went to out/media.
+    from .conftest import MEDIA, run_cli
+
+    store = tmp_path / "store"
+    done = run_cli("upload", str(MEDIA / "photo.jpg"), cwd=tmp_path,
+                   env={"MEDIAPREP_STORAGE_DIR": str(store), "MEDIAPREP_QUALITY": "high"})
+    assert done.code == 0
+    assert ("MEDIAPREP_STORAGE_DIR is not a setting, and is ignored (did you mean MEDIAPREP_STORE_DIR?)"
+            in done.stderr)
+    assert "MEDIAPREP_QUALITY is not a setting, and is ignored\n" in done.stderr
+    assert not store.exists() and any((tmp_path / "out" / "media").iterdir())
+    spelt_right = run_cli("upload", str(MEDIA / "photo.jpg"), cwd=tmp_path, env={"MEDIAPREP_STORE_DIR": str(store)})
+    assert spelt_right.code == 0 and "warning" not in spelt_right.stderr and any(store.iterdir())
