@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidProfile, UnknownProfile
+from .errors import InvalidProfile, UnknownProfile, UsageError
 from .inspection.sniff import AUDIO_TWIN, kind_of
 from .settings import Settings, resolved_settings
 
@@ -186,6 +186,9 @@ def profile_dirs(settings: Settings | None = None) -> list[Path]:
     """Where profiles are found: the settings' folder first, then the ones shipped with mediaprep."""
     settings = resolved_settings(settings)
     here = Path(__file__).resolve().parent
+    if settings.profiles_dir and not settings.profiles_dir.is_dir():
+        # Passed over, a misspelt folder left the shipped profile of the same name in force unseen.
+        raise UsageError(f"profiles_dir {settings.profiles_dir} is not a folder")
     dirs = [settings.profiles_dir] if settings.profiles_dir else []
     dirs += [here / "_profiles", here.parent / "profiles"]
     return [d for d in dirs if d and d.is_dir()]

@@ -222,3 +222,15 @@ def test_a_profile_asking_for_the_highest_quality_gets_it_or_a_coded_refusal(tmp
     assert result.quality >= min_quality and result.bytes <= 300000
     with pytest.raises(CannotFit):
         convert(MEDIA / "alpha.png", profile="mine", budget=15000, settings=settings)
+
+
+def test_a_profiles_dir_that_is_not_a_folder_is_a_usage_error_not_passed_over(tmp_path):
+    # A misspelt folder was passed over, and the shipped profile of the same name was used instead of
+    # the user's own (their negotiated limits) without a word.
+    from mediaprep.errors import UsageError
+
+    for missing in (tmp_path / "profiels", tmp_path / "a-file.toml"):
+        if missing.suffix:
+            missing.write_text("")
+        with pytest.raises(UsageError, match="is not a folder"):
+            load_profile("clicksend", Settings(profiles_dir=missing))
