@@ -154,6 +154,22 @@ def test_access_denied_and_missing_bucket_are_coded(s3_server, proxy):
         open_store(s3_settings(s3_server, s3_bucket="no-such-bucket")).put(b"x" * 10, "text/plain")
 
 
+def test_no_credentials_and_a_bad_endpoint_are_coded_errors_not_tracebacks(cli, s3_server):
+    # Both escaped as botocore's own exceptions with a traceback: NoCredentialsError from the first
+    # request, and ValueError("Invalid endpoint") from making the client. (A new process: boto3's
+    # default session keeps the credentials it found.)
+    env = {"MEDIAPREP_STORE": "s3", "MEDIAPREP_S3_BUCKET": BUCKET, "MEDIAPREP_S3_ENDPOINT_URL": s3_server,
+           "MEDIAPREP_S3_ADDRESSING": "path", "MEDIAPREP_S3_PREFIX": "no-credentials/",
+           "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
+    r = cli("upload", str(MEDIA / "contact.vcf"), "--json", env=env)
+    assert r.code == 1 and "Traceback" not in r.stderr
+    error = r.json()[0]["error"]
+    assert error["code"] == "storage.denied" and "AWS_ACCESS_KEY_ID" in error["message"]
+    assert "Contents" not in raw_client(s3_server).list_objects_v2(Bucket=BUCKET, Prefix="no-credentials/")
+    r = cli("upload", str(MEDIA / "contact.vcf"), env={**env, "MEDIAPREP_S3_ENDPOINT_URL": "127.0.0.1:9000"})
+    assert r.code == 2 and "Traceback" not in r.stderr and "usage.invalid" in r.stderr and "Invalid endpoint" in r.stderr
+
+
 def test_a_local_store_that_cannot_be_written_is_a_storage_failure(tmp_path):
     (tmp_path / "a-file").write_text("not a directory")
     with pytest.raises(StorageFailed):

@@ -12,7 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import NoSuchBucket, StorageDenied, StorageFailed, StorageTimeout, StorageUnavailable, UsageError
+from ..errors import (
+    NoSuchBucket,
+    StorageDenied,
+    StorageFailed,
+    StorageTimeout,
+    StorageUnavailable,
+    UsageError,
+)
 from ..settings import Settings
 from . import Stored, content_key
 
@@ -95,9 +102,12 @@ def make_client(settings: Settings) -> Any:
         signature_version="s3v4",  # presigned URLs: SigV4, up to 7 days
     )
     # Credentials come the usual AWS ways (environment, profile, instance role).
-    return boto3.client(
-        "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region or "us-east-1", config=config
-    )
+    try:
+        return boto3.client(
+            "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region or "us-east-1", config=config
+        )
+    except ValueError as exc:  # botocore's "Invalid endpoint: ...", a region it cannot use
+        raise UsageError(f"the S3 settings are not usable: {exc}") from None
 
 
 class _Missing(Exception):
@@ -108,15 +118,21 @@ class _Missing(Exception):
 def _mapped_errors(bucket: str, missing_ok: bool = False) -> Iterator[None]:
     """Turn botocore's failures into the storage errors of mediaprep's tree."""
     from botocore.exceptions import (
+        BotoCoreError,
         ClientError,
         ConnectionClosedError,
         ConnectTimeoutError,
         EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
         ReadTimeoutError,
     )
 
     try:
         yield
+    except (NoCredentialsError, PartialCredentialsError) as exc:
+        raise StorageDenied(f"no usable credentials for the storage server ({exc}): set AWS_ACCESS_KEY_ID and "
+                            "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE") from None
     except (ReadTimeoutError, ConnectTimeoutError) as exc:
         raise StorageTimeout(f"the storage server did not answer in time: {exc}") from None
     except (EndpointConnectionError, ConnectionClosedError) as exc:
@@ -133,3 +149,5 @@ def _mapped_errors(bucket: str, missing_ok: bool = False) -> Iterator[None]:
         if code in denied or status == 403:
             raise StorageDenied(f"the storage server refused access to {bucket!r}: {code}") from None
         raise StorageFailed(f"the storage server answered {status} {code}: {error.get('Message', '')}") from None
+    except BotoCoreError as exc:  # the rest of botocore's own failures (TLS, proxy, a reply it cannot read)
+        raise StorageFailed(f"the upload failed: {exc}") from None
