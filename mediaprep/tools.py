@@ -94,7 +94,8 @@ def _existing(path: str, what: str) -> str:
 
 
 def run(argv: list[str], *, timeout: float, input_bytes: bytes | None = None) -> Completed:
-    """Run argv, return its output; raise ToolTimeout (whole group killed) or ToolMissing."""
+    """Run argv, return its output; raise ToolTimeout (whole group killed), or ToolMissing or
+    ToolFailed when it cannot be started."""
     stdin = subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL
     with running(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         try:
@@ -109,7 +110,8 @@ def run(argv: list[str], *, timeout: float, input_bytes: bytes | None = None) ->
 @contextmanager
 def running(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
     """``argv`` started in its own process group; the whole group is killed if the block raises anything
-    (a timeout, an error, Ctrl-C, or the CLI's SIGTERM). Raises ToolMissing if it cannot be started.
+    (a timeout, an error, Ctrl-C, or the CLI's SIGTERM). One that cannot be started is ToolMissing
+    (not a program that runs here) or ToolFailed (no memory or processes left to start it).
 
     An interrupt that comes while the process starts is held until the process is known and then
     delivered, inside the block: raised inside ``subprocess.Popen``, after the fork, it left the tool
@@ -170,9 +172,16 @@ def _signals_held() -> Iterator[Callable[[], None]]:
 
     def deliver() -> None:
         handlers = dict(previous)
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
         previous.clear()
+        try:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+        finally:
+            # A signal whose own handler was back already may have raised before the rest were put back;
+            # left to hold, a later Ctrl-C would have gone nowhere.
+            for signum, handler in handlers.items():
+                if signal.getsignal(signum) is hold:
+                    signal.signal(signum, handler)
         # Called, not raised again: a wakeup fd (asyncio's signal handling) already had the signal once.
         for signum, frame in list(held.items()):
             del held[signum]

@@ -143,6 +143,7 @@ def test_a_stop_signal_that_comes_while_a_tool_starts_still_stops_it(monkeypatch
         raise SystemExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, stop)
+    ctrl_c = signal.getsignal(signal.SIGINT)
     monkeypatch.setattr(subprocess, "Popen", popen_then_signal)
     try:
         with pytest.raises(SystemExit):
@@ -155,7 +156,7 @@ def test_a_stop_signal_that_comes_while_a_tool_starts_still_stops_it(monkeypatch
         signal.signal(signal.SIGTERM, previous)
     time.sleep(0.2)
     assert processes_with(marker) == []
-    assert signal.getsignal(signal.SIGTERM) is previous
+    assert signal.getsignal(signal.SIGTERM) is previous and signal.getsignal(signal.SIGINT) is ctrl_c
 
 
 def test_a_signal_held_while_a_tool_starts_runs_its_handler_once_and_the_work_goes_on(monkeypatch):
