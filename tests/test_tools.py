@@ -118,20 +118,12 @@ def test_a_failed_ffmpeg_run_names_its_cause_not_the_encoders_closing_statistics
     assert "stats" in str(e.value) and "kb/s" not in str(e.value)
 
 
-@pytest.mark.parametrize("runner", ["run", "run_ffmpeg"])
-def test_a_stop_signal_that_comes_while_a_tool_starts_still_stops_it(monkeypatch, runner):
-    # The CLI turns SIGTERM into an exit that unwinds and kills the tool's group. Such an exit raised
-    # inside subprocess.Popen, after the fork, lost the process: ffmpeg ran on unwatched (1 in 150
-    # SIGTERMs sent at random moments to a loop of short ffmpeg runs). The signal is sent here at
-    # that moment: the tool is started, and Popen has not yet returned it.
+@pytest.fixture
+def sigterm_inside_popen(monkeypatch):
+    """SIGTERM sent at the moment a tool has been started and subprocess.Popen has not yet returned it."""
     import signal
     import subprocess
 
-    import ffmpeg
-
-    from mediaprep.ffmpeg_runner import run_ffmpeg
-
-    marker = "4242.5"
     real_popen = subprocess.Popen
 
     def popen_then_signal(*args, **kwargs):
@@ -139,12 +131,28 @@ def test_a_stop_signal_that_comes_while_a_tool_starts_still_stops_it(monkeypatch
         signal.raise_signal(signal.SIGTERM)
         return proc
 
+    monkeypatch.setattr(subprocess, "Popen", popen_then_signal)
+
+
+@pytest.mark.parametrize("runner", ["run", "run_ffmpeg"])
+def test_a_stop_signal_that_comes_while_a_tool_starts_still_stops_it(sigterm_inside_popen, runner):
+    # The CLI turns SIGTERM into an exit that unwinds and kills the tool's group. Such an exit raised
+    # inside subprocess.Popen, after the fork, lost the process: ffmpeg ran on unwatched (1 in 150
+    # SIGTERMs sent at random moments to a loop of short ffmpeg runs). The signal is sent here at
+    # that moment: the tool is started, and Popen has not yet returned it.
+    import signal
+
+    import ffmpeg
+
+    from mediaprep.ffmpeg_runner import run_ffmpeg
+
+    marker = "4242.5"
+
     def stop(signum, _frame):
         raise SystemExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, stop)
     ctrl_c = signal.getsignal(signal.SIGINT)
-    monkeypatch.setattr(subprocess, "Popen", popen_then_signal)
     try:
         with pytest.raises(SystemExit):
             if runner == "run":
@@ -159,19 +167,12 @@ def test_a_stop_signal_that_comes_while_a_tool_starts_still_stops_it(monkeypatch
     assert signal.getsignal(signal.SIGTERM) is previous and signal.getsignal(signal.SIGINT) is ctrl_c
 
 
-def test_a_signal_held_while_a_tool_starts_runs_its_handler_once_and_the_work_goes_on(monkeypatch):
+def test_a_signal_held_while_a_tool_starts_runs_its_handler_once_and_the_work_goes_on(sigterm_inside_popen):
     # A host whose handler only takes note (asyncio's, which reads the signal from its wakeup fd)
     # must see the signal once, and the tool's run must not be disturbed by it.
     import signal
-    import subprocess
 
-    real_popen = subprocess.Popen
     seen = []
-
-    def popen_then_signal(*args, **kwargs):
-        proc = real_popen(*args, **kwargs)
-        signal.raise_signal(signal.SIGTERM)
-        return proc
 
     def note(signum, _frame):
         seen.append(signum)
@@ -180,7 +181,6 @@ def test_a_signal_held_while_a_tool_starts_runs_its_handler_once_and_the_work_go
     woken, wakeup = socket.socketpair()
     wakeup.setblocking(False)
     previous_fd = signal.set_wakeup_fd(wakeup.fileno())
-    monkeypatch.setattr(subprocess, "Popen", popen_then_signal)
     try:
         done = run(["sh", "-c", "echo ok"], timeout=10)
     finally:
