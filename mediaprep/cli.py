@@ -9,11 +9,13 @@ progress always go to stderr.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import re
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -24,7 +26,15 @@ from typing import Any, NoReturn
 from . import __version__
 from .checker import Report, check
 from .converters import convert, name_within, write_atomically
-from .errors import ConvertError, InputError, MediaprepError, StorageError, StorageFailed, UsageError
+from .errors import (
+    ConvertError,
+    InputError,
+    MediaprepError,
+    OutputUnwritable,
+    StorageError,
+    StorageFailed,
+    UsageError,
+)
 from .inspection import Inspection, inspect, read_source
 from .inspection.image import MAX_PAGES_COUNTED
 from .inspection.media import MediaFacts
@@ -101,12 +111,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     restore = _exit_cleanly_on(signal.SIGTERM, signal.SIGHUP)
+    given_stdout, given_stderr = sys.stdout, sys.stderr
+    if sys.stderr is None:
+        # Started with 2>&-: print(file=None) would put the messages into stdout, after the data.
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the command
+    sys.stdout = _StandardOutput(given_stdout)
     try:
         settings = Settings.from_env()
         for name, meant in unknown_variables():
             hint = f" (did you mean {meant}?)" if meant else ""
             print(f"mediaprep: warning: {name} is not a setting, and is ignored{hint}", file=sys.stderr)
-        return int(args.run(args, settings))
+        code = int(args.run(args, settings))
+        sys.stdout.flush()  # a failure here would otherwise come at exit, as a traceback
+        return code
     except KeyboardInterrupt:
         print("mediaprep: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT
@@ -115,13 +132,71 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except MediaprepError as exc:
-        if getattr(args, "json", False):
-            _print_json({"ok": False, "error": exc.to_dict()})
+        if getattr(args, "json", False) and not isinstance(exc, _StdoutFailed):
+            try:
+                _print_json({"ok": False, "error": exc.to_dict()})
+                sys.stdout.flush()
+            except _StdoutFailed:
+                pass  # the message below still says what went wrong
         print(f"mediaprep: {exc}", file=sys.stderr)
         # Input that cannot be made to fit, or a store that fails, is a problem found, not a usage error.
         return EXIT_PROBLEMS if isinstance(exc, (ConvertError, StorageError)) else EXIT_USAGE
     finally:
         restore()
+        if sys.stderr is not given_stderr:
+            sys.stderr.close()
+        sys.stdout, sys.stderr = given_stdout, given_stderr
+
+
+class _StdoutFailed(OutputUnwritable):
+    """Standard output could not take what the command wrote."""
+
+
+class _StandardOutput:
+    """sys.stdout while a command runs: a write that fails (a full disk, a closed descriptor) is
+    output.unwritable with the reason, where it was a traceback, or at exit a lost "Exception
+    ignored". A reader that went away stays BrokenPipeError, which is not an error of ours."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream  # None when started with >&-
+
+    def write(self, text: str) -> int:
+        return self._guarded(lambda stream: stream.write(text))
+
+    def write_bytes(self, data: bytes) -> None:
+        def write(stream: Any) -> None:
+            stream.buffer.write(data)
+            stream.buffer.flush()
+        self._guarded(write)
+
+    def flush(self) -> None:
+        if self.stream is not None:
+            self._guarded(lambda stream: stream.flush())
+
+    def isatty(self) -> bool:
+        return self.stream is not None and self.stream.isatty()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def _guarded(self, write: Callable[[Any], Any]) -> Any:
+        if self.stream is None:
+            raise _StdoutFailed("standard output is closed: nothing can be written to it")
+        try:
+            return write(self.stream)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            # What stayed in the buffer would fail again at exit: it goes nowhere instead.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+            raise _StdoutFailed(f"standard output: cannot be written ({exc.strerror})") from None
+
+
+def _check_stdin(what: str) -> None:
+    if sys.stdin is None:
+        raise UsageError(f"{what}: standard input is closed")
+    if sys.stdin.isatty():
+        raise UsageError(f"{what}: standard input is a terminal; pipe a file into it")
 
 
 def _exit_cleanly_on(*signums: int) -> Callable[[], None]:
@@ -157,8 +232,8 @@ def _exit_cleanly_on(*signums: int) -> Callable[[], None]:
 def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
     if args.paths.count("-") > 1:
         raise UsageError("PATH - (standard input) can be given once")
-    if "-" in args.paths and sys.stdin.isatty():
-        raise UsageError("PATH -: standard input is a terminal; pipe a file into it")
+    if "-" in args.paths:
+        _check_stdin("PATH -")
     results: list[dict[str, Any]] = []
     worst = EXIT_OK
     for path in args.paths:
@@ -285,14 +360,17 @@ def _report_text(name: str, report: Report) -> str:
 
 
 def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
-    to_stdout = args.output == "-"
+    # /dev/stdout too: as a path it would be given an extension, or replaced by a renamed file.
+    to_stdout = args.output in ("-", "/dev/stdout")
     if to_stdout and args.json:
         raise UsageError("-o - and --json both want standard output: give -o FILE with --json")
     if to_stdout and sys.stdout.isatty():
         raise UsageError("-o -: standard output is a terminal; redirect it to a file or a pipe")
+    if to_stdout and sys.stdout.stream is None:
+        raise UsageError("-o -: standard output is closed")
     from_stdin = args.source == "-"
-    if from_stdin and sys.stdin.isatty():
-        raise UsageError("SRC -: standard input is a terminal; pipe a file into it")
+    if from_stdin:
+        _check_stdin("SRC -")
     if from_stdin and not to_stdout and _names_a_folder(args.output):
         raise UsageError("SRC - has no name to give the file in a folder: give -o FILE or -o -")
     if args.effort:
@@ -304,9 +382,11 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
     if sys.stderr.isatty():
         print(file=sys.stderr)
     if to_stdout:
-        sys.stdout.buffer.write(result.data)
-        sys.stdout.buffer.flush()
+        sys.stdout.write_bytes(result.data)
         shown = "-"
+    elif _is_device_or_pipe(args.output):
+        _write_into(Path(args.output), result.data)
+        shown = args.output
     else:
         dest = _output_path(Path(args.source), args.output, result.extension)
         write_atomically(result.data, dest)
@@ -343,6 +423,28 @@ def _count(n: int, thing: str) -> str:
 def _show_progress(block: dict[str, str]) -> None:
     done = block.get("out_time", "").split(".")[0]
     print(f"\r  encoding: {done} done, {block.get('speed', '').strip()} ", end="", file=sys.stderr, flush=True)
+
+
+def _is_device_or_pipe(output_arg: str) -> bool:
+    try:
+        mode = os.stat(output_arg).st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _write_into(path: Path, data: bytes) -> None:
+    """Write into a device or a named pipe (-o /dev/null, a FIFO) as it is: a file renamed over it
+    would replace it, and an extension added to its name would write beside it."""
+    try:
+        # A pipe that nothing reads is refused at once (ENXIO) instead of waited on for ever.
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        why = "nothing reads from it" if exc.errno == errno.ENXIO else exc.strerror
+        raise OutputUnwritable(f"{path}: cannot be written ({why})") from None
 
 
 def _names_a_folder(output_arg: str) -> bool:

@@ -1,6 +1,11 @@
 
+import contextlib
 import json
+import os
 import re
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -222,6 +227,73 @@ def test_convert_from_dash_reads_standard_input(tmp_path):
         done = run("-", "-o", str(tmp_path) + "/", "--budget", "20000", stdin=pipe)
     assert done.returncode == 2 and b"usage.invalid" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["upright.jpg"]
+
+
+def _run_with_closed(fd: int, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The command started with one of its standard streams closed, as by `<&-`, `>&-` or `2>&-`."""
+    return subprocess.run([sys.executable, "-m", "mediaprep", *args], capture_output=True, check=False,
+                          cwd=cwd, timeout=120, preexec_fn=lambda: os.close(fd))
+
+
+def test_a_closed_standard_stream_is_a_coded_error_or_does_without_it(tmp_path):
+    # Each was an AttributeError traceback (on None); with stderr closed that traceback went nowhere
+    # and -o - wrote nothing, exit 1.
+    photo = str(MEDIA / "photo.jpg")
+    done = _run_with_closed(0, "convert", "-", "-o", "-", "--budget", "30000", cwd=tmp_path)
+    assert done.returncode == 2 and b"usage.invalid: SRC -: standard input is closed" in done.stderr
+    done = _run_with_closed(0, "inspect", "-", cwd=tmp_path)
+    assert done.returncode == 2 and b"usage.invalid: PATH -: standard input is closed" in done.stderr
+    done = _run_with_closed(1, "convert", photo, "-o", "-", "--budget", "30000", cwd=tmp_path)
+    assert done.returncode == 2 and b"usage.invalid: -o -: standard output is closed" in done.stderr
+    done = _run_with_closed(1, "inspect", "--json", photo, cwd=tmp_path)
+    assert done.returncode == 2 and b"output.unwritable: standard output is closed" in done.stderr
+    done = _run_with_closed(2, "convert", photo, "-o", "-", "--budget", "30000", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == mediaprep.convert(photo, budget=30000).data
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+@pytest.mark.parametrize("args", [("convert", "photo.jpg", "-o", "-", "--budget", "30000"),
+                                  ("inspect", "photo.jpg"), ("inspect", "--json", "photo.jpg")],
+                         ids=["convert", "inspect", "inspect-json"])
+def test_standard_output_on_a_full_disk_is_output_unwritable(tmp_path, args):
+    # Was an OSError traceback (ENOSPC) from print, json.dump or the bytes' write.
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "mediaprep", *args], stdout=full, stderr=subprocess.PIPE,
+                              check=False, cwd=MEDIA, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.decode().splitlines() == [
+        "mediaprep: output.unwritable: standard output: cannot be written (No space left on device)"]
+
+
+def test_output_to_a_device_or_a_named_pipe_is_written_into_it(cli, tmp_path):
+    # -o /dev/null wrote /dev/null.jpg ("the name given has no extension"), and a FIFO named .jpg was
+    # replaced by a regular file renamed over it, so its reader waited for ever.
+    photo = str(MEDIA / "photo.jpg")
+    expected = mediaprep.convert(photo, budget=30000).data
+    r = cli("convert", photo, "-o", "/dev/null", "--budget", "30000", "--json")
+    assert r.code == 0 and r.json()["path"] == "/dev/null" and not Path("/dev/null.jpg").exists()
+    done = subprocess.run([sys.executable, "-m", "mediaprep", "convert", photo, "-o", "/dev/stdout",
+                           "--budget", "30000"], capture_output=True, check=False, timeout=120)
+    assert done.returncode == 0 and done.stdout == expected and not Path("/dev/stdout.jpg").exists()
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    r = cli("convert", photo, "-o", str(fifo), "--budget", "30000")  # nothing reads it: refused, not waited on
+    assert r.code == 2 and "output.unwritable" in r.stderr and "nothing reads from it" in r.stderr
+    # Linux opens a FIFO both ways without waiting: this end reads what the command writes (a JPEG
+    # smaller than the pipe's 64 KiB, so the command's write does not wait for it).
+    reader = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        r = cli("convert", photo, "-o", str(fifo), "--budget", "30000")
+        assert r.code == 0, r.stderr
+        got = bytearray()
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(reader, 65536):
+                got += chunk
+    finally:
+        os.close(reader)
+    assert got == expected
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and [p.name for p in tmp_path.iterdir()] == ["pipe.jpg"]
 
 
 def test_inspect_from_dash_reads_standard_input(tmp_path):
