@@ -68,6 +68,9 @@ def _stream_chunk(stream: BinaryIO, n: int) -> bytes:
         chunk = stream.read(n)
     except OSError as exc:  # an upload whose client went away, a file on a failing disk
         raise UnreadableInput(f"the file object cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:  # open(path) without "rb" on a picture: it reads str, and cannot
+        raise UsageError("a file object given as a source must be opened in binary mode (it read text, "
+                         "and failed to decode the bytes as text)") from None
     if chunk is None:  # a non-blocking stream with nothing ready yet
         raise UsageError("the file object has no data ready (non-blocking); pass a blocking one or bytes")
     if not isinstance(chunk, (bytes, bytearray, memoryview)):

@@ -75,6 +75,9 @@ def test_an_open_binary_file_is_read_as_its_bytes(tmp_path):
     assert info.path is None and info.kind == "video" and info.bytes == (MEDIA / "clip.mp4").stat().st_size
     with (MEDIA / "event.ics").open() as text, pytest.raises(UsageError, match="binary"):
         inspect(text)
+    # A picture opened without "rb" fails to decode as text: that was a UnicodeDecodeError.
+    with (MEDIA / "photo.jpg").open() as text, pytest.raises(UsageError, match="binary"):
+        convert(text, budget=20000)
 
 
 def test_a_stream_over_the_size_cap_is_refused_without_reading_it_all():
