@@ -297,6 +297,9 @@ def test_progress_events_reach_the_callback():
     convert(MEDIA / "clip.mp4", budget=40000, on_progress=events.append)
     assert events and events[-1]["progress"] == "end"
     assert find_ffmpeg(Settings())
+    # Not a function: refused before any work (it was a TypeError at the first event, mid-encode).
+    with pytest.raises(UsageError, match="on_progress must be a function"):
+        convert(MEDIA / "clip.mp4", budget=40000, on_progress=events)
 
 
 def test_a_callback_that_raises_stops_the_conversion_with_its_exception(tmp_path, monkeypatch):

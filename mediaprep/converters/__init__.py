@@ -101,6 +101,9 @@ def convert(
         or not (math.isfinite(max_duration) and max_duration > 0)
     ):
         raise UsageError(f"max_duration must be a positive number of seconds, not {max_duration!r}")
+    if on_progress is not None and not callable(on_progress):
+        # Found out otherwise at the first progress block, as a TypeError halfway through an encode.
+        raise UsageError(f"on_progress must be a function taking a dict, not {on_progress!r}")
     resolved = load_profile(profile, settings) if profile is not None else None
     opened = open_source(source, settings)
     path = opened.path
