@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidMessage
+from .errors import InvalidMessage, UsageError
 from .profiles import MEDIA_KINDS
 from .reading import read_file
 
@@ -83,6 +83,8 @@ class Message:
 
 
 def load_message(path: str | Path) -> Message:
+    if not isinstance(path, (str, os.PathLike)):
+        raise UsageError(f"a message file is a path, not {type(path).__name__} (check() takes a dict or JSON bytes)")
     path = Path(path)
     raw = read_file(path, MAX_MESSAGE_JSON_BYTES)
     return parse_message(raw, base_dir=path.parent, where=str(path))

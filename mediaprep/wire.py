@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from .errors import UsageError
+
 # Seed 001: "multiply the message size of the original data (including file
 # attachments) by 1.37 + 814 bytes (for headers)".
 BASE64_FACTOR = 1.37
@@ -11,6 +13,8 @@ HEADER_BYTES = 814
 
 
 def estimate_bytes(payload_bytes: int) -> int:
+    if isinstance(payload_bytes, bool) or not isinstance(payload_bytes, int) or payload_bytes < 0:
+        raise UsageError(f"payload_bytes must be a whole number of bytes, 0 or more, not {payload_bytes!r}")
     return math.ceil(payload_bytes * BASE64_FACTOR + HEADER_BYTES) if payload_bytes else 0
 
 

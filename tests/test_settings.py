@@ -51,6 +51,25 @@ def test_a_source_that_is_neither_a_path_nor_bytes_is_a_usage_error(source):
             call(source)
 
 
+@pytest.mark.parametrize("call, args, kwargs, says", [
+    ("inspect", (b"x",), {"name": 5}, "name is the file name"),
+    ("estimate_bytes", ("40000",), {}, "payload_bytes must be"),
+    ("estimate_bytes", (-5,), {}, "payload_bytes must be"),
+    ("estimate_bytes", (None,), {}, "payload_bytes must be"),
+    ("load_message", (5,), {}, "a message file is a path"),
+    ("verify_url", (b"http://127.0.0.1:9/a.jpg",), {}, "a URL is a str"),
+    ("verify_url", ("http://127.0.0.1:9/a.jpg",), {"max_bytes": -1}, "max_bytes must be"),
+], ids=["inspect-name", "estimate-str", "estimate-negative", "estimate-none", "load-message-int",
+        "verify-url-bytes", "verify-url-max-bytes"])
+def test_library_calls_refuse_arguments_of_the_wrong_kind(call, args, kwargs, says):
+    # Each was a TypeError or AttributeError from deep inside, or (estimate_bytes of -5 and None)
+    # a figure: 808 bytes and 0. Refused before any work: verify_url does not look up the address.
+    import mediaprep
+
+    with pytest.raises(UsageError, match=says):
+        getattr(mediaprep, call)(*args, **kwargs)
+
+
 def test_max_duration_must_be_a_number():
     from mediaprep import convert
 

@@ -97,6 +97,8 @@ def inspect(source: Source, *, name: str | None = None, settings: Settings | Non
     type comes back as an Inspection whose ``error`` says what is wrong.
     """
     settings = resolved_settings(settings)
+    if name is not None and not isinstance(name, str):
+        raise UsageError(f"name is the file name to report, a str, not {type(name).__name__}")
     opened = open_source(source, settings)
     path = opened.path
     mime = sniff_mime(opened.head)

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import UrlRefused, UrlUnreachable
+from ..errors import UrlRefused, UrlUnreachable, UsageError
 from ..inspection.sniff import AUDIO_TWIN, kind_of, sniff_mime
 from ..profiles import Profile, load_profile
 from ..settings import Settings, resolved_settings
@@ -65,6 +65,10 @@ def verify_url(
 ) -> UrlReport:
     """Fetch ``url`` as a provider would; ``profile`` adds its size limit and type rules for the content."""
     settings = resolved_settings(settings)
+    if not isinstance(url, str):
+        raise UsageError(f"a URL is a str, not {type(url).__name__}")
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0):
+        raise UsageError(f"max_bytes must be a positive whole number of bytes, not {max_bytes!r}")
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
