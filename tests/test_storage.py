@@ -7,7 +7,14 @@ import pytest
 
 from mediaprep import Settings, inspect
 from mediaprep.errors import (
-    NoSuchBucket, StorageDenied, StorageFailed, StorageTimeout, StorageUnavailable, UrlRefused, UrlUnreachable,
+    NoSuchBucket,
+    StorageDenied,
+    StorageFailed,
+    StorageTimeout,
+    StorageUnavailable,
+    UrlRefused,
+    UrlUnreachable,
+    UsageError,
 )
 from mediaprep.storage import content_key, open_store
 from mediaprep.storage.local import LocalStore
@@ -173,7 +180,31 @@ def test_no_credentials_and_a_bad_endpoint_are_coded_errors_not_tracebacks(cli, 
 def test_a_local_store_that_cannot_be_written_is_a_storage_failure(tmp_path):
     (tmp_path / "a-file").write_text("not a directory")
     with pytest.raises(StorageFailed):
-        LocalStore(tmp_path / "a-file", "http://127.0.0.1:8080/media").put(b"\xff\xd8data", "image/jpeg")
+        LocalStore(tmp_path / "a-file", "http://127.0.0.1:8080/media").put((MEDIA / "photo.jpg").read_bytes(),
+                                                                           "image/jpeg")
+
+
+def test_bytes_are_stored_only_under_their_own_type(tmp_path, s3_server):
+    # A caller's type was stored as given: HTML put as image/jpeg was served as image/jpeg, under a
+    # .jpg key, and image/jpg (a spelling providers do not all take) under a .bin key.
+    photo = (MEDIA / "photo.jpg").read_bytes()
+    keys = []
+    for store in (LocalStore(tmp_path, "http://127.0.0.1:8080/media"),
+                  open_store(s3_settings(s3_server, s3_prefix="types/"))):
+        with pytest.raises(UsageError, match="the bytes are text/html, not image/jpeg"):
+            store.put(b"<!DOCTYPE html><html><body>Not found</body></html>", "image/jpeg")
+        with pytest.raises(UsageError, match="the bytes are image/jpeg, not image/gif"):
+            store.put(photo, "image/gif")
+        with pytest.raises(UsageError, match="data to store is bytes"):
+            store.put(photo.decode("latin-1"), "image/jpeg")
+        stored = store.put(bytearray(photo), "IMAGE/JPG")
+        assert stored.mime == "image/jpeg" and stored.key.endswith(".jpg") and stored.bytes == len(photo)
+        keys.append(stored.key)
+    assert [p.name for p in tmp_path.iterdir()] == [keys[0]]
+    head = raw_client(s3_server).head_object(Bucket=BUCKET, Key=keys[1])
+    assert head["ContentType"] == "image/jpeg" and head["ContentLength"] == len(photo)
+    listed = raw_client(s3_server).list_objects_v2(Bucket=BUCKET, Prefix="types/")["Contents"]
+    assert [o["Key"] for o in listed] == [keys[1]]
 
 
 def test_local_store_writes_once_and_builds_urls(tmp_path):

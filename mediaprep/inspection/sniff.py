@@ -202,6 +202,24 @@ AUDIO_TWIN = {
 VIDEO_TWIN = {sound: container for container, sound in AUDIO_TWIN.items()}
 
 
+# Other names that servers and callers give these types and that providers take as the same.
+_SPELLINGS = {"image/jpg": "image/jpeg", "audio/mp3": "audio/mpeg", "text/x-vcard": "text/vcard",
+              "audio/x-wav": "audio/wav"}
+
+
+def canonical_type(mime: str) -> str:
+    """``mime`` as mediaprep names it: image/jpg is image/jpeg, audio/mp3 is audio/mpeg."""
+    mime = mime.split(";")[0].strip().lower()
+    return _SPELLINGS.get(mime, mime)
+
+
+def same_type(said: str, found: str) -> bool:
+    """Whether ``said`` (a server's or a caller's type) is a true name for content that sniff_mime
+    calls ``found``. A video container's sound-only twin is: libmagic reads only the container."""
+    said = canonical_type(said)
+    return said == found or AUDIO_TWIN.get(found) == said or AUDIO_TWIN.get(said) == found
+
+
 def as_held(mime: str, has_video: bool) -> tuple[str, str]:
     """The kind and type of a sound or video file by what the probe found in it, not by libmagic's
     name for its container: an mp4 of sound alone is audio/mp4, and an MP4 whose brand libmagic

@@ -12,7 +12,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..inspection.sniff import EXTENSION_BY_MIME
+from ..errors import UsageError
+from ..inspection.sniff import EXTENSION_BY_MIME, HEAD_BYTES, canonical_type, same_type, sniff_mime
 from ..settings import Settings, resolved_settings
 
 
@@ -35,6 +36,21 @@ class Store(Protocol):
 
 def content_key(data: bytes, mime: str, prefix: str = "") -> str:
     return f"{prefix}{hashlib.sha256(data).hexdigest()}.{EXTENSION_BY_MIME.get(mime, 'bin')}"
+
+
+def checked_content(data: bytes, mime: str) -> tuple[bytes, str]:
+    """``data`` as bytes and ``mime`` as mediaprep names it (image/jpg is stored as image/jpeg),
+    refused when the bytes are not of that type: a provider fetches by the Content-Type, and one
+    that lies gets the message rejected or sent as a link."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise UsageError(f"data to store is bytes, not {type(data).__name__}")
+    if not isinstance(mime, str):
+        raise UsageError(f"mime is a str (such as image/jpeg), not {type(mime).__name__}")
+    data = bytes(data)
+    found = sniff_mime(data[:HEAD_BYTES])
+    if not same_type(mime, found):
+        raise UsageError(f"the bytes are {found}, not {mime}: they would be served under a false Content-Type")
+    return data, canonical_type(mime)
 
 
 def open_store(settings: Settings | None = None) -> Store:

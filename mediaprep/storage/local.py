@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..converters import write_atomically
 from ..errors import OutputUnwritable, StorageFailed
-from . import Stored, content_key
+from . import Stored, checked_content, content_key
 
 
 class LocalStore:
@@ -16,6 +16,7 @@ class LocalStore:
         self.prefix = prefix
 
     def put(self, data: bytes, mime: str) -> Stored:
+        data, mime = checked_content(data, mime)
         key = content_key(data, mime, self.prefix)
         created = not self.exists(key)
         if created:

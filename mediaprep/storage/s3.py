@@ -21,7 +21,7 @@ from ..errors import (
     UsageError,
 )
 from ..settings import Settings
-from . import Stored, content_key
+from . import Stored, checked_content, content_key
 
 
 class S3Store:
@@ -60,6 +60,7 @@ class S3Store:
         )
 
     def put(self, data: bytes, mime: str) -> Stored:
+        data, mime = checked_content(data, mime)
         key = content_key(data, mime, self.prefix)
         if self.exists(key):
             return Stored(key=key, url=self.url(key), bytes=len(data), mime=mime, created=False)

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import UrlRefused, UrlUnreachable, UsageError
-from ..inspection.sniff import AUDIO_TWIN, kind_of, sniff_mime
+from ..inspection.sniff import kind_of, same_type, sniff_mime
 from ..profiles import Profile, load_profile
 from ..settings import Settings, resolved_settings
 
@@ -107,9 +107,9 @@ def verify_url(
         problems.append(UrlProblem("url.no_type", "no Content-Type header"))
     elif mime == "application/octet-stream":
         problems.append(UrlProblem("url.octet_stream", "Content-Type is application/octet-stream; give the true type"))
-    elif sniffed and mime != sniffed and not _same_type(mime, sniffed):
+    elif sniffed and not same_type(mime, sniffed):
         problems.append(UrlProblem("url.type_mismatch", f"Content-Type says {mime} but the bytes are {sniffed}"))
-    if expect_mime and sniffed and sniffed != expect_mime and not _same_type(sniffed, expect_mime):
+    if expect_mime and sniffed and not same_type(expect_mime, sniffed):
         problems.append(UrlProblem("url.unexpected_content", f"expected {expect_mime}, got {sniffed}"))
     size = content_length if content_length is not None else len(body)
     if profile is not None and sniffed:
@@ -125,16 +125,6 @@ def verify_url(
     if truncated or (max_bytes is not None and size > max_bytes):
         problems.append(UrlProblem("url.too_big", f"{size} bytes is over the {cap} byte limit"))
     return UrlReport(url, status, content_length, len(body), content_type, sniffed, chunked, head[0], tuple(problems))
-
-
-_EQUIVALENT = {frozenset({"image/jpg", "image/jpeg"}), frozenset({"audio/mp3", "audio/mpeg"}),
-               frozenset({"text/x-vcard", "text/vcard"}), frozenset({"audio/x-wav", "audio/wav"}),
-               # libmagic reads the container; mediaprep serves one holding only sound as audio.
-               *(frozenset(pair) for pair in AUDIO_TWIN.items())}
-
-
-def _same_type(a: str, b: str) -> bool:
-    return frozenset({a, b}) in _EQUIVALENT
 
 
 def _checked_address(host: str, port: int, allow_private: bool) -> str:
