@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.flush()
             except _StdoutFailed:
                 pass  # the message below still says what went wrong
-        print(f"mediaprep: {exc}", file=sys.stderr)
+        print(f"mediaprep: {_shown(str(exc), keep_lines=True)}", file=sys.stderr)
         # Input that cannot be made to fit, or a store that fails, is a problem found, not a usage error.
         return EXIT_PROBLEMS if isinstance(exc, (ConvertError, StorageError)) else EXIT_USAGE
     finally:
@@ -244,13 +244,13 @@ def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
             results.append({"path": path, "error": exc.to_dict()})
             worst = EXIT_USAGE
             if not args.json:
-                print(f"{path}: error {exc.code}: {exc.message}")
+                print(f"{_shown(path)}: error {exc.code}: {_shown(exc.message, keep_lines=True)}")
             continue
         results.append(info.to_dict())
         if info.error is not None:
             worst = max(worst, EXIT_PROBLEMS)
         if not args.json:
-            print(_inspection_line(info))
+            print(_shown(_inspection_line(info)))
     if args.json:
         _print_json(results)
     return worst
@@ -337,7 +337,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json(report.to_dict())
     else:
-        print(_report_text(args.message, report))
+        print(_shown(_report_text(args.message, report), keep_lines=True))
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
@@ -410,9 +410,9 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
         how = "normalised"
     # With -o - the bytes own standard output, so the summary goes where the messages go.
     report = sys.stderr if to_stdout else sys.stdout
-    print(f"{shown}: {result.mime} {result.bytes} B of {result.budget} B budget; {how}", file=report)
+    print(f"{_shown(shown)}: {result.mime} {result.bytes} B of {result.budget} B budget; {how}", file=report)
     for note in result.notes:
-        print(f"  note: {note}", file=report)
+        print(f"  note: {_shown(note, keep_lines=True)}", file=report)
     return EXIT_OK
 
 
@@ -462,7 +462,7 @@ def _output_path(source: Path, output_arg: str, extension: str) -> Path:
     if output.suffix.lower().lstrip(".") not in _EXTENSIONS_FOR.get(extension, {extension}):
         fixed = output.with_suffix(f".{extension}")
         why = f"not {output.suffix}" if output.suffix else "and the name given has no extension"
-        print(f"mediaprep: writing {fixed}: the content is .{extension}, {why}", file=sys.stderr)
+        print(f"mediaprep: writing {_shown(str(fixed))}: the content is .{extension}, {why}", file=sys.stderr)
         return fixed
     return output
 
@@ -523,7 +523,7 @@ def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
             worst = max(worst, EXIT_OK if report.ok else EXIT_PROBLEMS)
         results.append(row)
         if not args.json:
-            print(f"{path}: {stored.url} ({stored.mime}, {stored.bytes} B{'' if stored.created else ', already there'})")
+            print(f"{_shown(path)}: {_shown(stored.url)} ({stored.mime}, {stored.bytes} B{'' if stored.created else ', already there'})")
     if args.json:
         _print_json(results)
     return worst
@@ -532,7 +532,7 @@ def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
 def _upload_error(results: list[dict[str, Any]], path: str, error: MediaprepError, as_json: bool) -> None:
     results.append({"path": path, "error": error.to_dict()})
     if not as_json:
-        print(f"{path}: error {error.code}: {error.message}")
+        print(f"{_shown(path)}: error {error.code}: {_shown(error.message, keep_lines=True)}")
 
 
 def cmd_verify_url(args: argparse.Namespace, settings: Settings) -> int:
@@ -543,10 +543,11 @@ def cmd_verify_url(args: argparse.Namespace, settings: Settings) -> int:
         _print_json(report.to_dict())
     else:
         verdict = "OK" if report.ok else "WOULD BE REJECTED"
-        print(f"{args.url}: {verdict}: {report.status}, Content-Length {report.content_length}, "
-              f"{report.received_bytes} B received, Content-Type {report.content_type}, bytes are {report.sniffed_mime}")
+        print(_shown(f"{args.url}: {verdict}: {report.status}, Content-Length {report.content_length}, "
+                     f"{report.received_bytes} B received, Content-Type {report.content_type}, "
+                     f"bytes are {report.sniffed_mime}"))
         for p in report.problems:
-            print(f"  {p.code}: {p.message}")
+            print(f"  {p.code}: {_shown(p.message)}")
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
@@ -686,8 +687,25 @@ def _profile_text(p: Profile) -> str:
 
 
 def _print_json(obj: Any) -> None:
-    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
+    # json escapes C0 controls itself; the rest of _UNPRINTABLE are escaped the same way.
+    text = json.dumps(obj, indent=2, ensure_ascii=False)
+    sys.stdout.write(_UNPRINTABLE.sub(lambda m: f"\\u{ord(m[0]):04x}", text) + "\n")
+
+
+# Control characters (C0 but tab and newline, DEL, C1) and the bidirectional marks and overrides:
+# printed as escapes, so a file's name, a server's header or a file's own text cannot recolour,
+# retitle or clear the terminal, move its cursor, or show a name reversed (photo<RLO>gpj.exe).
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _shown(text: str, *, keep_lines: bool = False) -> str:
+    """``text`` as it is safe to print; a newline too is escaped unless ``keep_lines``."""
+    def escape(match: re.Match[str]) -> str:
+        code = ord(match[0])
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    text = _UNPRINTABLE.sub(escape, text)
+    return text if keep_lines else text.replace("\n", "\\n")
 
 
 if __name__ == "__main__":

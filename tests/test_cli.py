@@ -316,6 +316,26 @@ def test_inspect_from_dash_reads_standard_input(tmp_path):
     assert done.returncode == 2 and b"usage.invalid" in done.stderr
 
 
+def test_control_characters_in_names_are_printed_as_escapes(cli, tmp_path):
+    # A name with ESC sequences recoloured the terminal (any escape could be sent: title, cursor,
+    # clear), a newline split inspect's one line per file, and U+202E showed "x...exe.jpg" reversed.
+    name = "evil\x1b[31mRED\x1b[0m\nline\x9b2J\u202egpj.exe.jpg"
+    (tmp_path / name).write_bytes((MEDIA / "photo.jpg").read_bytes())
+    escaped = "evil\\x1b[31mRED\\x1b[0m\\nline\\x9b2J\\u202egpj.exe.jpg"
+    r = cli("inspect", name, cwd=tmp_path)
+    assert r.code == 0 and r.stdout.splitlines() == [f"{escaped}  image/jpeg  image  56155 B  600x400"]
+    assert json.loads(cli("inspect", "--json", name, cwd=tmp_path).stdout)[0]["path"] == name
+    r = cli("convert", name, "-o", "out/", "--budget", "30000", cwd=tmp_path)
+    assert r.code == 0 and r.stdout.startswith(f"out/{escaped}: image/jpeg")
+    assert (tmp_path / "out" / name).exists()  # the file keeps its name
+    r = cli("inspect", "no\x1bsuch.jpg", cwd=tmp_path)
+    assert r.code == 2 and r.stdout == "no\\x1bsuch.jpg: error input.not_found: no\\x1bsuch.jpg: no such file\n"
+    r = cli("convert", "no\x07such.jpg", "-o", "out/", "--budget", "30000", cwd=tmp_path)
+    assert r.code == 2 and "input.not_found: no\\x07such.jpg: no such file" in r.stderr
+    for said in (cli("inspect", name, cwd=tmp_path), r):
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", said.stdout + said.stderr)
+
+
 def test_convert_names_the_output_after_its_content(cli, tmp_path):
     r = cli("convert", str(MEDIA / "alpha.png"), "-o", str(tmp_path / "sticker.png"), "--profile", "clicksend")
     assert r.code == 0
