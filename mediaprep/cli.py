@@ -612,6 +612,11 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
         "temporary_free_bytes": shutil.disk_usage(tempfile.gettempdir()).free,
     }
     missing = [name for name, ok in {**present, **filters_present, **decoders_present}.items() if not ok]
+    # MEDIAPREP_FFMPEG set to another program (true, echo, a wrapper that prints nothing): every
+    # encoder showed MISSING under an empty version line, and nothing said why.
+    report["is_ffmpeg"] = report["version"].startswith("ffmpeg version")
+    if not report["is_ffmpeg"]:
+        missing.insert(0, "ffmpeg itself")
     release = _ffmpeg_release(report["version"])
     report["too_old"] = release is not None and release < OLDEST_FFMPEG_TESTED
     if report["too_old"]:
@@ -619,7 +624,10 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json({**report, "missing": missing})
     else:
-        print(f"ffmpeg:  {report['ffmpeg']}\n         {report['version']}")
+        print(f"ffmpeg:  {report['ffmpeg']}\n         {_shown(report['version']) or '(printed no version)'}")
+        if not report["is_ffmpeg"]:
+            print(f"  NOT FFMPEG  {report['ffmpeg']} -version does not say \"ffmpeg version\"; set MEDIAPREP_FFMPEG "
+                  "to an ffmpeg, or unset it to take the one on PATH or the imageio-ffmpeg wheel's")
         if report["too_old"]:
             print(f"  OLD     ffmpeg {release[0]}.{release[1]}: mediaprep is tested on 5.1 (Debian 12) and 9.0 (the "
                   "imageio-ffmpeg wheel); set MEDIAPREP_FFMPEG to the wheel's, which `python -c \"import "

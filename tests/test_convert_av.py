@@ -360,6 +360,16 @@ def test_doctor_says_when_the_ffmpeg_found_first_is_older_than_any_tested(cli, t
     assert not cli("doctor", "--json").json()["too_old"]
 
 
+def test_doctor_says_when_the_ffmpeg_it_is_given_is_not_one(cli):
+    # MEDIAPREP_FFMPEG=true printed an empty version line and every encoder MISSING, and not why.
+    env = {"MEDIAPREP_FFMPEG": shutil.which("true")}
+    r = cli("doctor", "--json", env=env)
+    assert r.code == 1 and r.json()["is_ffmpeg"] is False and r.json()["missing"][0] == "ffmpeg itself"
+    shown = cli("doctor", env=env).stdout.splitlines()
+    assert shown[1].strip() == "(printed no version)" and shown[2].startswith("  NOT FFMPEG")
+    assert cli("doctor", "--json").json()["is_ffmpeg"] is True
+
+
 def test_a_retry_at_a_new_frame_rate_runs_a_new_analysis_pass(monkeypatch):
     from mediaprep.converters import video
 
