@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -26,9 +25,9 @@ from typing import Any
 
 import ffmpeg
 
-from .errors import CorruptInput, InputTooLarge, OutputUnwritable, ToolFailed, ToolTimeout
+from .errors import CorruptInput, InputTooLarge, ToolFailed, ToolTimeout
 from .settings import Settings
-from .tools import find_ffmpeg, kill_group, running, tidied
+from .tools import check_room, find_ffmpeg, kill_group, running, tidied
 
 Progress = Callable[[dict[str, str]], None]
 
@@ -88,7 +87,7 @@ def run_ffmpeg(
         errors.seek(0)
         said = errors.read().decode("utf-8", "replace")
     if proc.returncode != 0:
-        _check_room(said, [*(os.path.dirname(out) for out in files), tempfile.gettempdir()])
+        check_room("ffmpeg", said, [*(os.path.dirname(out) for out in files), tempfile.gettempdir()])
     _check_outcome(said, proc.returncode, quiet_or_corrupt)
     for out in files:
         if not os.path.exists(out):
@@ -125,24 +124,6 @@ def _wait(proc: subprocess.Popen, watch: _Watch, started: float, end: float, sta
             proc.stdout.close()
     if watch.raised is not None:  # raised on the run's last block, as ffmpeg ended
         raise watch.raised
-
-
-def _check_room(said: str, folders: list[str]) -> None:
-    """A failed run where a folder it writes in has no room left: the disk's doing, not the input's or
-    ffmpeg's. (ffmpeg's stderr goes to that disk too, so it may have said nothing: "ffmpeg failed
-    (exit 1): " and no cause was all a full TMPDIR gave.)"""
-    for folder in folders:
-        try:
-            free = shutil.disk_usage(folder).free
-        except OSError:
-            continue
-        if free < _NO_ROOM or _DISK_FULL in said:
-            raise OutputUnwritable(f"no room left in {folder} for ffmpeg's work ({free} bytes free); "
-                                   "TMPDIR says where it goes")
-
-
-_NO_ROOM = 1 << 20  # bytes free under which a failed run is put down to the disk
-_DISK_FULL = "No space left on device"
 
 
 def _check_outcome(said: str, returncode: int, quiet_or_corrupt: bool) -> None:

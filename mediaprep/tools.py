@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ToolError, ToolFailed, ToolMissing, ToolTimeout
+from .errors import OutputUnwritable, ToolError, ToolFailed, ToolMissing, ToolTimeout
 from .settings import Settings
 
 
@@ -131,6 +131,24 @@ def running(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
                 if pipe is not None:
                     pipe.close()
             raise
+
+
+def check_room(tool: str, said: str, folders: list[str]) -> None:
+    """After a failed run: output.unwritable when a folder it writes in has no room left, the disk's
+    doing, not the input's or the tool's. (Its stderr goes to that disk too, so it may have said
+    nothing: "ffmpeg failed (exit 1): " and no cause was all a full TMPDIR gave.)"""
+    for folder in folders:
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            continue
+        if free < _NO_ROOM or _DISK_FULL in said:
+            raise OutputUnwritable(f"no room left in {folder} for {tool}'s work ({free} bytes free); "
+                                   "TMPDIR says where it goes")
+
+
+_NO_ROOM = 1 << 20  # bytes free under which a failed run is put down to the disk
+_DISK_FULL = "No space left on device"
 
 
 def _not_started(program: str, exc: OSError) -> ToolError:

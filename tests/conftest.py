@@ -69,6 +69,26 @@ def cli():
 
 
 @pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a filesystem of 100 kB over the size asked for (a tmpfs: mounting needs root)."""
+    mounted = []
+
+    def of(size: int) -> Path:
+        folder = tmp_path / "small"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size + 100_000}", "tmpfs", str(folder)],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            pytest.skip(f"no small filesystem can be mounted here: {done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield of
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+@pytest.fixture
 def write_message(tmp_path):
     """Write a message JSON next to links to the media fixtures, so relative paths work."""
 

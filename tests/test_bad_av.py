@@ -341,26 +341,6 @@ def test_a_quiet_run_that_reports_errors_is_corrupt_input(tmp_path):
         run_ffmpeg(quiet, Settings(), quiet_or_corrupt=True)
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A folder on a filesystem of 100 kB over the size asked for (a tmpfs: mounting needs root)."""
-    mounted = []
-
-    def of(size: int) -> Path:
-        folder = tmp_path / "small"
-        folder.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size + 100_000}", "tmpfs", str(folder)],
-                              capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            pytest.skip(f"no small filesystem can be mounted here: {done.stderr.strip()}")
-        mounted.append(folder)
-        return folder
-
-    yield of
-    for folder in mounted:
-        subprocess.run(["umount", str(folder)], check=False)
-
-
 def test_a_temporary_folder_that_fills_during_the_encode_is_output_unwritable(tmp_path, monkeypatch, small_disk):
     # The copy of the clip fits, the encode does not. ffmpeg's stderr is on the same disk, so it said
     # nothing, and this was "tool.failed: ffmpeg failed (exit 1): " with no cause.

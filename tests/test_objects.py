@@ -730,3 +730,29 @@ def test_first_page_thumbnail():
     png = pdf_thumbnail((MEDIA / "flyer.pdf").read_bytes(), Settings(), long_side=200)
     with Image.open(io.BytesIO(png)) as im:
         assert im.format == "PNG" and max(im.size) == 200
+
+
+def test_a_first_page_thumbnail_without_room_in_the_temporary_folder_is_output_unwritable(monkeypatch, small_disk):
+    # The PDF fits there and its 480 px page (227 kB) does not: pdftoppm failed and this was
+    # input.corrupt ("the first page cannot be drawn") for a good PDF. With no room for the PDF
+    # itself it was an OSError traceback.
+    import shutil
+    import tempfile
+
+    from mediaprep.converters.objects import pdf_thumbnail
+    from mediaprep.errors import OutputUnwritable
+    from mediaprep.settings import Settings
+
+    if not shutil.which("pdftoppm"):
+        pytest.skip("poppler-utils (pdftoppm) is not installed here; .ci/run installs it")
+    data = (MEDIA / "flyer.pdf").read_bytes()
+    temp = small_disk(len(data))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    with pytest.raises(OutputUnwritable, match="no room left in .* for pdftoppm's work"):
+        pdf_thumbnail(data, Settings())
+    assert list(temp.iterdir()) == []
+    filler = temp / "filler"
+    filler.write_bytes(b"\0" * (shutil.disk_usage(temp).free - len(data) // 2))
+    with pytest.raises(OutputUnwritable, match="the PDF cannot be copied"):
+        pdf_thumbnail(data, Settings())
+    assert list(temp.iterdir()) == [filler]

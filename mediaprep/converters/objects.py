@@ -263,7 +263,8 @@ def pdf_thumbnail(data: bytes, settings: Settings, long_side: int = 480) -> byte
     import tempfile
     from pathlib import Path
 
-    from ..errors import ToolMissing
+    from ..errors import OutputUnwritable, ToolMissing
+    from ..tools import check_room
 
     facts = pdf_facts(data)
     if facts.encrypted:
@@ -273,11 +274,16 @@ def pdf_thumbnail(data: bytes, settings: Settings, long_side: int = 480) -> byte
         raise ToolMissing("pdftoppm is not installed (Debian: apt-get install poppler-utils)")
     with tempfile.TemporaryDirectory(prefix="mediaprep-") as tmp:
         src = Path(tmp) / "in.pdf"
-        src.write_bytes(data)
+        try:
+            src.write_bytes(data)
+        except OSError as exc:
+            raise OutputUnwritable(f"the PDF cannot be copied to {tmp} for pdftoppm ({exc.strerror}); "
+                                   "TMPDIR says where it goes") from None
         out = Path(tmp) / "page"
         done = run([tool, "-png", "-f", "1", "-l", "1", "-singlefile", "-scale-to", str(long_side),
                     str(src), str(out)], timeout=settings.tool_timeout)
         png = Path(tmp) / "page.png"
         if done.returncode != 0 or not png.exists():
+            check_room("pdftoppm", done.stderr.decode("utf-8", "replace"), [tmp])
             raise CorruptInput(f"the first page cannot be drawn: {done.stderr_tail(2)}")
         return png.read_bytes()
