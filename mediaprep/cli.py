@@ -115,6 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sys.stderr is None:
         # Started with 2>&-: print(file=None) would put the messages into stdout, after the data.
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the command
+    # A name that is not UTF-8 (held as surrogates), or é on an ASCII stream, was a
+    # UnicodeEncodeError traceback wherever Python's errors are strict (en_US.UTF-8, PYTHONIOENCODING).
+    given_errors = {stream: stream.errors for stream in (given_stdout, sys.stderr) if hasattr(stream, "reconfigure")}
+    for stream in given_errors:
+        stream.reconfigure(errors="backslashreplace")
     sys.stdout = _StandardOutput(given_stdout)
     try:
         settings = Settings.from_env()
@@ -146,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if sys.stderr is not given_stderr:
             sys.stderr.close()
         sys.stdout, sys.stderr = given_stdout, given_stderr
+        for stream, errors in given_errors.items():
+            if not stream.closed:
+                stream.reconfigure(errors=errors)
 
 
 class _StdoutFailed(OutputUnwritable):
@@ -695,8 +703,10 @@ def _profile_text(p: Profile) -> str:
 
 
 def _print_json(obj: Any) -> None:
-    # json escapes C0 controls itself; the rest of _UNPRINTABLE are escaped the same way.
-    text = json.dumps(obj, indent=2, ensure_ascii=False)
+    # json escapes C0 controls itself; the rest of _UNPRINTABLE are escaped the same way. On a
+    # stream that is not UTF-8 every other character is too: backslashreplace's \xe9 is not JSON.
+    utf8 = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "") in ("utf8", "utf_8")
+    text = json.dumps(obj, indent=2, ensure_ascii=not utf8)
     sys.stdout.write(_UNPRINTABLE.sub(lambda m: f"\\u{ord(m[0]):04x}", text) + "\n")
 
 

@@ -336,6 +336,24 @@ def test_control_characters_in_names_are_printed_as_escapes(cli, tmp_path):
         assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", said.stdout + said.stderr)
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "ascii"])
+def test_names_the_output_stream_cannot_encode_are_printed_as_escapes(cli, tmp_path, encoding):
+    # A name that is not UTF-8 (Python holds its byte as a surrogate), or é on an ASCII stream, was
+    # a UnicodeEncodeError traceback where the stream's errors are strict (en_US.UTF-8 desktops,
+    # PYTHONIOENCODING): inspect stopped at it and convert wrote the file but failed to say so.
+    names = ["caf\u00e9.jpg", os.fsdecode(b"bad\xff.jpg")]
+    for name in names:
+        (tmp_path / name).write_bytes((MEDIA / "photo.jpg").read_bytes())
+    env = {"PYTHONIOENCODING": encoding}
+    r = cli("inspect", *names, cwd=tmp_path, env=env)
+    shown = ["café.jpg" if encoding == "utf-8" else "caf\\xe9.jpg", "bad\\udcff.jpg"]
+    assert r.code == 0 and [line.split("  ")[0] for line in r.stdout.splitlines()] == shown
+    r = cli("inspect", "--json", *names, cwd=tmp_path, env=env)
+    assert [info["path"] for info in r.json()] == names
+    r = cli("convert", names[1], "-o", "out/", "--budget", "30000", cwd=tmp_path, env=env)
+    assert r.code == 0 and r.stdout.startswith("out/bad\\udcff.jpg: image/jpeg")
+
+
 def test_convert_names_the_output_after_its_content(cli, tmp_path):
     r = cli("convert", str(MEDIA / "alpha.png"), "-o", str(tmp_path / "sticker.png"), "--profile", "clicksend")
     assert r.code == 0
