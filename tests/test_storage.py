@@ -324,6 +324,15 @@ def test_cli_verify_url_and_upload(cli, host, tmp_path):
     assert all(o["url"].startswith("https://cdn.example/m/") and (tmp_path / o["key"]).exists() for o in out)
 
 
+def test_a_servers_control_characters_are_printed_as_escapes(cli, host):
+    # A hostile server's Content-Type went to the terminal as it came: this one retitles it and
+    # clears the screen.
+    host.routes["/hostile.jpg"] = (200, {"Content-Type": "text/x\x1b]0;owned\x07\x1b[2J"}, b"hi", "normal")
+    r = cli("verify-url", host.url("/hostile.jpg"), env={"MEDIAPREP_ALLOW_PRIVATE_URLS": "1"})
+    assert r.code == 1 and "Content-Type text/x\\x1b]0;owned\\x07\\x1b[2J," in r.stdout
+    assert "\x1b" not in r.stdout + r.stderr and "\x07" not in r.stdout + r.stderr
+
+
 def test_cli_upload_keeps_going_past_a_bad_file(cli, tmp_path):
     # One missing and one damaged file in the list: the good ones are still stored and reported.
     missing = tmp_path / "missing.jpg"
