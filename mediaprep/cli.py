@@ -9,13 +9,10 @@ progress always go to stderr.
 from __future__ import annotations
 
 import argparse
-import errno
-import json
 import os
 import re
 import shutil
 import signal
-import stat
 import sys
 import tempfile
 import threading
@@ -30,7 +27,6 @@ from .errors import (
     ConvertError,
     InputError,
     MediaprepError,
-    OutputUnwritable,
     StorageError,
     StorageFailed,
     UsageError,
@@ -41,6 +37,15 @@ from .inspection.media import MediaFacts
 from .message import load_message
 from .profiles import Profile, available, list_profiles, load_profile
 from .settings import Settings, unknown_variables
+from .streams import (
+    StandardOutput,
+    StdoutFailed,
+    check_stdin,
+    is_device_or_pipe,
+    json_text,
+    printable,
+    write_into,
+)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -120,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     given_errors = {stream: stream.errors for stream in (given_stdout, sys.stderr) if hasattr(stream, "reconfigure")}
     for stream in given_errors:
         stream.reconfigure(errors="backslashreplace")
-    sys.stdout = _StandardOutput(given_stdout)
+    sys.stdout = StandardOutput(given_stdout)
     try:
         settings = Settings.from_env()
         for name, meant in unknown_variables():
@@ -137,13 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except MediaprepError as exc:
-        if getattr(args, "json", False) and not isinstance(exc, _StdoutFailed):
+        if getattr(args, "json", False) and not isinstance(exc, StdoutFailed):
             try:
                 _print_json({"ok": False, "error": exc.to_dict()})
                 sys.stdout.flush()
-            except _StdoutFailed:
+            except StdoutFailed:
                 pass  # the message below still says what went wrong
-        print(f"mediaprep: {_shown(str(exc), keep_lines=True)}", file=sys.stderr)
+        print(f"mediaprep: {printable(str(exc), keep_lines=True)}", file=sys.stderr)
         # Input that cannot be made to fit, or a store that fails, is a problem found, not a usage error.
         return EXIT_PROBLEMS if isinstance(exc, (ConvertError, StorageError)) else EXIT_USAGE
     finally:
@@ -154,57 +159,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for stream, errors in given_errors.items():
             if not stream.closed:
                 stream.reconfigure(errors=errors)
-
-
-class _StdoutFailed(OutputUnwritable):
-    """Standard output could not take what the command wrote."""
-
-
-class _StandardOutput:
-    """sys.stdout while a command runs: a write that fails (a full disk, a closed descriptor) is
-    output.unwritable with the reason, where it was a traceback, or at exit a lost "Exception
-    ignored". A reader that went away stays BrokenPipeError, which is not an error of ours."""
-
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream  # None when started with >&-
-
-    def write(self, text: str) -> int:
-        return self._guarded(lambda stream: stream.write(text))
-
-    def write_bytes(self, data: bytes) -> None:
-        def write(stream: Any) -> None:
-            stream.buffer.write(data)
-            stream.buffer.flush()
-        self._guarded(write)
-
-    def flush(self) -> None:
-        if self.stream is not None:
-            self._guarded(lambda stream: stream.flush())
-
-    def isatty(self) -> bool:
-        return self.stream is not None and self.stream.isatty()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.stream, name)
-
-    def _guarded(self, write: Callable[[Any], Any]) -> Any:
-        if self.stream is None:
-            raise _StdoutFailed("standard output is closed: nothing can be written to it")
-        try:
-            return write(self.stream)
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            # What stayed in the buffer would fail again at exit: it goes nowhere instead.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
-            raise _StdoutFailed(f"standard output: cannot be written ({exc.strerror})") from None
-
-
-def _check_stdin(what: str) -> None:
-    if sys.stdin is None:
-        raise UsageError(f"{what}: standard input is closed")
-    if sys.stdin.isatty():
-        raise UsageError(f"{what}: standard input is a terminal; pipe a file into it")
 
 
 def _exit_cleanly_on(*signums: int) -> Callable[[], None]:
@@ -241,7 +195,7 @@ def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
     if args.paths.count("-") > 1:
         raise UsageError("PATH - (standard input) can be given once")
     if "-" in args.paths:
-        _check_stdin("PATH -")
+        check_stdin("PATH -")
     results: list[dict[str, Any]] = []
     worst = EXIT_OK
     for path in args.paths:
@@ -252,13 +206,13 @@ def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
             results.append({"path": path, "error": exc.to_dict()})
             worst = EXIT_USAGE
             if not args.json:
-                print(f"{_shown(path)}: error {exc.code}: {_shown(exc.message, keep_lines=True)}")
+                print(f"{printable(path)}: error {exc.code}: {printable(exc.message, keep_lines=True)}")
             continue
         results.append(info.to_dict())
         if info.error is not None:
             worst = max(worst, EXIT_PROBLEMS)
         if not args.json:
-            print(_shown(_inspection_line(info)))
+            print(printable(_inspection_line(info)))
     if args.json:
         _print_json(results)
     return worst
@@ -345,7 +299,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json(report.to_dict())
     else:
-        print(_shown(_report_text(args.message, report), keep_lines=True))
+        print(printable(_report_text(args.message, report), keep_lines=True))
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
@@ -378,7 +332,7 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("-o -: standard output is closed")
     from_stdin = args.source == "-"
     if from_stdin:
-        _check_stdin("SRC -")
+        check_stdin("SRC -")
     if from_stdin and not to_stdout and _names_a_folder(args.output):
         raise UsageError("SRC - has no name to give the file in a folder: give -o FILE or -o -")
     if args.effort:
@@ -392,8 +346,8 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
     if to_stdout:
         sys.stdout.write_bytes(result.data)
         shown = "-"
-    elif _is_device_or_pipe(args.output):
-        _write_into(Path(args.output), result.data)
+    elif is_device_or_pipe(args.output):
+        write_into(Path(args.output), result.data)
         shown = args.output
     else:
         dest = _output_path(Path(args.source), args.output, result.extension)
@@ -418,9 +372,9 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
         how = "normalised"
     # With -o - the bytes own standard output, so the summary goes where the messages go.
     report = sys.stderr if to_stdout else sys.stdout
-    print(f"{_shown(shown)}: {result.mime} {result.bytes} B of {result.budget} B budget; {how}", file=report)
+    print(f"{printable(shown)}: {result.mime} {result.bytes} B of {result.budget} B budget; {how}", file=report)
     for note in result.notes:
-        print(f"  note: {_shown(note, keep_lines=True)}", file=report)
+        print(f"  note: {printable(note, keep_lines=True)}", file=report)
     return EXIT_OK
 
 
@@ -431,28 +385,6 @@ def _count(n: int, thing: str) -> str:
 def _show_progress(block: dict[str, str]) -> None:
     done = block.get("out_time", "").split(".")[0]
     print(f"\r  encoding: {done} done, {block.get('speed', '').strip()} ", end="", file=sys.stderr, flush=True)
-
-
-def _is_device_or_pipe(output_arg: str) -> bool:
-    try:
-        mode = os.stat(output_arg).st_mode
-    except (OSError, ValueError):
-        return False
-    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
-
-
-def _write_into(path: Path, data: bytes) -> None:
-    """Write into a device or a named pipe (-o /dev/null, a FIFO) as it is: a file renamed over it
-    would replace it, and an extension added to its name would write beside it."""
-    try:
-        # A pipe that nothing reads is refused at once (ENXIO) instead of waited on for ever.
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-    except OSError as exc:
-        why = "nothing reads from it" if exc.errno == errno.ENXIO else exc.strerror
-        raise OutputUnwritable(f"{path}: cannot be written ({why})") from None
 
 
 def _names_a_folder(output_arg: str) -> bool:
@@ -470,7 +402,7 @@ def _output_path(source: Path, output_arg: str, extension: str) -> Path:
     if output.suffix.lower().lstrip(".") not in _EXTENSIONS_FOR.get(extension, {extension}):
         fixed = output.with_suffix(f".{extension}")
         why = f"not {output.suffix}" if output.suffix else "and the name given has no extension"
-        print(f"mediaprep: writing {_shown(str(fixed))}: the content is .{extension}, {why}", file=sys.stderr)
+        print(f"mediaprep: writing {printable(str(fixed))}: the content is .{extension}, {why}", file=sys.stderr)
         return fixed
     return output
 
@@ -531,7 +463,7 @@ def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
             worst = max(worst, EXIT_OK if report.ok else EXIT_PROBLEMS)
         results.append(row)
         if not args.json:
-            print(f"{_shown(path)}: {_shown(stored.url)} ({stored.mime}, {stored.bytes} B{'' if stored.created else ', already there'})")
+            print(f"{printable(path)}: {printable(stored.url)} ({stored.mime}, {stored.bytes} B{'' if stored.created else ', already there'})")
     if args.json:
         _print_json(results)
     return worst
@@ -540,7 +472,7 @@ def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
 def _upload_error(results: list[dict[str, Any]], path: str, error: MediaprepError, as_json: bool) -> None:
     results.append({"path": path, "error": error.to_dict()})
     if not as_json:
-        print(f"{_shown(path)}: error {error.code}: {_shown(error.message, keep_lines=True)}")
+        print(f"{printable(path)}: error {error.code}: {printable(error.message, keep_lines=True)}")
 
 
 def cmd_verify_url(args: argparse.Namespace, settings: Settings) -> int:
@@ -551,11 +483,11 @@ def cmd_verify_url(args: argparse.Namespace, settings: Settings) -> int:
         _print_json(report.to_dict())
     else:
         verdict = "OK" if report.ok else "WOULD BE REJECTED"
-        print(_shown(f"{args.url}: {verdict}: {report.status}, Content-Length {report.content_length}, "
+        print(printable(f"{args.url}: {verdict}: {report.status}, Content-Length {report.content_length}, "
                      f"{report.received_bytes} B received, Content-Type {report.content_type}, "
                      f"bytes are {report.sniffed_mime}"))
         for p in report.problems:
-            print(f"  {p.code}: {_shown(p.message)}")
+            print(f"  {p.code}: {printable(p.message)}")
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
@@ -632,7 +564,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json({**report, "missing": missing})
     else:
-        print(f"ffmpeg:  {report['ffmpeg']}\n         {_shown(report['version']) or '(printed no version)'}")
+        print(f"ffmpeg:  {report['ffmpeg']}\n         {printable(report['version']) or '(printed no version)'}")
         if not report["is_ffmpeg"]:
             print(f"  NOT FFMPEG  {report['ffmpeg']} -version does not say \"ffmpeg version\"; set MEDIAPREP_FFMPEG "
                   "to an ffmpeg, or unset it to take the one on PATH or the imageio-ffmpeg wheel's")
@@ -703,27 +635,7 @@ def _profile_text(p: Profile) -> str:
 
 
 def _print_json(obj: Any) -> None:
-    # json escapes C0 controls itself; the rest of _UNPRINTABLE are escaped the same way. On a
-    # stream that is not UTF-8 every other character is too: backslashreplace's \xe9 is not JSON.
-    utf8 = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "") in ("utf8", "utf_8")
-    text = json.dumps(obj, indent=2, ensure_ascii=not utf8)
-    sys.stdout.write(_UNPRINTABLE.sub(lambda m: f"\\u{ord(m[0]):04x}", text) + "\n")
-
-
-# Control characters (C0 but tab and newline, DEL, C1) and the bidirectional marks and overrides:
-# printed as escapes, so a file's name, a server's header or a file's own text cannot recolour,
-# retitle or clear the terminal, move its cursor, or show a name reversed (photo<RLO>gpj.exe).
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def _shown(text: str, *, keep_lines: bool = False) -> str:
-    """``text`` as it is safe to print; a newline too is escaped unless ``keep_lines``."""
-    def escape(match: re.Match[str]) -> str:
-        code = ord(match[0])
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-    text = _UNPRINTABLE.sub(escape, text)
-    return text if keep_lines else text.replace("\n", "\\n")
+    sys.stdout.write(json_text(obj, getattr(sys.stdout, "encoding", None)) + "\n")
 
 
 if __name__ == "__main__":
