@@ -80,6 +80,20 @@ def test_an_open_binary_file_is_read_as_its_bytes(tmp_path):
         convert(text, budget=20000)
 
 
+def test_a_file_object_left_at_its_end_says_to_rewind_it():
+    # A temporary file written and passed on without seek(0) was "input: is empty (0 bytes)".
+    import tempfile
+
+    with tempfile.SpooledTemporaryFile() as upload:
+        upload.write((MEDIA / "photo.jpg").read_bytes())
+        with pytest.raises(EmptyInput, match="at byte 56155, its end.*seek\\(0\\)"):
+            convert(upload, budget=20000)
+        upload.seek(0)
+        assert convert(upload, budget=20000).data == convert(MEDIA / "photo.jpg", budget=20000).data
+    with pytest.raises(EmptyInput, match="is empty"):
+        inspect(io.BytesIO(b""))
+
+
 def test_a_stream_over_the_size_cap_is_refused_without_reading_it_all():
     from mediaprep.errors import InputTooLarge
 

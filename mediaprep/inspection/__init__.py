@@ -71,6 +71,10 @@ def open_source(source: Source, settings: Settings) -> Opened:
     if hasattr(source, "read") and not isinstance(source, (str, os.PathLike)):
         # A file object's name is not used: an upload's is whatever its sender chose.
         opened = Opened(source, head)
+        if not opened.head and (at := _position(source)):
+            # Written to and not rewound, as a temporary file or an upload's buffer often is.
+            raise EmptyInput(f"input: the file object is at byte {at}, its end, so nothing was read from it; "
+                             "seek(0) before passing it")
     elif isinstance(source, (bytes, bytearray, memoryview)):
         opened = Opened(bytes(source), head)
     elif isinstance(source, (str, os.PathLike)):
@@ -80,6 +84,14 @@ def open_source(source: Source, settings: Settings) -> Opened:
     if not opened.head:
         raise EmptyInput(f"{opened.path or 'input'}: is empty (0 bytes)")
     return opened
+
+
+def _position(stream: object) -> int:
+    """Where a file object stands, or 0 where it cannot say (a pipe, a socket)."""
+    try:
+        return int(stream.tell())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError, TypeError):
+        return 0
 
 
 def read_source(source: Source, settings: Settings) -> tuple[bytes, Path | None]:
