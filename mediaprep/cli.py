@@ -34,8 +34,9 @@ from .errors import (
 from .inspection import Inspection, inspect, read_source
 from .inspection.image import MAX_PAGES_COUNTED
 from .inspection.media import MediaFacts
-from .message import load_message
+from .message import MAX_MESSAGE_JSON_BYTES, load_message, parse_message
 from .profiles import Profile, available, list_profiles, load_profile
+from .reading import read_stream
 from .settings import Settings, unknown_variables
 from .streams import (
     StandardOutput,
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_inspect)
 
     p = sub.add_parser("check", help="check a message (JSON) against a provider profile")
-    p.add_argument("message", metavar="MESSAGE.json")
+    p.add_argument("message", metavar="MESSAGE.json", help="the message, or - for standard input")
     p.add_argument("--profile", required=True, metavar="NAME", help="e.g. sinch, clicksend+att-toll-free")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_check)
@@ -294,7 +295,14 @@ def _inspection_line(info: Inspection) -> str:
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     profile = load_profile(args.profile, settings)
-    message = load_message(args.message)
+    if args.message == "-":
+        # As inspect and convert read "-": a message built by another program and piped in. Its
+        # media paths are taken from the current folder, as a file's are from the file's folder.
+        check_stdin("MESSAGE -")
+        raw = read_stream(sys.stdin.buffer, MAX_MESSAGE_JSON_BYTES)
+        message = parse_message(raw, base_dir=Path.cwd(), where="-")
+    else:
+        message = load_message(args.message)
     report = check(message, profile, settings=settings)
     if args.json:
         _print_json(report.to_dict())

@@ -105,6 +105,23 @@ def test_check_human_output_and_success_exit(cli):
     assert "OK" in r.stdout and "bytes on the wire" in r.stdout
 
 
+def test_check_reads_a_message_from_standard_input():
+    # app | mediaprep check - : "-" was a missing file, where inspect and convert read it. Media
+    # paths are taken from the current folder.
+    def piped(name: str, *args: str) -> subprocess.CompletedProcess:
+        with (MESSAGES / name).open("rb") as pipe:
+            return subprocess.run([sys.executable, "-m", "mediaprep", "check", "-", *args], stdin=pipe,
+                                  capture_output=True, check=False, cwd=MESSAGES, timeout=120)
+
+    for name, profile in (("ok-sinch.json", "sinch"), ("five-problems-sinch.json", "sinch-xml")):
+        done = piped(name, "--profile", profile, "--json")
+        expected = mediaprep.check(MESSAGES / name, profile).to_dict()
+        assert done.returncode == (0 if expected["ok"] else 1), done.stderr
+        assert json.loads(done.stdout) == expected
+    done = piped("ok-sinch.json", "--profile", "sinch")
+    assert done.returncode == 0 and done.stdout.startswith(b"- against sinch: OK")
+
+
 @pytest.mark.parametrize(
     "args, code",
     [
