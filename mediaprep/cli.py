@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_convert)
 
     p = sub.add_parser("upload", help="store files (local folder, or S3) and print their URLs")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files to store; - for standard input")
     p.add_argument("--verify", action="store_true", help="fetch each URL back as a provider would")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_upload)
@@ -432,6 +432,10 @@ def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
     from .storage import open_store
     from .storage.verify import verify_url
 
+    if args.paths.count("-") > 1:
+        raise UsageError("PATH - (standard input) can be given once")
+    if "-" in args.paths:
+        check_stdin("PATH -")  # convert ... -o - | mediaprep upload -
     store = open_store(settings)
     results: list[dict[str, Any]] = []
     worst = EXIT_OK
@@ -444,7 +448,7 @@ def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
             continue
         try:
             # Read once: the bytes inspected are the bytes stored, so the Content-Type is theirs.
-            data, _ = read_source(path, settings)
+            data, _ = read_source(sys.stdin.buffer if path == "-" else path, settings)
         except InputError as exc:
             _upload_error(results, path, exc, args.json)
             worst = max(worst, EXIT_USAGE)

@@ -333,6 +333,27 @@ def test_a_servers_control_characters_are_printed_as_escapes(cli, host):
     assert "\x1b" not in r.stdout + r.stderr and "\x07" not in r.stdout + r.stderr
 
 
+def test_cli_upload_stores_what_convert_pipes_to_it(tmp_path):
+    # convert ... -o - | mediaprep upload -: "-" was a missing file, where inspect and convert read it.
+    import subprocess
+    import sys
+
+    from mediaprep import convert
+
+    env = {**os.environ, "MEDIAPREP_STORE_DIR": str(tmp_path / "media"), "MEDIAPREP_BASE_URL": "https://cdn.example/m"}
+    command = [sys.executable, "-m", "mediaprep"]
+    converting = subprocess.Popen([*command, "convert", str(MEDIA / "photo.jpg"), "-o", "-", "--budget", "30000"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    upload = subprocess.run([*command, "upload", "-", "--json"], stdin=converting.stdout, capture_output=True,
+                            check=False, cwd=tmp_path, env=env, timeout=120)
+    converting.stdout.close()
+    assert converting.wait(timeout=120) == 0 and upload.returncode == 0, upload.stderr
+    [row] = json.loads(upload.stdout)
+    stored = (tmp_path / "media" / row["key"]).read_bytes()
+    assert row["path"] == "-" and row["mime"] == "image/jpeg" and row["bytes"] == len(stored)
+    assert stored == convert(MEDIA / "photo.jpg", budget=30000).data
+
+
 def test_cli_upload_keeps_going_past_a_bad_file(cli, tmp_path):
     # One missing and one damaged file in the list: the good ones are still stored and reported.
     missing = tmp_path / "missing.jpg"
