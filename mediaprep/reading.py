@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,11 +35,16 @@ def read_file(path: Path, limit: int, limit_name: str = "input limit") -> bytes:
 def _regular_file(path: Path, limit: int | None = None, limit_name: str = "") -> Iterator[BinaryIO]:
     # Looking at the path can fail too (a name too long, a directory without search permission).
     try:
-        if not path.exists():
-            raise SourceNotFound(f"{path}: no such file")
-        if not path.is_file():
+        try:
+            status = path.stat()
+        except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL in the name
+            if path.is_symlink():  # said "no such file" of a name that is there
+                raise SourceNotFound(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist") from None
+            raise SourceNotFound(f"{path}: no such file") from None
+        # A link that leads back to itself (ELOOP) was "no such file" too; it is an OSError below.
+        if not stat.S_ISREG(status.st_mode):
             raise NotAFile(f"{path}: is a directory or a device, not a file")
-        size = path.stat().st_size
+        size = status.st_size
         if limit is not None and size > limit:
             raise InputTooLarge(f"{path}: {size} bytes is over the {limit} byte {limit_name}")
         f = path.open("rb")

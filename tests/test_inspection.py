@@ -1,4 +1,5 @@
 import io
+import re
 import shutil
 import struct
 import subprocess
@@ -321,6 +322,20 @@ def test_a_path_the_system_cannot_even_look_at_is_unreadable_input(tmp_path):
     with pytest.raises(UnreadableInput) as e:
         inspect(tmp_path / ("x" * 5000 + ".jpg"))
     assert e.value.code == "input.unreadable"
+
+
+def test_links_that_lead_nowhere_say_so(tmp_path):
+    # Both were "no such file", of a name that ls shows: a link to a file since moved, and two
+    # links that point at each other.
+    (tmp_path / "moved.jpg").symlink_to(tmp_path / "gone" / "photo.jpg")
+    with pytest.raises(SourceNotFound, match=re.escape(f"a symbolic link to {tmp_path}/gone/photo.jpg, which does not")):
+        convert(tmp_path / "moved.jpg", budget=30000)
+    (tmp_path / "a.jpg").symlink_to("b.jpg")
+    (tmp_path / "b.jpg").symlink_to("a.jpg")
+    with pytest.raises(UnreadableInput, match="Too many levels of symbolic links"):
+        inspect(tmp_path / "a.jpg")
+    with pytest.raises(SourceNotFound, match="no such file"):
+        inspect(MEDIA / "photo.jpg" / "inside.jpg")  # under a file, not a folder
 
 
 @pytest.mark.parametrize(
