@@ -229,50 +229,49 @@ def _encode(frames: list[_Frame], durations: list[int], level: tuple[int, int, i
     size, colours, step = level
     kept = frames[::step]
     kept_durations = [sum(durations[i : i + step]) for i in range(0, len(frames), step)]
-    if max(kept[0][0].size) != size:
-        kept = [(resize_long_side(f, size), resize_long_side(a, size) if a else None) for f, a in kept]
+
+    def at_size(picture: Image.Image) -> Image.Image:
+        return picture if max(picture.size) == size else resize_long_side(picture, size)
+
     transparent = any(a is not None for _, a in kept)
     # A see-through pixel takes an entry of its own after the colours (GIF has no partial
     # transparency: a pixel at least half covered is drawn, flattened on white as before). An opaque
     # animation keeps that entry free for Pillow's optimize, which writes each frame's pixels
     # unchanged from the frame before as that clear entry (long runs, which LZW packs): a photo
     # ground with a subject moving went from 925 to 367 kB, the same pixels shown.
-    palette = _shared_palette([f for f, _ in kept], colours - 1)
-    # One palette for all frames: no per-frame colour tables, and no colour flicker between frames.
-    indexed = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f, _ in kept]
-    extra: dict = {}
-    uncovers = False
-    if transparent:
-        # Right after the colours the picture has, so it is inside the colour table a decoder reads
-        # (the level's count, fewer than that where the frames have fewer colours).
-        entries = palette.getpalette() or []
-        masks = [clear_pixels(alpha) if alpha is not None else None for _, alpha in kept]
-        for picture, mask in zip(indexed, masks):
+    sample = {i: at_size(kept[i][0]) for i in _palette_sample(len(kept))}  # resized once, used twice
+    palette = _shared_palette(list(sample.values()), colours - 1)
+    # Right after the colours the picture has, so it is inside the colour table a decoder reads
+    # (the level's count, fewer than that where the frames have fewer colours).
+    entries = palette.getpalette() or []
+    # Frame by frame, so that only the indexed frames are held at this level's size: resized copies,
+    # masks and their arrays for every frame at once took a 200-frame 774 px animation with alpha
+    # from 673 to 1327 MiB.
+    indexed: list[Image.Image] = []
+    clear, uncovers, before = None, False, None
+    for n, (flat, alpha) in enumerate(kept):
+        # One palette for all frames: no per-frame colour tables, and no colour flicker between frames.
+        resized = sample.pop(n) if n in sample else at_size(flat)
+        picture = resized.quantize(palette=palette, dither=Image.Dither.NONE)
+        if transparent:
+            mask = clear_pixels(at_size(alpha)) if alpha is not None else None
             clear = add_clear_entry(picture, entries, mask)
-        uncovers = _uncovers(masks)
-        # A frame drawn over the one before (disposal 1) can add drawn pixels but not clear one, so
-        # where a drawn pixel turns clear (a ball crossing the canvas) each frame is drawn whole on a
-        # cleared canvas (disposal 2). Where none does (a face blinking in a fixed outline), only what
-        # changes is written, as for an opaque animation: 610 kB drawn whole, 55 kB so.
-        extra = {"transparency": clear, "disposal": 2 if uncovers else 1}
+            # A frame drawn over the one before (disposal 1) can add drawn pixels but not clear one,
+            # so where a drawn pixel turns clear (a ball crossing the canvas) each frame is drawn whole
+            # on a cleared canvas (disposal 2). Where none does (a face blinking in a fixed outline),
+            # only what changes is written, as for an opaque animation: 610 kB drawn whole, 55 kB so.
+            now = np.asarray(mask, dtype=bool) if mask is not None else None
+            if n and now is not None and not uncovers:
+                uncovers = bool((now if before is None else now & ~before).any())
+            before = now
+        indexed.append(picture)
+    extra = {"transparency": clear, "disposal": 2 if uncovers else 1} if transparent else {}
     buf = io.BytesIO()
     indexed[0].save(
         buf, "GIF", save_all=True, append_images=indexed[1:], duration=kept_durations, loop=loop,
         optimize=not uncovers, **extra,
     )
     return buf.getvalue()
-
-
-def _uncovers(masks: list[Image.Image | None]) -> bool:
-    """Whether a pixel drawn in one frame is clear in the next (masks: clear_pixels; None: none clear)."""
-    clear = [np.asarray(mask, dtype=bool) if mask is not None else None for mask in masks]
-    for before, now in itertools.pairwise(clear):
-        if now is None:
-            continue
-        newly_clear = now if before is None else now & ~before
-        if newly_clear.any():
-            return True
-    return False
 
 
 def clear_pixels(alpha: Image.Image) -> Image.Image:
@@ -291,11 +290,14 @@ def add_clear_entry(picture: Image.Image, entries: list[int], clear: Image.Image
     return entry
 
 
-def _shared_palette(frames: list[Image.Image], colours: int) -> Image.Image:
+def _palette_sample(frames: int) -> list[int]:
     # Eight frames spread over the whole animation, the last among them: a colour that comes in at
     # the end (a heart drawn last, a fade in's full picture) is in the palette.
-    count = min(PALETTE_FRAMES, len(frames))
-    sample = [frames[round(i * (len(frames) - 1) / max(1, count - 1))] for i in range(count)]
+    count = min(PALETTE_FRAMES, frames)
+    return [round(i * (frames - 1) / max(1, count - 1)) for i in range(count)]
+
+
+def _shared_palette(sample: list[Image.Image], colours: int) -> Image.Image:
     w, h = sample[0].size
     sheet = Image.new("RGB", (w * len(sample), h))
     for i, f in enumerate(sample):
