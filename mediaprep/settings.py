@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .errors import UsageError
 
@@ -109,6 +110,10 @@ class Settings:
             raise UsageError("s3_checksum must be when_required or when_supported")
         if self.s3_addressing not in ("auto", "path", "virtual"):
             raise UsageError("s3_addressing must be auto, path or virtual")
+        if problem := _base_url_problem(self.base_url):
+            # Each key is put after it: such a URL was handed back for the provider to fetch, and failed.
+            raise UsageError(f"base_url {self.base_url!r} {problem}; give where the stored files are served, "
+                             "such as https://cdn.example.com/mms")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -147,6 +152,23 @@ def resolved_settings(settings: object) -> Settings:
     if not isinstance(settings, Settings):
         raise UsageError(f"settings must be a mediaprep.Settings, not {type(settings).__name__}")
     return settings
+
+
+def _base_url_problem(url: object) -> str | None:
+    if not isinstance(url, str):
+        return "is not a str"
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "has a space or a control character in it"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError as exc:  # an unclosed [IPv6] bracket
+        return f"is not a URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http(s) URL with a host"
+    if parts.query or parts.fragment:
+        return "has a query or a fragment, which the file's key would come after"
+    return None
 
 
 def _parse(name: str, type_name: str, raw: str) -> object:

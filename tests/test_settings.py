@@ -1,7 +1,11 @@
+import re
+
 import pytest
 
 from mediaprep import Settings, load_profile
 from mediaprep.errors import UsageError
+
+from .conftest import MEDIA
 
 
 def test_folders_may_be_given_as_strings(tmp_path):
@@ -68,6 +72,29 @@ def test_library_calls_refuse_arguments_of_the_wrong_kind(call, args, kwargs, sa
 
     with pytest.raises(UsageError, match=says):
         getattr(mediaprep, call)(*args, **kwargs)
+
+
+@pytest.mark.parametrize("url, says", [
+    ("cdn.example.com/mms", "is not an http(s) URL with a host"),
+    ("ftp://cdn.example.com/mms", "is not an http(s) URL with a host"),
+    ("https://cdn.example.com/mms?sig=1", "has a query or a fragment"),
+    ("https://cdn.example.com/mms#top", "has a query or a fragment"),
+    ("https://cdn.example.com/my mms", "has a space"),
+    ("http://[::1/media", "is not a URL"),
+    ("http://127.0.0.1:99999/media", "is not a URL"),
+])
+def test_a_base_url_that_would_make_broken_links_is_refused(url, says, cli, tmp_path):
+    # Each key is put after the base URL: these gave "cdn.example.com/mms/<key>.jpg" (no scheme),
+    # "...?sig=1/<key>.jpg" (the key inside the query) and the like, handed back for providers to fetch.
+    with pytest.raises(UsageError, match=re.escape(says)):
+        Settings(base_url=url)
+    r = cli("upload", str(MEDIA / "photo.jpg"), env={"MEDIAPREP_BASE_URL": url, "MEDIAPREP_STORE_DIR": str(tmp_path)})
+    assert r.code == 2 and "usage.invalid: base_url" in r.stderr and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("url", ["https://cdn.example.com/mms/", "http://[::1]:8080/media", "https://cdn.example.com"])
+def test_a_base_url_that_serves_is_kept(url):
+    assert Settings(base_url=url).base_url == url
 
 
 def test_max_duration_must_be_a_number():
