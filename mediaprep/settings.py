@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -110,6 +111,11 @@ class Settings:
             raise UsageError("s3_checksum must be when_required or when_supported")
         if self.s3_addressing not in ("auto", "path", "virtual"):
             raise UsageError("s3_addressing must be auto, path or virtual")
+        if not isinstance(self.s3_prefix, str) or not _KEY_PREFIX.fullmatch(self.s3_prefix):
+            # A leading or doubled slash, a . or .. segment, or a character a URL must escape: the
+            # URL handed back is normalised by the fetcher to another key, or breaks.
+            raise UsageError(f"s3_prefix {self.s3_prefix!r} must be folder names of letters, digits and . _ ~ -, "
+                             "each ending with /, such as mms/ or media/mms/ (or empty)")
         if problem := _base_url_problem(self.base_url):
             # Each key is put after it: such a URL was handed back for the provider to fetch, and failed.
             raise UsageError(f"base_url {self.base_url!r} {problem}; give where the stored files are served, "
@@ -152,6 +158,9 @@ def resolved_settings(settings: object) -> Settings:
     if not isinstance(settings, Settings):
         raise UsageError(f"settings must be a mediaprep.Settings, not {type(settings).__name__}")
     return settings
+
+
+_KEY_PREFIX = re.compile(r"(?:(?!\.\.?/)[A-Za-z0-9._~-]+/)*")
 
 
 def _base_url_problem(url: object) -> str | None:

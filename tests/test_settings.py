@@ -92,6 +92,16 @@ def test_a_base_url_that_would_make_broken_links_is_refused(url, says, cli, tmp_
     assert r.code == 2 and "usage.invalid: base_url" in r.stderr and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("prefix", ["/mms/", "../mms/", "media/./mms/", "media//mms/", "mms", "my mms/"])
+def test_an_s3_prefix_that_would_make_keys_a_url_cannot_reach_is_refused(prefix):
+    # Taken as it was: "../mms/" gave https://host/bucket/../mms/<key>.jpg, which a fetcher that
+    # resolves dot segments (curl does) asks for as another key; "/mms/" a doubled slash, which some
+    # CDNs fold; "mms" keys such as mms52da....jpg.
+    with pytest.raises(UsageError, match="s3_prefix"):
+        Settings(s3_prefix=prefix)
+    assert Settings(s3_prefix="media/mms-2/").s3_prefix == "media/mms-2/" and Settings(s3_prefix="").s3_prefix == ""
+
+
 @pytest.mark.parametrize("url", ["https://cdn.example.com/mms/", "http://[::1]:8080/media", "https://cdn.example.com"])
 def test_a_base_url_that_serves_is_kept(url):
     assert Settings(base_url=url).base_url == url
