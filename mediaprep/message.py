@@ -91,6 +91,9 @@ def load_message(path: str | Path) -> Message:
 
 
 def parse_message(raw: bytes | str, *, base_dir: Path | None = None, where: str = "message") -> Message:
+    if not isinstance(raw, (bytes, bytearray, str)):
+        raise UsageError(f"a message to parse is JSON text or bytes, not {type(raw).__name__} "
+                         "(check() takes a dict or a Message too)")
     if len(raw) > MAX_MESSAGE_JSON_BYTES:
         raise InvalidMessage(f"{where}: message JSON over {MAX_MESSAGE_JSON_BYTES} bytes")
     try:

@@ -61,9 +61,10 @@ def test_a_source_that_is_neither_a_path_nor_bytes_is_a_usage_error(source):
     ("estimate_bytes", (-5,), {}, "payload_bytes must be"),
     ("estimate_bytes", (None,), {}, "payload_bytes must be"),
     ("load_message", (5,), {}, "a message file is a path"),
+    ("parse_message", ({"slides": []},), {}, "a message to parse is JSON text or bytes"),
     ("verify_url", (b"http://127.0.0.1:9/a.jpg",), {}, "a URL is a str"),
     ("verify_url", ("http://127.0.0.1:9/a.jpg",), {"max_bytes": -1}, "max_bytes must be"),
-], ids=["inspect-name", "estimate-str", "estimate-negative", "estimate-none", "load-message-int",
+], ids=["inspect-name", "estimate-str", "estimate-negative", "estimate-none", "load-message-int", "parse-message-dict",
         "verify-url-bytes", "verify-url-max-bytes"])
 def test_library_calls_refuse_arguments_of_the_wrong_kind(call, args, kwargs, says):
     # Each was a TypeError or AttributeError from deep inside, or (estimate_bytes of -5 and None)
