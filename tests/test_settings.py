@@ -64,8 +64,9 @@ def test_a_source_that_is_neither_a_path_nor_bytes_is_a_usage_error(source):
     ("parse_message", ({"slides": []},), {}, "a message to parse is JSON text or bytes"),
     ("verify_url", (b"http://127.0.0.1:9/a.jpg",), {}, "a URL is a str"),
     ("verify_url", ("http://127.0.0.1:9/a.jpg",), {"max_bytes": -1}, "max_bytes must be"),
+    ("verify_url", ("http://127.0.0.1:9/a.jpg",), {"expect_mime": 5}, "expect_mime is a type"),
 ], ids=["inspect-name", "estimate-str", "estimate-negative", "estimate-none", "load-message-int", "parse-message-dict",
-        "verify-url-bytes", "verify-url-max-bytes"])
+        "verify-url-bytes", "verify-url-max-bytes", "verify-url-expect-mime"])
 def test_library_calls_refuse_arguments_of_the_wrong_kind(call, args, kwargs, says):
     # Each was a TypeError or AttributeError from deep inside, or (estimate_bytes of -5 and None)
     # a figure: 808 bytes and 0. Refused before any work: verify_url does not look up the address.

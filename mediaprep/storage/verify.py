@@ -69,6 +69,8 @@ def verify_url(
         raise UsageError(f"a URL is a str, not {type(url).__name__}")
     if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0):
         raise UsageError(f"max_bytes must be a positive whole number of bytes, not {max_bytes!r}")
+    if expect_mime is not None and not isinstance(expect_mime, str):
+        raise UsageError(f"expect_mime is a type such as image/jpeg, not {expect_mime!r}")
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
