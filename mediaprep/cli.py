@@ -39,6 +39,7 @@ from .profiles import Profile, available, list_profiles, load_profile
 from .reading import read_stream
 from .settings import Settings, unknown_variables
 from .streams import (
+    StandardError,
     StandardOutput,
     StdoutFailed,
     check_stdin,
@@ -118,15 +119,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     restore = _exit_cleanly_on(signal.SIGTERM, signal.SIGHUP)
     given_stdout, given_stderr = sys.stdout, sys.stderr
+    devnull = None
     if sys.stderr is None:
         # Started with 2>&-: print(file=None) would put the messages into stdout, after the data.
-        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the command
+        devnull = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the command
     # A name that is not UTF-8 (held as surrogates), or é on an ASCII stream, was a
     # UnicodeEncodeError traceback wherever Python's errors are strict (en_US.UTF-8, PYTHONIOENCODING).
     given_errors = {stream: stream.errors for stream in (given_stdout, sys.stderr) if hasattr(stream, "reconfigure")}
     for stream in given_errors:
         stream.reconfigure(errors="backslashreplace")
-    sys.stdout = StandardOutput(given_stdout)
+    sys.stdout, sys.stderr = StandardOutput(given_stdout), StandardError(sys.stderr)
     try:
         settings = Settings.from_env()
         for name, meant in unknown_variables():
@@ -154,8 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_PROBLEMS if isinstance(exc, (ConvertError, StorageError)) else EXIT_USAGE
     finally:
         restore()
-        if sys.stderr is not given_stderr:
-            sys.stderr.close()
+        if devnull is not None:
+            devnull.close()
         sys.stdout, sys.stderr = given_stdout, given_stderr
         for stream, errors in given_errors.items():
             if not stream.closed:

@@ -61,6 +61,30 @@ class StandardOutput:
             raise StdoutFailed(f"standard output: cannot be written ({exc.strerror})") from None
 
 
+class StandardError:
+    """sys.stderr while a command runs: a message that cannot be written (2>/dev/full) is dropped,
+    as there is nowhere left to say so, and the exit status still tells what happened. It was a
+    traceback that went nowhere, and exit 1 whatever had happened, even after -o - wrote its bytes."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except OSError:
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError:
+            pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
 def check_stdin(what: str) -> None:
     if sys.stdin is None:
         raise UsageError(f"{what}: standard input is closed")

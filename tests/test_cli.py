@@ -283,6 +283,20 @@ def test_standard_output_on_a_full_disk_is_output_unwritable(tmp_path, args):
         "mediaprep: output.unwritable: standard output: cannot be written (No space left on device)")
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_messages_that_cannot_be_written_leave_the_exit_status_as_it_was(tmp_path):
+    # 2>/dev/full: the failed message write was a traceback (that went nowhere) and exit 1, after
+    # -o - had written every byte, and for a missing file that exits 2.
+    photo = str(MEDIA / "photo.jpg")
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "mediaprep", "convert", photo, "-o", "-", "--budget", "30000"],
+                              stdout=subprocess.PIPE, stderr=full, check=False, cwd=tmp_path, timeout=120)
+        assert done.returncode == 0 and done.stdout == mediaprep.convert(photo, budget=30000).data
+        done = subprocess.run([sys.executable, "-m", "mediaprep", "inspect", "missing.jpg"], stdout=subprocess.PIPE,
+                              stderr=full, check=False, cwd=tmp_path, timeout=120)
+        assert done.returncode == 2 and b"input.not_found" in done.stdout
+
+
 def test_output_to_a_device_or_a_named_pipe_is_written_into_it(cli, tmp_path):
     # -o /dev/null wrote /dev/null.jpg ("the name given has no extension"), and a FIFO named .jpg was
     # replaced by a regular file renamed over it, so its reader waited for ever.
