@@ -194,11 +194,16 @@ def _exit_cleanly_on(*signums: int) -> Callable[[], None]:
 # ---------------------------------------------------------------- inspect
 
 
-def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
-    if args.paths.count("-") > 1:
+def _check_paths_from_stdin(paths: list[str]) -> None:
+    """PATH - reads standard input (inspect, upload): once, and not from a terminal."""
+    if paths.count("-") > 1:
         raise UsageError("PATH - (standard input) can be given once")
-    if "-" in args.paths:
+    if "-" in paths:
         check_stdin("PATH -")
+
+
+def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
+    _check_paths_from_stdin(args.paths)
     results: list[dict[str, Any]] = []
     worst = EXIT_OK
     for path in args.paths:
@@ -434,10 +439,7 @@ def cmd_upload(args: argparse.Namespace, settings: Settings) -> int:
     from .storage import open_store
     from .storage.verify import verify_url
 
-    if args.paths.count("-") > 1:
-        raise UsageError("PATH - (standard input) can be given once")
-    if "-" in args.paths:
-        check_stdin("PATH -")  # convert ... -o - | mediaprep upload -
+    _check_paths_from_stdin(args.paths)  # convert ... -o - | mediaprep upload -
     store = open_store(settings)
     results: list[dict[str, Any]] = []
     worst = EXIT_OK

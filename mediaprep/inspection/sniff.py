@@ -202,9 +202,9 @@ AUDIO_TWIN = {
 VIDEO_TWIN = {sound: container for container, sound in AUDIO_TWIN.items()}
 
 
-# Other names that servers and callers give these types and that providers take as the same.
-_SPELLINGS = {"image/jpg": "image/jpeg", "audio/mp3": "audio/mpeg", "text/x-vcard": "text/vcard",
-              "audio/x-wav": "audio/wav"}
+# The aliases that servers and callers give and that providers take as the same type (not all of
+# libmagic's: image/pjpeg served for a JPEG is still a mismatch).
+_SPELLINGS = {alias: _ALIASES[alias] for alias in ("image/jpg", "audio/mp3", "text/x-vcard", "audio/x-wav")}
 
 
 def canonical_type(mime: str) -> str:
