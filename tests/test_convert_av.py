@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from mediaprep import Settings, convert, inspect, load_profile
 from mediaprep.errors import CannotFit, CorruptInput, NotAllowed, ToolTimeout, UnsupportedType, UsageError
@@ -1585,3 +1586,48 @@ def test_a_full_range_clip_goes_out_in_the_range_every_handset_reads(tmp_path, p
         as_limited = _rgb_at_1s(out, "crop=iw/4:ih/4:iw*3/8:ih*3/8,scale=in_range=tv:in_color_matrix=bt601:"
                                 "out_color_matrix=bt601").mean(axis=0)
         assert abs(as_limited - shown).max() < 4, (ffmpeg, shown, as_limited)
+
+
+def _cover_picture(tmp_path: Path, side: int = 700) -> Path:
+    """A PNG of noise, ``side`` pixels square: ~1.5 MB that no compression can make smaller."""
+    cover = tmp_path / "cover.png"
+    noise = np.random.default_rng(7).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(cover)
+    return cover
+
+
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
+def test_a_clip_that_fits_is_copied_though_a_cover_picture_makes_the_file_too_large(tmp_path, probe):
+    # Videos from download tools and editing apps carry a cover picture. The file's size was taken for
+    # the clip's: a 650 kB clip with a 3.75 MB cover was encoded three times to fill a 1 MB budget, a
+    # generation down, where the clip as it was fits.
+    clip = make(tmp_path, "covered.mp4", "-i", str(MEDIA / "clip.mp4"), "-i", str(_cover_picture(tmp_path)),
+                "-map", "0", "-map", "1", "-c", "copy", "-disposition:v:1", "attached_pic")
+    budget = 150000
+    assert clip.stat().st_size > 5 * budget and (MEDIA / "clip.mp4").stat().st_size < budget
+    result = convert(clip, budget=budget, settings=Settings(probe=probe))
+    assert result.encodes == 0 and any(note.startswith("copied as it was") for note in result.notes)
+    assert result.bytes <= budget and _stream_kinds(result.data, tmp_path) == ["Video", "Audio"]
+    assert _elementary_video(result.data, tmp_path) == _elementary_video(clip.read_bytes(), tmp_path)
+
+
+def test_a_copy_tried_on_understated_bitrates_stops_near_the_budget(tmp_path):
+    # The copy is tried on the streams' bitrates as the file states them. A file that understates them
+    # (here: facts saying a twentieth of the truth) is copied only up to about the budget, then encoded.
+    from dataclasses import replace
+
+    from mediaprep.converters.remux import copy_streams
+
+    clip = make(tmp_path, "long.mp4", "-f", "lavfi", "-i", "testsrc2=s=640x360:d=8", "-f", "lavfi", "-i",
+                "sine=f=440:d=8", "-c:v", "libx264", "-profile:v", "main", "-b:v", "1500k", "-c:a", "aac")
+    facts = inspect(clip).media
+    out = tmp_path / "copy.mp4"
+    assert copy_streams(clip, "video/mp4", facts, out, "mp4", Settings(), deadline=time.monotonic() + 60,
+                        max_bytes=100_000) is None
+    assert out.stat().st_size < 150_000 < clip.stat().st_size / 5
+    lying = replace(facts, video_bit_rate=facts.video_bit_rate // 20, audio_bit_rate=facts.audio_bit_rate // 20)
+    from mediaprep.converters.video import convert_video
+
+    target = load_profile("sinch").targets.video
+    result = convert_video(clip, "video/mp4", 150_000, target, Settings(), facts=lying)
+    assert result.encodes > 0 and len(result.data) <= 150_000

@@ -94,14 +94,15 @@ def _sound_refusal(facts: MediaFacts, fmt: str, target: VideoTarget) -> str | No
 
 def copy_streams(
     src: Path, mime: str, facts: MediaFacts, out: Path, fmt: str, settings: Settings, *, deadline: float,
-    on_progress: Callable | None = None,
+    max_bytes: int, on_progress: Callable | None = None,
 ) -> bytes | None:
     """The clip's first picture and sound, copied into ``out`` (an ``fmt`` file: mp4 or 3gp); None if
-    the copy is not the same clip."""
+    the copy is not the same clip. ffmpeg stops writing a little past ``max_bytes``: a copy tried on
+    the streams' stated bitrates, which a hostile file can understate, is never a copy of all of it."""
     inp = input_stream(src, DEMUXER_BY_MIME[mime])
     streams = [inp["v:0"]] + ([inp["a:0"]] if facts.has_audio else [])
     stream = ffmpeg.output(*streams, str(out), c="copy", map_metadata=-1, map_chapters=-1,
-                           movflags="+faststart", f=fmt, **UNSIGNED)
+                           movflags="+faststart", f=fmt, fs=max_bytes, **UNSIGNED)
     run_ffmpeg(stream, settings, on_progress=on_progress, deadline=deadline)
     data = out.read_bytes()
     try:

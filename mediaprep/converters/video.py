@@ -94,8 +94,7 @@ def convert_video(
         notes = [f"trimmed to {duration:.1f} s as asked"] if trimmed else []
         notes += tracks_left_out(facts)
         job = _Job(src, mime, facts, duration, settings, on_progress, deadline)
-        # 2 %: what dropping the source's metadata can save.
-        if not trimmed and src.stat().st_size <= budget * 1.02:
+        if not trimmed and _streams_fit(facts, src.stat().st_size, budget):
             copied, refusal = _copied(job, budget, target, copy_formats, tmp)
             if copied is not None:
                 data, copy_fmt = copied
@@ -131,6 +130,19 @@ def convert_video(
         return fitted
 
 
+def _streams_fit(facts: MediaFacts, size: int, budget: int) -> bool:
+    """Whether the picture and sound a copy keeps could fit, where the file's own size says otherwise.
+
+    A cover picture, a second sound track or a data track count in the file's size, not in the copy's
+    (a 650 kB clip with a 3.75 MB cover picture was encoded three times to fill a 1 MB budget). The
+    copy's own size is checked all the same.
+    """
+    sent = size
+    if facts.video_bit_rate and facts.duration and (facts.audio_bit_rate or not facts.has_audio):
+        sent = (facts.video_bit_rate + (facts.audio_bit_rate or 0)) * facts.duration / 8
+    return min(size, sent) <= budget * 1.02  # 2 %: what dropping the source's metadata can save
+
+
 def _copied(job: _Job, budget: int, target: VideoTarget, copy_formats: list[str], tmp: Path,
             ) -> tuple[tuple[bytes, str] | None, str | None]:
     """The clip's streams copied as they are into the first of ``copy_formats`` that takes them and
@@ -141,7 +153,7 @@ def _copied(job: _Job, budget: int, target: VideoTarget, copy_formats: list[str]
             refusals.append(why)
             continue
         copied = copy_streams(job.src, job.mime, job.facts, tmp / f"copy.{copy_fmt}", copy_fmt, job.settings,
-                              deadline=job.deadline, on_progress=job.on_progress)
+                              deadline=job.deadline, max_bytes=budget, on_progress=job.on_progress)
         if copied is not None and len(copied) <= budget:
             return (copied, copy_fmt), None
     return None, refusals[0] if refusals and len(refusals) == len(copy_formats) else None

@@ -66,6 +66,7 @@ class MediaFacts:
     channels: int | None = None
     bit_rate: int | None = None  # the whole file's: a cover picture or a second track counts too
     audio_bit_rate: int | None = None  # the first sound's alone, where the container says
+    video_bit_rate: int | None = None  # the first picture's alone (cover pictures aside), likewise
     probed_with: str = ""
     # Only ffprobe reports these; what needs them (copying streams as they are) does without.
     video_profile: str | None = None
@@ -136,7 +137,8 @@ def _probe_path(path: Path, demuxer: str, settings: Settings) -> MediaFacts:
         # The bitrates were worked out from the guessed length too; the first frame's, which an
         # mp3 stream reports, says nothing about a VBR file.
         facts = replace(facts, duration=counted, bit_rate=int(path.stat().st_size * 8 / counted),
-                        audio_bit_rate=None if estimated else facts.audio_bit_rate)
+                        audio_bit_rate=None if estimated else facts.audio_bit_rate,
+                        video_bit_rate=None if estimated else facts.video_bit_rate)
     return facts
 
 
@@ -180,6 +182,7 @@ def _with_ffprobe(ffprobe: str, target: str, demuxer: str, settings: Settings) -
         channels=audio.get("channels") if audio else None,
         bit_rate=int(fmt["bit_rate"]) if fmt.get("bit_rate") else None,
         audio_bit_rate=int(audio["bit_rate"]) if audio and str(audio.get("bit_rate", "")).isdigit() else None,
+        video_bit_rate=int(video["bit_rate"]) if video and str(video.get("bit_rate", "")).isdigit() else None,
         probed_with="ffprobe",
         video_profile=video.get("profile") if video else None,
         pix_fmt=video.get("pix_fmt") if video else None,
@@ -354,6 +357,7 @@ def _with_ffmpeg(ffmpeg: str, target: str, demuxer: str, settings: Settings) -> 
         channels=_CHANNELS.get(hz.group(2).strip()) if hz else None,
         bit_rate=int(b.group(1)) * 1000 if b else None,
         audio_bit_rate=int(k.group(1)) * 1000 if (k := _KBPS.search(audio_line[1]) if audio_line else None) else None,
+        video_bit_rate=int(k.group(1)) * 1000 if (k := _KBPS.search(video_line[1]) if video_line else None) else None,
         probed_with="ffmpeg",
         video_profile=_profile(video_fields[0]) if video_fields else None,
         pix_fmt=(video_fields[1].partition("(")[0].strip() or None) if len(video_fields) > 1 else None,
