@@ -14,6 +14,7 @@ from PIL import Image
 
 from mediaprep import Settings, convert, inspect, load_profile
 from mediaprep.errors import CannotFit, CorruptInput, NotAllowed, ToolTimeout, UnsupportedType, UsageError
+from mediaprep.quality import ssim
 from mediaprep.tools import find_ffmpeg
 
 from .conftest import BROKEN, MEDIA, make, with_ffprobe
@@ -1631,3 +1632,36 @@ def test_a_copy_tried_on_understated_bitrates_stops_near_the_budget(tmp_path):
     target = load_profile("sinch").targets.video
     result = convert_video(clip, "video/mp4", 150_000, target, Settings(), facts=lying)
     assert result.encodes > 0 and len(result.data) <= 150_000
+
+
+def _still_under_sound(tmp_path: Path, seconds: int) -> Path:
+    """A photo held for ``seconds`` at 1 frame a second over a tune, as audiograms and slideshows are."""
+    return make(tmp_path, f"still-{seconds}.mp4", "-loop", "1", "-framerate", "1", "-t", str(seconds), "-i",
+                str(MEDIA / "photo.jpg"), "-f", "lavfi", "-i", f"sine=f=300:d={seconds}", "-c:v", "libx264",
+                "-tune", "stillimage", "-pix_fmt", "yuv420p", "-profile:v", "main", "-c:a", "aac", "-b:a", "128k")
+
+
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
+def test_a_still_picture_under_a_sound_leaves_the_budget_to_the_sound(tmp_path, probe):
+    # The picture needs a few kbit/s; the sound's 15 % share of the budget left it at 12 kbit/s,
+    # 16 kHz, while half of a 600 kB budget went unused.
+    still = _still_under_sound(tmp_path, 60)
+    picture = inspect(still, settings=Settings(probe=probe)).media
+    assert picture.video_bit_rate < 30_000  # its one key frame, spread over the minute
+    result = convert(still, profile="sinch", budget=600_000, settings=Settings(probe=probe))
+    sent = inspect(result.data).media
+    assert result.encodes > 0 and result.bytes <= 600_000
+    assert sent.audio_bit_rate >= 30_000 and sent.sample_rate >= 22050, sent  # 12 kbit/s at 16 kHz before
+    # The picture is the source's still, as sharp as it was.
+    clip = tmp_path / "sent.mp4"
+    clip.write_bytes(result.data)
+    size = f"scale={sent.width}:{sent.height},format=gray"
+    assert ssim(_rgb_at_1s(clip, size)[:, 0].reshape(sent.height, -1),
+                _rgb_at_1s(still, size)[:, 0].reshape(sent.height, -1)) > 0.99
+
+
+def test_a_still_picture_under_a_long_sound_fits_where_the_picture_s_floor_refused_it(tmp_path):
+    # 150 s in 600 kB: with 48 kbit/s held for the picture, the longest that fitted was 73 s.
+    result = convert(_still_under_sound(tmp_path, 150), profile="sinch", budget=600_000)
+    sent = inspect(result.data).media
+    assert result.bytes <= 600_000 and abs(sent.duration - 150) < 1 and sent.has_audio
