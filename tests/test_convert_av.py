@@ -1665,3 +1665,18 @@ def test_a_still_picture_under_a_long_sound_fits_where_the_picture_s_floor_refus
     result = convert(_still_under_sound(tmp_path, 120), profile="sinch", budget=600_000)
     sent = inspect(result.data).media
     assert result.bytes <= 600_000 and abs(sent.duration - 120) < 1 and sent.has_audio
+
+
+@pytest.mark.parametrize("probe", [with_ffprobe("ffprobe"), "ffmpeg"])
+def test_a_cover_picture_does_not_count_as_the_picture_s_own_rate(tmp_path, probe):
+    # H.264 High must be encoded for Sinch. What a re-encode can use is bounded by the source picture's
+    # own rate; the file's, with a 1.5 MB cover in it, let the same clip come out 3.5 times larger.
+    plain = make(tmp_path, "high.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=4", "-f", "lavfi", "-i",
+                 "sine=f=300:d=4", "-c:v", "libx264", "-profile:v", "high", "-b:v", "100k", "-c:a", "aac")
+    covered = make(tmp_path, "covered.mp4", "-i", str(plain), "-i", str(_cover_picture(tmp_path)), "-map", "0",
+                   "-map", "1", "-c", "copy", "-disposition:v:1", "attached_pic")
+    settings = Settings(probe=probe)
+    alone = convert(plain, profile="sinch", settings=settings)
+    with_cover = convert(covered, profile="sinch", settings=settings)
+    assert alone.encodes > 0 and with_cover.encodes > 0
+    assert with_cover.bytes < alone.bytes * 1.1, (alone.bytes, with_cover.bytes)

@@ -120,7 +120,7 @@ def convert_video(
         layout = _Layout(budget, duration, _audio_estimate(a_kbps, duration, use_amr) if facts.has_audio else 0,
                          per_frame=9 if fmt == "3gp" else 18, aim=AIM[fmt])
         if usable is not None and facts.has_audio and not use_amr:
-            a_kbps, layout = _sound_given_room(a_kbps, layout, facts, usable)
+            a_kbps, layout = _sound_given_room(a_kbps, layout, facts, usable, total_kbps)
         # The longest a refusal names is the one this plan would take, at the rate the floor is sent at.
         floor_fps = _geometry(facts, target.min_video_kbps, target, "h263" if h263 else fmt)[2]
         audio_floor = target.min_audio_kbps if facts.has_audio else 0
@@ -205,16 +205,16 @@ def _usable_kbps(facts: MediaFacts, target: VideoTarget, h263: bool) -> int | No
 
 
 def _sound_given_room(a_kbps: float, layout: _Layout, facts: MediaFacts, picture_kbps: float,
-                      ) -> tuple[float, _Layout]:
+                      total_kbps: float) -> tuple[float, _Layout]:
     """The AAC sound's rate, raised as far as its sample rate can use while the picture keeps
-    ``picture_kbps``; and the layout for it."""
+    ``picture_kbps`` (by the layout and by the floor's own check on ``total_kbps``); and the layout."""
     fps = facts.fps or 30
     ceiling = min(AAC_MAX_KBPS, covering_kbps(AAC_KBPS_COVERING_RATE, facts.sample_rate) or AAC_MAX_KBPS)
     # The sound's estimate is not quite linear in its rate (a higher rate is sampled more often:
     # more frames to index), so each rate is tried from the most down.
     for kbps in range(math.floor(ceiling), math.floor(a_kbps), -1):
         wider = replace(layout, audio_bytes=_audio_estimate(kbps, layout.duration, False))
-        if wider.video_kbps(fps) >= picture_kbps:
+        if wider.video_kbps(fps) >= picture_kbps and total_kbps - kbps >= picture_kbps:
             return kbps, wider
     return a_kbps, layout
 
@@ -346,9 +346,11 @@ def _capped(v_kbps: float, frame: _Frame, target: VideoTarget, facts: MediaFacts
 
 
 def _source_bits_per_pixel(facts: MediaFacts) -> float:
-    if not (facts.bit_rate and facts.width and facts.height and facts.fps):
+    if not ((facts.video_bit_rate or facts.bit_rate) and facts.width and facts.height and facts.fps):
         return 0.0
-    picture_bits = facts.bit_rate - (facts.audio_bit_rate or 0)
+    # The picture's own rate where the container says: the file's counts a cover picture too (a 71 kB
+    # clip with a 3.75 MB cover was sent at 1894 kbit/s where without it 384 was all it could use).
+    picture_bits = facts.video_bit_rate or facts.bit_rate - (facts.audio_bit_rate or 0)
     return max(0.0, picture_bits / (facts.width * facts.height * facts.fps))
 
 
