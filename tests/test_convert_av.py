@@ -1618,6 +1618,7 @@ def test_a_copy_tried_on_understated_bitrates_stops_near_the_budget(tmp_path):
     from dataclasses import replace
 
     from mediaprep.converters.remux import copy_streams
+    from mediaprep.converters.video import convert_video
 
     clip = make(tmp_path, "long.mp4", "-f", "lavfi", "-i", "testsrc2=s=640x360:d=8", "-f", "lavfi", "-i",
                 "sine=f=440:d=8", "-c:v", "libx264", "-profile:v", "main", "-b:v", "1500k", "-c:a", "aac")
@@ -1627,8 +1628,6 @@ def test_a_copy_tried_on_understated_bitrates_stops_near_the_budget(tmp_path):
                         max_bytes=100_000) is None
     assert out.stat().st_size < 150_000 < clip.stat().st_size / 5
     lying = replace(facts, video_bit_rate=facts.video_bit_rate // 20, audio_bit_rate=facts.audio_bit_rate // 20)
-    from mediaprep.converters.video import convert_video
-
     target = load_profile("sinch").targets.video
     result = convert_video(clip, "video/mp4", 150_000, target, Settings(), facts=lying)
     assert result.encodes > 0 and len(result.data) <= 150_000
