@@ -204,9 +204,10 @@ def _sound_plan(facts: MediaFacts, fmt: str, h263: bool, total_kbps: float, targ
 def _usable_kbps(facts: MediaFacts, target: VideoTarget, h263: bool) -> int | None:
     """What the picture can use at all (PICTURE_RATE_MARGIN), where that is under the profile's floor
     on its rate; else None. H.263 needs several times H.264's rate for the same picture: not for it."""
-    if h263 or not facts.video_bit_rate:
+    if h263 or facts.video_bit_rate is None:
         return None
-    usable = math.ceil(facts.video_bit_rate * PICTURE_RATE_MARGIN / 1000)
+    # ffmpeg's stream line rounds to whole kbit/s: a still's 80 bit/s is "0 kb/s" there.
+    usable = max(1, math.ceil(facts.video_bit_rate * PICTURE_RATE_MARGIN / 1000))
     return usable if usable < target.min_video_kbps else None
 
 
