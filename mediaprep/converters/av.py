@@ -92,6 +92,23 @@ def _cut_short(what: str, reached: float, duration: float) -> str:
             "the file was cut short before it reached mediaprep")
 
 
+def copy_could_fit(facts: MediaFacts, size: int, budget: int) -> bool:
+    """Whether the first picture and first sound, copied as they are, could fit ``budget``.
+
+    They are judged by their own stated rates where known, not by the file's ``size``: a cover picture,
+    another track or a data track count in the file, not in the copy (a 650 kB clip with a 3.75 MB cover
+    was encoded three times to fill 1 MB). A sound-only file's own rate stands for its sound's. The
+    copy's size is checked all the same.
+    """
+    if not facts.has_video:
+        kept = (facts.audio_bit_rate or facts.bit_rate or 0) * (facts.duration or 0) / 8
+    elif facts.video_bit_rate and facts.duration and (facts.audio_bit_rate or not facts.has_audio):
+        kept = (facts.video_bit_rate + (facts.audio_bit_rate or 0)) * facts.duration / 8
+    else:
+        kept = 0
+    return min(size, kept or size) <= budget * 1.02  # 2 %: what dropping the source's metadata can save
+
+
 def sent_duration(facts: MediaFacts, max_duration: float | None) -> float:
     assert facts.duration is not None
     duration = min(facts.duration, max_duration) if max_duration else facts.duration

@@ -22,6 +22,7 @@ from .av import (
     AvResult,
     check_decoded_seconds,
     checked,
+    copy_could_fit,
     covering_kbps,
     first_sound,
     sent_duration,
@@ -74,7 +75,7 @@ def convert_audio(
         trimmed = duration < (facts.duration or 0) - 0.05
         notes = [f"trimmed to {duration:.1f} s as asked"] if trimmed else []
         notes += tracks_left_out(facts)
-        if not trimmed and _sound_fits(facts, src.stat().st_size, budget):
+        if not trimmed and not facts.has_video and copy_could_fit(facts, src.stat().st_size, budget):
             why = _why_sound_not_copied(facts, fmt, target)
             if why is None:
                 copied = copy_sound(src, mime, facts, tmp / f"copy.{fmt}", fmt, settings, deadline=deadline,
@@ -159,12 +160,6 @@ def _fit_mp3(sound: AvJob, budget: int, target: AudioTarget, out: Path, notes: l
         if not lower or encodes > MAX_RETRIES:
             raise CannotFit(f"the mp3 is {out.stat().st_size} bytes at {kbps} kbit/s, over {budget}")
         kbps = lower[-1]
-
-
-def _sound_fits(facts: MediaFacts, size: int, budget: int) -> bool:
-    # What is copied is the sound alone: a cover picture can make the file many times larger.
-    sound = (facts.audio_bit_rate or facts.bit_rate or 0) * (facts.duration or 0) / 8
-    return not facts.has_video and min(size, sound or size) <= budget * 1.02  # 2 %: what dropping tags can save
 
 
 def _why_sound_not_copied(facts: MediaFacts, fmt: str, target: AudioTarget) -> str | None:

@@ -34,6 +34,7 @@ from .av import (
     AvResult,
     check_decoded_frames,
     checked,
+    copy_could_fit,
     covering_kbps,
     first_sound,
     sent_duration,
@@ -107,7 +108,7 @@ def convert_video(
         notes = [f"trimmed to {duration:.1f} s as asked"] if trimmed else []
         notes += tracks_left_out(facts)
         job = _Job(src, mime, facts, duration, settings, on_progress, deadline)
-        if not trimmed and _streams_fit(facts, src.stat().st_size, budget):
+        if not trimmed and copy_could_fit(facts, src.stat().st_size, budget):
             copied, refusal = _copied(job, budget, target, copy_formats, tmp)
             if copied is not None:
                 data, copy_fmt = copied
@@ -146,19 +147,6 @@ def convert_video(
         if fitted is None:  # the bitrate fell under the floor before anything fitted
             raise too_long(budget, floor_kbps, duration, longest=layout.longest(target.min_video_kbps, floor_fps))
         return fitted
-
-
-def _streams_fit(facts: MediaFacts, size: int, budget: int) -> bool:
-    """Whether the picture and sound a copy keeps could fit, where the file's own size says otherwise.
-
-    A cover picture, a second sound track or a data track count in the file's size, not in the copy's
-    (a 650 kB clip with a 3.75 MB cover picture was encoded three times to fill a 1 MB budget). The
-    copy's own size is checked all the same.
-    """
-    sent = size
-    if facts.video_bit_rate and facts.duration and (facts.audio_bit_rate or not facts.has_audio):
-        sent = (facts.video_bit_rate + (facts.audio_bit_rate or 0)) * facts.duration / 8
-    return min(size, sent) <= budget * 1.02  # 2 %: what dropping the source's metadata can save
 
 
 def _copied(job: _Job, budget: int, target: VideoTarget, copy_formats: list[str], tmp: Path,
