@@ -235,6 +235,14 @@ def _sound_layout(m: MediaFacts) -> list[str]:
                               f"{round(rate / 1000)} kbit/s" if rate else "") if part]
 
 
+def _picture_rate(m: MediaFacts) -> list[str]:
+    """Frames a second and the picture's own bitrate, as far as known: what decides whether a clip
+    can be copied as it is, or how far it must come down."""
+    return [part for part in (f"{m.fps:.3g} fps" if m.fps else "",
+                              f"{round(m.video_bit_rate / 1000)} kbit/s" if m.video_bit_rate is not None else "")
+            if part]
+
+
 # Providers write their limits as "250 kB" or "1 MB": decimal, as the profiles' byte limits are.
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(b|k|kb|m|mb|kib|mib)?\s*", re.IGNORECASE)
 _UNIT_BYTES = {"b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "kib": 1024, "mib": 1024**2}
@@ -267,7 +275,7 @@ def _inspection_line(info: Inspection) -> str:
         if m.duration is not None:
             parts.append(f"{m.duration:.2f} s")
         if m.has_video:
-            parts.append(f"{m.video_codec} {m.width}x{m.height}")
+            parts.append(" ".join([f"{m.video_codec} {m.width}x{m.height}", *_picture_rate(m)]))
             if m.pixel_aspect != 1 and m.width and m.height:
                 parts.append(f"shown {round(m.width * m.pixel_aspect)}x{m.height}")
             if m.interlaced:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import mediaprep
 
@@ -75,6 +76,24 @@ def test_inspect_says_how_a_sound_is_coded(cli, tmp_path, probe):
     rate = int(re.search(r"  opus mono 48000 Hz (\d+) kbit/s$", first)[1])
     assert abs(rate - note.stat().st_size * 8 / 2 / 1000) <= 2  # the note lasts 2 s
     assert second.endswith("  pcm_s16le mono 16000 Hz 256 kbit/s")
+
+
+@pytest.mark.parametrize("probe", ["ffprobe", "ffmpeg"])
+def test_inspect_says_a_picture_s_frame_rate_and_its_own_bitrate(cli, tmp_path, probe):
+    # Whether a clip is copied or how far it must come down goes by its picture's own rate, not the
+    # file's: the PNG cover here is most of the file.
+    from .conftest import make
+
+    cover = tmp_path / "cover.png"
+    Image.effect_noise((600, 600), 90).save(cover)
+    plain = make(tmp_path, "plain.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=15:d=2", "-c:v", "libx264")
+    clip = make(tmp_path, "clip.mp4", "-i", str(plain), "-i", str(cover), "-map", "0", "-map", "1", "-c", "copy",
+                "-disposition:v:1", "attached_pic")
+    assert clip.stat().st_size > 2 * plain.stat().st_size
+    line = cli("inspect", str(clip), env={"MEDIAPREP_PROBE": probe}).stdout
+    rate = int(re.search(r"  h264 320x240 15 fps (\d+) kbit/s(  |$)", line)[1])
+    # The file without the cover, less its headers (x264's settings, the index): within 5 %.
+    assert 0.95 < rate / (plain.stat().st_size * 8 / 2 / 1000) <= 1, line
 
 
 def test_inspect_exits_1_when_content_is_damaged_but_readable(cli):
