@@ -233,9 +233,9 @@ def main() -> None:
                         if args.vmaf:
                             row["vmaf"] = vmaf(out, src, upright, rate) if size else 0.0
                         rows.append(row)
+                        scored = f"vmaf={row['vmaf']:.2f} " if "vmaf" in row else ""
                         print(f"{name:<14} {fmt} {budget:>7} {method:<9} {size:>8} B  fits={row['fits']!s:<5} "
-                              f"ssim={row['ssim']:.4f} full={row['ssim_full']:.4f} "
-                              f"{'vmaf=%.2f ' % row['vmaf'] if 'vmaf' in row else ''}"
+                              f"ssim={row['ssim']:.4f} full={row['ssim_full']:.4f} {scored}"
                               f"encodes={encodes} {seconds_taken:.1f}s {error or ''}",
                               file=sys.stderr, flush=True)
                     ours, plain = rows[-3], rows[-2]
