@@ -646,7 +646,8 @@ def _x264(frame: _Frame, v_kbps: float, passlog: Path, *, final: bool = False) -
     # harder, so it lands nearer the bitrate asked (20 s portrait at 92 kbit/s: 3.3 % over the aim
     # with the default, a retry; 0.4 % under with 0.3); on the benchmark clips SSIM moved by 0.001
     # or less, except -0.003 on the hard 30 s clip at 600 kB (1 % fewer bytes). The analysis pass
-    # keeps the default: STARVED_QP was measured on its quantisers.
+    # keeps the default: STARVED_QP was measured on its quantisers (with psy on; with psy=0 the same
+    # 5 of the 22 benchmark cases are re-analysed).
     # psy=0, in both passes: x264's psychovisual tuning (psy-rd, psy-trellis) spends bits keeping
     # texture's energy where its detail cannot be afforded; at MMS rates that was grain in place of
     # picture. By VMAF (fitted to people's scores) as well as SSIM: the hard 30 s benchmark clip at
