@@ -1,7 +1,7 @@
 """Video fitting benchmark: mediaprep against a plain two-pass and a CRF encode, in one run.
 
     bash benchmarks/setup.sh        # once (photographs from Debian packages)
-    .venv/bin/python benchmarks/video.py [--quick] [--clips NAMES] [--clip-dir DIR] [--json PATH] [--matched] [--vmaf]
+    .venv/bin/python benchmarks/video.py [--quick] [--clips NAMES] [--formats mp4,3gp] [--clip-dir DIR] [--json PATH] [--matched] [--vmaf]
     .venv/bin/python benchmarks/video.py --footage DIR    # real clips instead (bash benchmarks/setup.sh footage)
 
 Clips are built from real photographs (lomiri-wallpapers-16.04) with a slow camera pan, sensor-like
@@ -174,6 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="only the 10 s and portrait clips, one budget")
     parser.add_argument("--clips", help="comma-separated clip names, e.g. landscape-30s,landscape-60s")
+    parser.add_argument("--formats", default=",".join(FORMATS), help="comma-separated, e.g. mp4")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--clip-dir", metavar="DIR", help="keep the built clips here and reuse them")
     parser.add_argument("--matched", action="store_true",
@@ -208,7 +209,7 @@ def main() -> None:
             duration = media.duration or seconds
             rate = frame_rate(media.fps or 30)
             upright = (media.height, media.width) if media.rotation in (90, 270) else (media.width, media.height)
-            for fmt in FORMATS:
+            for fmt in args.formats.split(","):
                 for budget in budgets:
                     for method in ("mediaprep", "two-pass", "crf"):
                         out = work / f"out-{method}.{fmt}"
