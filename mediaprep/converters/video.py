@@ -660,11 +660,10 @@ def _x264(frame: _Frame, v_kbps: float, passlog: Path, *, final: bool = False) -
     # with SSIM 0.7915, at 600 kB 0.9369; with these 0.8629 and 0.9664 (VMAF 14.6 -> 29.6 and 48.8 ->
     # 58.0). The benchmark's real footage as mp4 moved by -0.0005 to +0.0052 (26 outputs). Players'
     # reorder depth stays 2 (x264's pyramid), as with 3; baseline (3gp) has no B-frames.
-    params = ["psy=0", *(["ratetol=0.3"] if final else [])]
-    if frame.fmt == "mp4":
-        params += ["bframes=16", "b-adapt=2"]
+    main = frame.fmt != "3gp"
+    params = ["psy=0", *(["ratetol=0.3"] if final else []), *(["bframes=16", "b-adapt=2"] if main else [])]
     options: dict[str, object] = {
-        "vcodec": "libx264", "profile:v": "baseline" if frame.fmt == "3gp" else "main", "preset": "medium",
+        "vcodec": "libx264", "profile:v": "main" if main else "baseline", "preset": "medium",
         "b:v": f"{int(v_kbps)}k", "passlogfile": str(passlog), "qmin": QP_MIN,
         "x264-params": ":".join(params)}
     return options
